@@ -1,0 +1,41 @@
+#include "dataset.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+namespace lenet5 {
+
+torch::Tensor normalizePixels(const torch::Tensor& pixels, const Normalization& normalization) {
+  // (x / 255 - mean) / std, folded into one multiply-add.
+  const double scale = 1.0 / (255.0 * normalization.std);
+  const double shift = -normalization.mean / normalization.std;
+  return pixels.to(torch::kFloat32).mul_(scale).add_(shift).view({-1, 1, 28, 28});
+}
+
+Dataset::Dataset(torch::Tensor images, torch::Tensor labels) : images_(std::move(images)), labels_(std::move(labels)) {}
+
+std::pair<torch::Tensor, torch::Tensor> Dataset::on(const torch::Device& device) {
+  if (device.is_cpu()) return {images_, labels_};
+  std::lock_guard<std::mutex> lock(cacheMutex_);
+  auto key = device.str();
+  auto found = deviceCopies_.find(key);
+  if (found == deviceCopies_.end()) {
+    found = deviceCopies_.emplace(key, std::make_pair(images_.to(device), labels_.to(device))).first;
+  }
+  return found->second;
+}
+
+std::shared_ptr<Dataset> Dataset::subset(const torch::Tensor& indices) const {
+  return std::make_shared<Dataset>(images_.index_select(0, indices), labels_.index_select(0, indices));
+}
+
+std::pair<std::shared_ptr<Dataset>, std::shared_ptr<Dataset>> Dataset::split(int64_t firstCount, uint64_t seed) const {
+  auto generator = seededGenerator(seed);
+  auto order = torch::randperm(size(), generator, torch::kInt64);
+  return {subset(order.slice(0, 0, firstCount)), subset(order.slice(0, firstCount))};
+}
+
+int64_t Dataset::maxLabel() const { return size() == 0 ? -1 : labels_.max().item<int64_t>(); }
+
+torch::Generator seededGenerator(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
+
+}  // namespace lenet5

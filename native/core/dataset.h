@@ -1,0 +1,45 @@
+// A labelled image set held natively as uint8 (N x 28 x 28) plus int64 labels. Batches are
+// gathered and normalised here, so nothing crosses into JavaScript per batch.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include <torch/torch.h>
+
+namespace lenet5 {
+
+// ToTensor() then Normalize(mean, std), as the seed's torchvision pipeline does.
+struct Normalization {
+  double mean = 0.5;
+  double std = 0.5;
+};
+
+// uint8 pixels [N, 28, 28] (or [N, 1, 28, 28]) -> float [N, 1, 28, 28] on the same device.
+torch::Tensor normalizePixels(const torch::Tensor& pixels, const Normalization& normalization);
+
+class Dataset {
+ public:
+  Dataset(torch::Tensor images, torch::Tensor labels);
+
+  int64_t size() const { return labels_.size(0); }
+  // The whole dataset on `device`, copied there once and kept (uint8 stays small: 47 MB for 60k).
+  std::pair<torch::Tensor, torch::Tensor> on(const torch::Device& device);
+  std::shared_ptr<Dataset> subset(const torch::Tensor& indices) const;
+  // Reproducible random split: the first `firstCount` shuffled items, then the rest.
+  std::pair<std::shared_ptr<Dataset>, std::shared_ptr<Dataset>> split(int64_t firstCount, uint64_t seed) const;
+  int64_t maxLabel() const;
+
+ private:
+  torch::Tensor images_;  // uint8 [N, 28, 28], CPU
+  torch::Tensor labels_;  // int64 [N], CPU
+  std::mutex cacheMutex_;
+  std::map<std::string, std::pair<torch::Tensor, torch::Tensor>> deviceCopies_;
+};
+
+// A CPU generator seeded for one purpose, so runs with the same seed repeat bit for bit.
+torch::Generator seededGenerator(uint64_t seed);
+
+}  // namespace lenet5

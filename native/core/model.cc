@@ -1,0 +1,56 @@
+#include "model.h"
+
+namespace lenet5 {
+
+Model::Model(int64_t numClasses, const torch::Device& device) : net_(numClasses), device_(torch::kCPU) {
+  to(device);
+}
+
+void Model::to(const torch::Device& device) {
+  net_->to(device);
+  device_ = device;
+  flatten();
+}
+
+// Re-homes every parameter (and gradient) into views of two contiguous buffers. Autograd
+// accumulates into an existing gradient in place, so the views stay valid as long as we zero
+// the flat gradient buffer instead of resetting gradients to undefined.
+void Model::flatten() {
+  torch::NoGradGuard noGrad;
+  auto named = net_->named_parameters();
+  slots_.clear();
+  int64_t total = 0;
+  for (const auto& item : named) {
+    const auto& p = item.value();
+    slots_.push_back({item.key(), p.sizes().vec(), total, p.numel()});
+    total += p.numel();
+  }
+  auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
+  flatParameters_ = torch::empty({total}, options);
+  flatGradients_ = torch::zeros({total}, options);
+  size_t i = 0;
+  for (auto& item : named) {
+    auto& p = item.value();
+    const auto& slot = slots_[i++];
+    auto paramView = flatParameters_.narrow(0, slot.offset, slot.numel).view(slot.shape);
+    paramView.copy_(p);
+    p.set_data(paramView);
+    p.mutable_grad() = flatGradients_.narrow(0, slot.offset, slot.numel).view(slot.shape);
+  }
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Model::stateDict() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& slot : slots_) {
+    out.emplace_back(slot.name, flatParameters_.narrow(0, slot.offset, slot.numel).view(slot.shape).detach().to(torch::kCPU).clone());
+  }
+  return out;
+}
+
+void Model::setParameter(size_t slot, const torch::Tensor& values) {
+  torch::NoGradGuard noGrad;
+  const auto& s = slots_.at(slot);
+  flatParameters_.narrow(0, s.offset, s.numel).copy_(values.reshape({-1}));
+}
+
+}  // namespace lenet5

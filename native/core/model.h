@@ -1,0 +1,46 @@
+// A LeNet5 on one device, with all parameters (and their gradients) living in one flat buffer,
+// so the optimizer updates 61,706 floats with a handful of ops instead of ten per-tensor loops.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "lenet.h"
+
+namespace lenet5 {
+
+struct ParameterSlot {
+  std::string name;             // PyTorch state_dict key, e.g. "conv1.weight"
+  std::vector<int64_t> shape;
+  int64_t offset = 0;           // into the flat buffer
+  int64_t numel = 0;
+};
+
+class Model {
+ public:
+  Model(int64_t numClasses, const torch::Device& device);
+
+  void to(const torch::Device& device);
+  const torch::Device& device() const { return device_; }
+  int64_t numClasses() const { return net_->numClasses; }
+  LeNet5& net() { return net_; }
+
+  const std::vector<ParameterSlot>& slots() const { return slots_; }
+  torch::Tensor& flatParameters() { return flatParameters_; }
+  torch::Tensor& flatGradients() { return flatGradients_; }
+  // Named CPU copies of the parameters, detached: what a state_dict holds.
+  std::vector<std::pair<std::string, torch::Tensor>> stateDict() const;
+  // Copies float32 values (already checked for names and shapes) into parameter `slot`.
+  void setParameter(size_t slot, const torch::Tensor& values);
+
+ private:
+  void flatten();
+
+  LeNet5 net_;
+  torch::Device device_;
+  std::vector<ParameterSlot> slots_;
+  torch::Tensor flatParameters_;
+  torch::Tensor flatGradients_;
+};
+
+}  // namespace lenet5

@@ -1,0 +1,136 @@
+#include "optimizer.h"
+
+#include <cmath>
+
+#include "errors.h"
+
+namespace lenet5 {
+
+void Optimizer::bind(uint64_t modelId) {
+  if (boundModel_ != 0 && boundModel_ != modelId) {
+    throw NativeError("ERR_LENET5_OPTIMIZER_IN_USE",
+                      "This optimizer already holds state for another model. Create one optimizer per model "
+                      "(new Adam(...) for each).");
+  }
+  boundModel_ = modelId;
+}
+
+// State buffers follow the model: created as zeros on first use, moved when the model moves.
+torch::Tensor& Optimizer::buffer(const std::string& name, const torch::Tensor& like) {
+  auto& tensor = buffers_[name];
+  if (!tensor.defined()) {
+    tensor = torch::zeros_like(like);
+  } else if (tensor.device() != like.device()) {
+    tensor = tensor.to(like.device());
+  }
+  return tensor;
+}
+
+void Optimizer::step(Model& model) {
+  torch::NoGradGuard noGrad;
+  auto& params = model.flatParameters();
+  const auto& grads = model.flatGradients();
+  ++steps_;
+  if (options_.kind == OptimizerOptions::Kind::Adam) {
+    adamStep(params, grads);
+  } else {
+    sgdStep(params, grads);
+  }
+}
+
+void Optimizer::adamStep(torch::Tensor& params, const torch::Tensor& grads) {
+  const auto& o = options_;
+  auto grad = o.weightDecay != 0 ? grads.add(params, o.weightDecay) : grads;
+  auto& expAvg = buffer("exp_avg", params);
+  auto& expAvgSq = buffer("exp_avg_sq", params);
+  expAvg.lerp_(grad, 1 - o.beta1);
+  expAvgSq.mul_(o.beta2).addcmul_(grad, grad, 1 - o.beta2);
+  const double step = static_cast<double>(steps_);
+  const double biasCorrection1 = 1 - std::pow(o.beta1, step);
+  const double biasCorrection2Sqrt = std::sqrt(1 - std::pow(o.beta2, step));
+  const double stepSize = o.lr / biasCorrection1;
+  if (!scratch_.defined() || scratch_.device() != params.device()) scratch_ = torch::empty_like(params);
+  if (o.amsgrad) {
+    auto& maxExpAvgSq = buffer("max_exp_avg_sq", params);
+    torch::maximum_out(maxExpAvgSq, maxExpAvgSq, expAvgSq);
+    torch::sqrt_out(scratch_, maxExpAvgSq);
+  } else {
+    torch::sqrt_out(scratch_, expAvgSq);
+  }
+  scratch_.div_(biasCorrection2Sqrt).add_(o.eps);
+  params.addcdiv_(expAvg, scratch_, -stepSize);
+}
+
+void Optimizer::sgdStep(torch::Tensor& params, const torch::Tensor& grads) {
+  const auto& o = options_;
+  auto direction = o.weightDecay != 0 ? grads.add(params, o.weightDecay) : grads;
+  if (o.momentum != 0) {
+    auto& momentumBuffer = buffers_["momentum_buffer"];
+    if (!momentumBuffer.defined()) {
+      momentumBuffer = direction.clone();
+    } else {
+      if (momentumBuffer.device() != params.device()) momentumBuffer = momentumBuffer.to(params.device());
+      momentumBuffer.mul_(o.momentum).add_(direction, 1 - o.dampening);
+    }
+    direction = o.nesterov ? direction.add(momentumBuffer, o.momentum) : momentumBuffer;
+  }
+  params.add_(direction, -o.lr);
+}
+
+c10::IValue Optimizer::stateDict(const Model& model) const {
+  const auto& slots = model.slots();
+  c10::impl::GenericDict state(c10::IntType::get(), c10::AnyType::get());
+  bool adam = options_.kind == OptimizerOptions::Kind::Adam;
+  for (size_t i = 0; i < slots.size() && steps_ > 0; ++i) {
+    const auto& slot = slots[i];
+    c10::impl::GenericDict entry(c10::StringType::get(), c10::AnyType::get());
+    if (adam) entry.insert("step", torch::tensor(static_cast<float>(steps_)));
+    for (const auto& [name, flat] : buffers_) {
+      if (flat.defined()) entry.insert(name, flat.narrow(0, slot.offset, slot.numel).view(slot.shape).to(torch::kCPU).clone());
+    }
+    // Python's SGD keeps a momentum_buffer entry (None without momentum) only when momentum != 0.
+    if (adam || options_.momentum != 0) state.insert(static_cast<int64_t>(i), entry);
+  }
+
+  c10::impl::GenericList params(c10::AnyType::get());  // a generic list: an IntList would pickle as a jit-only global
+  for (size_t i = 0; i < slots.size(); ++i) params.push_back(static_cast<int64_t>(i));
+  c10::impl::GenericDict group(c10::StringType::get(), c10::AnyType::get());
+  const auto& o = options_;
+  group.insert("lr", o.lr);
+  if (adam) {
+    group.insert("betas", c10::ivalue::Tuple::create({o.beta1, o.beta2}));
+    group.insert("eps", o.eps);
+    group.insert("weight_decay", o.weightDecay);
+    group.insert("amsgrad", o.amsgrad);
+    group.insert("maximize", false);
+    group.insert("foreach", c10::IValue());
+    group.insert("capturable", false);
+    group.insert("differentiable", false);
+    group.insert("fused", c10::IValue());
+    group.insert("decoupled_weight_decay", false);
+  } else {
+    group.insert("momentum", o.momentum);
+    group.insert("dampening", o.dampening);
+    group.insert("weight_decay", o.weightDecay);
+    group.insert("nesterov", o.nesterov);
+    group.insert("maximize", false);
+    group.insert("foreach", c10::IValue());
+    group.insert("differentiable", false);
+    group.insert("fused", c10::IValue());
+  }
+  group.insert("params", params);
+  c10::impl::GenericList groups(c10::AnyType::get());
+  groups.push_back(group);
+
+  c10::impl::GenericDict out(c10::StringType::get(), c10::AnyType::get());
+  out.insert("state", state);
+  out.insert("param_groups", groups);
+  return out;
+}
+
+void Optimizer::loadState(int64_t steps, std::map<std::string, torch::Tensor> buffers) {
+  steps_ = steps;
+  buffers_ = std::move(buffers);
+}
+
+}  // namespace lenet5

@@ -1,0 +1,57 @@
+// Adam and SGD with PyTorch's update rules (torch/optim/adam.py and sgd.py, single-tensor path),
+// applied to the model's flat parameter buffer. The state converts to and from the layout of
+// Python's optimizer.state_dict(), so checkpoints move between Node and Python.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include <ATen/core/ivalue.h>
+
+#include "model.h"
+
+namespace lenet5 {
+
+struct OptimizerOptions {
+  enum class Kind { Adam, Sgd } kind = Kind::Adam;
+  double lr = 1e-3;
+  double weightDecay = 0;
+  // Adam
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  bool amsgrad = false;
+  // SGD
+  double momentum = 0, dampening = 0;
+  bool nesterov = false;
+};
+
+class Optimizer {
+ public:
+  explicit Optimizer(OptimizerOptions options) : options_(options) {}
+
+  const OptimizerOptions& options() const { return options_; }
+  void setOptions(const OptimizerOptions& options) { options_ = options; }
+  int64_t steps() const { return steps_; }
+
+  // Claims the optimizer for one model (its state only makes sense for those parameters).
+  void bind(uint64_t modelId);
+  void step(Model& model);
+
+  // {"state": {index: {...}}, "param_groups": [{...}]}, as Python's optimizer.state_dict().
+  c10::IValue stateDict(const Model& model) const;
+  // Replaces the state: `buffers` maps a Python state name (exp_avg, momentum_buffer, ...) to a
+  // flat float32 CPU tensor covering all parameters in order.
+  void loadState(int64_t steps, std::map<std::string, torch::Tensor> buffers);
+
+ private:
+  torch::Tensor& buffer(const std::string& name, const torch::Tensor& like);
+  void adamStep(torch::Tensor& params, const torch::Tensor& grads);
+  void sgdStep(torch::Tensor& params, const torch::Tensor& grads);
+
+  OptimizerOptions options_;
+  uint64_t boundModel_ = 0;
+  int64_t steps_ = 0;
+  std::map<std::string, torch::Tensor> buffers_;
+  torch::Tensor scratch_;
+};
+
+}  // namespace lenet5

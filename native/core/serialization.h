@@ -1,0 +1,27 @@
+// Writes PyTorch's zip serialization (the format of torch.save since 1.6) with LibTorch's own
+// pickler and stream writer. Aggregates are left untagged, so the file holds only the globals
+// that torch.load(weights_only=True) accepts: a plain dict of tensors for Python's load_state_dict.
+#pragma once
+
+#include <string>
+
+#include <ATen/core/ivalue.h>
+
+#include "model.h"
+#include "optimizer.h"
+
+namespace lenet5 {
+
+c10::IValue stateDictValue(const Model& model);
+// The bytes of a .pth file holding `value` (tensors must be on the CPU).
+std::string serializeToPth(const c10::IValue& value);
+
+struct CheckpointInfo {
+  int64_t epoch = 0;
+  bool hasLoss = false;
+  double loss = 0;
+};
+// {epoch, model_state_dict, optimizer_state_dict, loss}: PyTorch's usual checkpoint layout.
+c10::IValue checkpointValue(const Model& model, const Optimizer& optimizer, const CheckpointInfo& info);
+
+}  // namespace lenet5

@@ -1,0 +1,62 @@
+// The training and evaluation loops (the seed's, in C++): batches are gathered from the native
+// dataset, normalised, and fed to the model; only progress events leave the loop.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <vector>
+
+#include "dataset.h"
+#include "model.h"
+#include "optimizer.h"
+
+namespace lenet5 {
+
+struct TrainOptions {
+  int64_t epochs = 10;
+  int64_t batchSize = 64;
+  bool shuffle = true;
+  uint64_t seed = 0;
+  int64_t firstEpoch = 1;          // 1-based number of the first epoch (resuming continues the shuffle sequence)
+  int64_t batchEventInterval = 0;  // report every N batches; 0 = no batch events
+  bool stopOnNonFiniteLoss = true; // false: skip the offending batch and warn
+  int64_t evalBatchSize = 1000;
+  Normalization normalization;
+};
+
+struct BatchEvent {
+  int64_t epoch, batch, batches;
+  double loss;  // mean training loss of the epoch so far
+  double imagesPerSecond;
+};
+
+struct EvalResult {
+  double loss = 0;  // mean cross-entropy per image
+  int64_t correct = 0, total = 0;
+  int64_t numClasses = 0;
+  std::vector<int64_t> confusion;  // numClasses x numClasses, row = true class, column = predicted
+};
+
+struct EpochEvent {
+  int64_t epoch;
+  double trainLoss;
+  bool hasValidation;
+  EvalResult validation;
+  double seconds, imagesPerSecond;
+};
+
+struct TrainHooks {
+  std::function<void(const BatchEvent&)> onBatch;
+  std::function<void(const EpochEvent&)> onEpoch;
+  std::function<void(int64_t epoch, int64_t batch)> onNonFiniteSkipped;
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validation, const TrainOptions& options,
+           const TrainHooks& hooks);
+EvalResult evaluate(Model& model, Dataset& data, int64_t batchSize, const Normalization& normalization,
+                    const std::atomic<bool>* cancel);
+// Logits for already-normalised float input [N, 1, 28, 28] on the CPU.
+torch::Tensor predictLogits(Model& model, const torch::Tensor& input);
+
+}  // namespace lenet5

@@ -1,0 +1,28 @@
+// JS wrapper of core::Dataset: new NativeDataset(images: Uint8Array, labels: Uint8Array, count).
+#pragma once
+
+#include <memory>
+
+#include <napi.h>
+
+#include "../core/dataset.h"
+#include "../core/lenet.h"
+
+namespace lenet5::js {
+
+class DatasetWrap : public Napi::ObjectWrap<DatasetWrap> {
+ public:
+  static Napi::Function define(Napi::Env env);
+  explicit DatasetWrap(const Napi::CallbackInfo& info);
+  const std::shared_ptr<Dataset>& dataset() const { return dataset_; }
+
+ private:
+  static Napi::Object wrap(Napi::Env env, std::shared_ptr<Dataset> dataset);
+  Napi::Value size(const Napi::CallbackInfo& info);
+  Napi::Value maxLabel(const Napi::CallbackInfo& info);
+  Napi::Value split(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<Dataset> dataset_;
+};
+
+}  // namespace lenet5::js

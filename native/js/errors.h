@@ -1,0 +1,24 @@
+// Turns native failures into JS Errors carrying a stable `code`.
+#pragma once
+
+#include <napi.h>
+
+#include "../core/errors.h"
+
+namespace lenet5::js {
+
+Napi::Error toJsError(Napi::Env env, const ErrorInfo& info);
+
+// Runs `body`, rethrowing any C++ exception as a coded JS exception.
+template <typename Body>
+auto guarded(Napi::Env env, Body&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& error) {
+    throw toJsError(env, describeException(error));
+  }
+}
+
+}  // namespace lenet5::js

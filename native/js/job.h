@@ -1,0 +1,47 @@
+// Runs one long operation (train, evaluate, predict) on its own thread, so it neither blocks the
+// event loop nor holds one of libuv's four pool threads for minutes. Progress events and the
+// result reach JS in order through a thread-safe function. Jobs still running when the process
+// exits, or when a worker thread's environment is torn down, are cancelled and joined first, so
+// LibTorch is never torn down under a running loop.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include <napi.h>
+
+#include "../core/errors.h"
+
+namespace lenet5::js {
+
+class Job : public std::enable_shared_from_this<Job> {
+ public:
+  // Called on the JS thread with the progress callback (possibly undefined).
+  using Event = std::function<void(Napi::Env, Napi::Value callback)>;
+  // Runs on the job's thread; returns the function that builds the JS result on the JS thread.
+  using Work = std::function<std::function<Napi::Value(Napi::Env)>(Job&)>;
+
+  static Napi::Promise start(Napi::Env env, Napi::Value onProgress, std::shared_ptr<std::atomic<bool>> cancel, Work work);
+
+  // From the job's thread: queue an event for the JS thread. Never blocks.
+  void post(Event event);
+  const std::atomic<bool>* cancelFlag() const { return cancel_.get(); }
+
+  // Cancels and joins the jobs of `env` (nullptr: all jobs). Used at exit and env teardown.
+  static void stopAll(napi_env env);
+
+ private:
+  Job(Napi::Env env, std::shared_ptr<std::atomic<bool>> cancel) : env_(env), cancel_(std::move(cancel)) {}
+  void finish(Napi::Env env, const std::function<Napi::Value(Napi::Env)>& result, const ErrorInfo* error);
+
+  napi_env env_;
+  std::shared_ptr<std::atomic<bool>> cancel_;
+  Napi::ThreadSafeFunction tsfn_;
+  std::unique_ptr<Napi::Promise::Deferred> deferred_;
+  std::unique_ptr<Napi::ObjectReference> callbackError_;  // JS thread only
+  std::thread thread_;
+};
+
+}  // namespace lenet5::js

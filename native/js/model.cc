@@ -1,0 +1,281 @@
+#include "model.h"
+
+#include <random>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "../core/device.h"
+#include "../core/serialization.h"
+#include "../core/trainer.h"
+#include "addon_data.h"
+#include "dataset.h"
+#include "errors.h"
+#include "job.h"
+#include "optimizer.h"
+
+namespace lenet5::js {
+namespace {
+
+// Clears the busy flag when a job's work ends, however it ends.
+struct BusyRelease {
+  explicit BusyRelease(std::shared_ptr<ModelCore> core) : core(std::move(core)) {}
+  ~BusyRelease() { core->busy.store(false); }
+  std::shared_ptr<ModelCore> core;
+};
+
+Normalization readNormalization(const Napi::Object& options) {
+  return {options.Get("mean").As<Napi::Number>().DoubleValue(), options.Get("std").As<Napi::Number>().DoubleValue()};
+}
+
+Napi::Buffer<char> toBuffer(Napi::Env env, const std::string& bytes) {
+  return Napi::Buffer<char>::Copy(env, bytes.data(), bytes.size());
+}
+
+Napi::Object evalResultToJs(Napi::Env env, const EvalResult& result) {
+  auto out = Napi::Object::New(env);
+  out.Set("loss", result.loss);
+  out.Set("correct", static_cast<double>(result.correct));
+  out.Set("total", static_cast<double>(result.total));
+  auto confusion = Napi::Array::New(env, result.confusion.size());
+  for (size_t i = 0; i < result.confusion.size(); ++i) confusion.Set(i, static_cast<double>(result.confusion[i]));
+  out.Set("confusion", confusion);
+  return out;
+}
+
+// Builds the model with the global CPU generator re-seeded, then restores the generator, so a
+// seeded construction gives the same weights without changing other random streams.
+std::unique_ptr<ModelCore> constructSeeded(int64_t numClasses, const torch::Device& device, uint64_t id,
+                                           std::optional<uint64_t> seed) {
+  if (!seed) return std::make_unique<ModelCore>(numClasses, device, id);
+  auto generator = at::detail::getDefaultCPUGenerator();
+  auto saved = generator.get_state();
+  generator.set_current_seed(*seed);
+  auto core = std::make_unique<ModelCore>(numClasses, torch::kCPU, id);
+  generator.set_state(saved);
+  core->model.to(device);
+  return core;
+}
+
+}  // namespace
+
+Napi::Function ModelWrap::define(Napi::Env env) {
+  return DefineClass(env, "NativeModel",
+                     {InstanceMethod("device", &ModelWrap::device), InstanceMethod("to", &ModelWrap::to),
+                      InstanceMethod("parameterInfo", &ModelWrap::parameterInfo),
+                      InstanceMethod("setParameters", &ModelWrap::setParameters),
+                      InstanceMethod("stateDictBytes", &ModelWrap::stateDictBytes),
+                      InstanceMethod("checkpointBytes", &ModelWrap::checkpointBytes),
+                      InstanceMethod("train", &ModelWrap::train), InstanceMethod("evaluate", &ModelWrap::evaluate),
+                      InstanceMethod("predict", &ModelWrap::predict), InstanceMethod("cancel", &ModelWrap::cancel),
+                      InstanceMethod("dispose", &ModelWrap::dispose)});
+}
+
+// new NativeModel(numClasses, device, seed | null)
+ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
+  guarded(info.Env(), [&] {
+    const int64_t numClasses = info[0].As<Napi::Number>().Int64Value();
+    auto device = resolveDevice(info[1].As<Napi::String>().Utf8Value());
+    std::optional<uint64_t> seed;
+    if (info[2].IsNumber()) seed = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
+    core_ = constructSeeded(numClasses, device, addonData(info.Env()).nextModelId++, seed);
+  });
+}
+
+std::shared_ptr<ModelCore> ModelWrap::idle(Napi::Env env, const char* operation) {
+  if (!core_) {
+    throw toJsError(env, {"ERR_LENET5_DISPOSED", std::string("Cannot ") + operation +
+                                                     ": this model was disposed. Create or load a new model."});
+  }
+  if (core_->busy.load()) {
+    throw toJsError(env, {"ERR_LENET5_BUSY", std::string("Cannot ") + operation +
+                                                 ": this model is busy with another train, evaluate or predict call. "
+                                                 "Await that call first (calls on one model do not queue)."});
+  }
+  return core_;
+}
+
+// Marks the model busy for a job; the job's BusyRelease clears it.
+std::shared_ptr<ModelCore> ModelWrap::acquire(Napi::Env env, const char* operation) {
+  auto core = idle(env, operation);
+  core->busy.store(true);
+  core->cancel->store(false);
+  return core;
+}
+
+Napi::Value ModelWrap::device(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), idle(info.Env(), "read the device")->model.device().str());
+}
+
+Napi::Value ModelWrap::to(const Napi::CallbackInfo& info) {
+  auto core = idle(info.Env(), "move the model");
+  guarded(info.Env(), [&] { core->model.to(resolveDevice(info[0].As<Napi::String>().Utf8Value())); });
+  return info.Env().Undefined();
+}
+
+Napi::Value ModelWrap::parameterInfo(const Napi::CallbackInfo& info) {
+  auto core = idle(info.Env(), "list parameters");
+  const auto& slots = core->model.slots();
+  auto out = Napi::Array::New(info.Env(), slots.size());
+  for (size_t i = 0; i < slots.size(); ++i) {
+    auto entry = Napi::Object::New(info.Env());
+    entry.Set("name", slots[i].name);
+    auto shape = Napi::Array::New(info.Env(), slots[i].shape.size());
+    for (size_t d = 0; d < slots[i].shape.size(); ++d) shape.Set(d, static_cast<double>(slots[i].shape[d]));
+    entry.Set("shape", shape);
+    out.Set(i, entry);
+  }
+  return out;
+}
+
+// setParameters([Float32Array, ...]) in parameterInfo() order, sizes checked by TypeScript.
+Napi::Value ModelWrap::setParameters(const Napi::CallbackInfo& info) {
+  auto core = idle(info.Env(), "load parameters");
+  auto arrays = info[0].As<Napi::Array>();
+  guarded(info.Env(), [&] {
+    for (uint32_t i = 0; i < arrays.Length(); ++i) {
+      auto values = arrays.Get(i).As<Napi::Float32Array>();
+      core->model.setParameter(i, torch::from_blob(values.Data(), {static_cast<int64_t>(values.ElementLength())}, torch::kFloat32));
+    }
+  });
+  return info.Env().Undefined();
+}
+
+Napi::Value ModelWrap::stateDictBytes(const Napi::CallbackInfo& info) {
+  auto core = idle(info.Env(), "save");
+  return guarded(info.Env(), [&] { return toBuffer(info.Env(), serializeToPth(stateDictValue(core->model))); });
+}
+
+// checkpointBytes(optimizer, epoch, loss | null)
+Napi::Value ModelWrap::checkpointBytes(const Napi::CallbackInfo& info) {
+  auto core = idle(info.Env(), "save a checkpoint");
+  auto* optimizer = unwrapAs<OptimizerWrap>(info[0], addonData(info.Env()).optimizerConstructor, "an optimizer");
+  CheckpointInfo checkpoint;
+  checkpoint.epoch = info[1].As<Napi::Number>().Int64Value();
+  checkpoint.hasLoss = info[2].IsNumber();
+  if (checkpoint.hasLoss) checkpoint.loss = info[2].As<Napi::Number>().DoubleValue();
+  return guarded(info.Env(), [&] {
+    optimizer->optimizer()->bind(core->id);
+    return toBuffer(info.Env(), serializeToPth(checkpointValue(core->model, *optimizer->optimizer(), checkpoint)));
+  });
+}
+
+// train(dataset, validation | null, optimizer, options, onEvent) -> Promise<void>
+Napi::Value ModelWrap::train(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto& data = addonData(env);
+  auto dataset = unwrapAs<DatasetWrap>(info[0], data.datasetConstructor, "a dataset")->dataset();
+  std::shared_ptr<Dataset> validation;
+  if (!info[1].IsNull()) validation = unwrapAs<DatasetWrap>(info[1], data.datasetConstructor, "a dataset")->dataset();
+  auto optimizer = unwrapAs<OptimizerWrap>(info[2], data.optimizerConstructor, "an optimizer")->optimizer();
+  auto o = info[3].As<Napi::Object>();
+  TrainOptions options;
+  options.epochs = o.Get("epochs").As<Napi::Number>().Int64Value();
+  options.batchSize = o.Get("batchSize").As<Napi::Number>().Int64Value();
+  options.shuffle = o.Get("shuffle").As<Napi::Boolean>().Value();
+  options.seed = o.Get("seed").IsNumber() ? static_cast<uint64_t>(o.Get("seed").As<Napi::Number>().Int64Value())
+                                          : std::random_device{}();
+  options.firstEpoch = o.Get("firstEpoch").As<Napi::Number>().Int64Value();
+  options.batchEventInterval = o.Get("batchEventInterval").As<Napi::Number>().Int64Value();
+  options.stopOnNonFiniteLoss = o.Get("stopOnNonFiniteLoss").As<Napi::Boolean>().Value();
+  options.evalBatchSize = o.Get("evalBatchSize").As<Napi::Number>().Int64Value();
+  options.normalization = readNormalization(o);
+
+  auto core = acquire(env, "train");
+  guarded(env, [&] { optimizer->bind(core->id); });
+  return Job::start(env, info[4], core->cancel, [=](Job& job) {
+    BusyRelease release(core);
+    TrainHooks hooks;
+    hooks.cancel = job.cancelFlag();
+    hooks.onBatch = [&job](const BatchEvent& e) {
+      job.post([e](Napi::Env env, Napi::Value callback) {
+        auto event = Napi::Object::New(env);
+        event.Set("type", "batch");
+        event.Set("epoch", static_cast<double>(e.epoch));
+        event.Set("batch", static_cast<double>(e.batch));
+        event.Set("batches", static_cast<double>(e.batches));
+        event.Set("loss", e.loss);
+        event.Set("imagesPerSecond", e.imagesPerSecond);
+        callback.As<Napi::Function>().Call({event});
+      });
+    };
+    hooks.onEpoch = [&job](const EpochEvent& e) {
+      job.post([e](Napi::Env env, Napi::Value callback) {
+        auto event = Napi::Object::New(env);
+        event.Set("type", "epoch");
+        event.Set("epoch", static_cast<double>(e.epoch));
+        event.Set("trainLoss", e.trainLoss);
+        event.Set("seconds", e.seconds);
+        event.Set("imagesPerSecond", e.imagesPerSecond);
+        if (e.hasValidation) event.Set("validation", evalResultToJs(env, e.validation));
+        callback.As<Napi::Function>().Call({event});
+      });
+    };
+    hooks.onNonFiniteSkipped = [&job](int64_t epoch, int64_t batch) {
+      job.post([epoch, batch](Napi::Env env, Napi::Value callback) {
+        auto event = Napi::Object::New(env);
+        event.Set("type", "nonFinite");
+        event.Set("epoch", static_cast<double>(epoch));
+        event.Set("batch", static_cast<double>(batch));
+        callback.As<Napi::Function>().Call({event});
+      });
+    };
+    lenet5::train(core->model, *optimizer, *dataset, validation.get(), options, hooks);
+    return std::function<Napi::Value(Napi::Env)>([](Napi::Env env) { return env.Undefined(); });
+  });
+}
+
+// evaluate(dataset, { batchSize, mean, std }) -> Promise<{ loss, correct, total, confusion }>
+Napi::Value ModelWrap::evaluate(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto dataset = unwrapAs<DatasetWrap>(info[0], addonData(env).datasetConstructor, "a dataset")->dataset();
+  auto o = info[1].As<Napi::Object>();
+  const int64_t batchSize = o.Get("batchSize").As<Napi::Number>().Int64Value();
+  auto normalization = readNormalization(o);
+  auto core = acquire(env, "evaluate");
+  return Job::start(env, env.Undefined(), core->cancel, [=](Job& job) {
+    BusyRelease release(core);
+    auto result = lenet5::evaluate(core->model, *dataset, batchSize, normalization, job.cancelFlag());
+    return std::function<Napi::Value(Napi::Env)>([result](Napi::Env env) { return evalResultToJs(env, result); });
+  });
+}
+
+// predict(pixels: Float32Array (normalised) | Uint8Array (raw), count, { mean, std }) -> Promise<Float32Array logits>
+Napi::Value ModelWrap::predict(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  const int64_t count = info[1].As<Napi::Number>().Int64Value();
+  auto normalization = readNormalization(info[2].As<Napi::Object>());
+  torch::Tensor input;
+  if (info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+    auto pixels = info[0].As<Napi::Uint8Array>();
+    input = normalizePixels(torch::from_blob(pixels.Data(), {count, kImageSide, kImageSide}, torch::kUInt8), normalization);
+  } else {
+    auto values = info[0].As<Napi::Float32Array>();
+    input = torch::from_blob(values.Data(), {count, 1, kImageSide, kImageSide}, torch::kFloat32).clone();
+  }
+  auto core = acquire(env, "predict");
+  return Job::start(env, env.Undefined(), core->cancel, [=](Job&) {
+    BusyRelease release(core);
+    auto logits = predictLogits(core->model, input).contiguous();
+    return std::function<Napi::Value(Napi::Env)>([logits](Napi::Env env) {
+      auto out = Napi::Float32Array::New(env, logits.numel());
+      std::memcpy(out.Data(), logits.data_ptr<float>(), logits.numel() * sizeof(float));
+      return out;
+    });
+  });
+}
+
+Napi::Value ModelWrap::cancel(const Napi::CallbackInfo& info) {
+  if (core_) core_->cancel->store(true);
+  return info.Env().Undefined();
+}
+
+// Drops this wrapper's share of the model. A running job keeps its own share and is cancelled.
+Napi::Value ModelWrap::dispose(const Napi::CallbackInfo& info) {
+  if (core_) {
+    core_->cancel->store(true);
+    core_.reset();
+  }
+  return info.Env().Undefined();
+}
+
+}  // namespace lenet5::js

@@ -1,0 +1,47 @@
+// JS wrapper of core::Model: the LeNet5 object the TypeScript LeNet5 class drives. Long
+// operations run as Jobs that share ownership of the model, so disposing it or letting it be
+// garbage-collected mid-call never frees what a running loop still uses.
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include <napi.h>
+
+#include "../core/model.h"
+
+namespace lenet5::js {
+
+struct ModelCore {
+  ModelCore(int64_t numClasses, const torch::Device& device, uint64_t id) : model(numClasses, device), id(id) {}
+  Model model;
+  uint64_t id;
+  std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
+  std::atomic<bool> busy{false};
+};
+
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static Napi::Function define(Napi::Env env);
+  explicit ModelWrap(const Napi::CallbackInfo& info);
+
+ private:
+  std::shared_ptr<ModelCore> acquire(Napi::Env env, const char* operation);
+  std::shared_ptr<ModelCore> idle(Napi::Env env, const char* operation);
+
+  Napi::Value device(const Napi::CallbackInfo& info);
+  Napi::Value to(const Napi::CallbackInfo& info);
+  Napi::Value parameterInfo(const Napi::CallbackInfo& info);
+  Napi::Value setParameters(const Napi::CallbackInfo& info);
+  Napi::Value stateDictBytes(const Napi::CallbackInfo& info);
+  Napi::Value checkpointBytes(const Napi::CallbackInfo& info);
+  Napi::Value train(const Napi::CallbackInfo& info);
+  Napi::Value evaluate(const Napi::CallbackInfo& info);
+  Napi::Value predict(const Napi::CallbackInfo& info);
+  Napi::Value cancel(const Napi::CallbackInfo& info);
+  Napi::Value dispose(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<ModelCore> core_;
+};
+
+}  // namespace lenet5::js

@@ -1,0 +1,26 @@
+// JS wrapper of core::Optimizer: new NativeOptimizer({ kind: 'adam' | 'sgd', lr, ... }).
+#pragma once
+
+#include <memory>
+
+#include <napi.h>
+
+#include "../core/optimizer.h"
+
+namespace lenet5::js {
+
+class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
+ public:
+  static Napi::Function define(Napi::Env env);
+  explicit OptimizerWrap(const Napi::CallbackInfo& info);
+  const std::shared_ptr<Optimizer>& optimizer() const { return optimizer_; }
+
+ private:
+  Napi::Value setOptions(const Napi::CallbackInfo& info);
+  Napi::Value steps(const Napi::CallbackInfo& info);
+  Napi::Value loadState(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<Optimizer> optimizer_;
+};
+
+}  // namespace lenet5::js
