@@ -63,6 +63,7 @@ Napi::Function ModelWrap::define(Napi::Env env) {
                      {InstanceMethod("device", &ModelWrap::device), InstanceMethod("to", &ModelWrap::to),
                       InstanceMethod("parameterInfo", &ModelWrap::parameterInfo),
                       InstanceMethod("setParameters", &ModelWrap::setParameters),
+                      InstanceMethod("parameterValues", &ModelWrap::parameterValues),
                       InstanceMethod("stateDictBytes", &ModelWrap::stateDictBytes),
                       InstanceMethod("checkpointBytes", &ModelWrap::checkpointBytes),
                       InstanceMethod("train", &ModelWrap::train), InstanceMethod("evaluate", &ModelWrap::evaluate),
@@ -138,6 +139,22 @@ Napi::Value ModelWrap::setParameters(const Napi::CallbackInfo& info) {
     }
   });
   return info.Env().Undefined();
+}
+
+// parameterValues() -> [Float32Array, ...] in parameterInfo() order (CPU copies).
+Napi::Value ModelWrap::parameterValues(const Napi::CallbackInfo& info) {
+  auto core = idle(info.Env(), "read parameters");
+  return guarded(info.Env(), [&] {
+    auto state = core->model.stateDict();
+    auto out = Napi::Array::New(info.Env(), state.size());
+    for (size_t i = 0; i < state.size(); ++i) {
+      const auto& tensor = state[i].second;
+      auto values = Napi::Float32Array::New(info.Env(), tensor.numel());
+      std::memcpy(values.Data(), tensor.data_ptr<float>(), tensor.numel() * sizeof(float));
+      out.Set(i, values);
+    }
+    return out;
+  });
 }
 
 Napi::Value ModelWrap::stateDictBytes(const Napi::CallbackInfo& info) {

@@ -33,6 +33,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value to(const Napi::CallbackInfo& info);
   Napi::Value parameterInfo(const Napi::CallbackInfo& info);
   Napi::Value setParameters(const Napi::CallbackInfo& info);
+  Napi::Value parameterValues(const Napi::CallbackInfo& info);
   Napi::Value stateDictBytes(const Napi::CallbackInfo& info);
   Napi::Value checkpointBytes(const Napi::CallbackInfo& info);
   Napi::Value train(const Napi::CallbackInfo& info);

@@ -1,0 +1,15 @@
+/** lenet5-libtorch: LeNet-5 on LibTorch for Node.js. */
+export { LeNet5 } from './model.js';
+export type { LeNet5Options, TrainOptions, History, EpochResult, BatchProgress, EvaluateResult, Prediction, CheckpointOptions, LoadedCheckpoint, LoadStateResult } from './model.js';
+export { Adam, SGD, Optimizer } from './optim.js';
+export type { AdamOptions, SGDOptions } from './optim.js';
+export { cuda, threads } from './device.js';
+export type { DeviceName } from './device.js';
+export { Dataset, DEFAULT_NORMALIZATION } from './data/dataset.js';
+export type { DatasetInit, Normalization } from './data/dataset.js';
+export * as datasets from './data/datasets.js';
+export { inspect } from './pth/index.js';
+export type { InspectResult, TensorInfo } from './pth/index.js';
+export { Lenet5Error } from './errors.js';
+export type { ErrorCode } from './errors.js';
+export { info } from './info.js';

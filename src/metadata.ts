@@ -1,0 +1,43 @@
+/**
+ * The small JSON file saved beside a .pth (lenet5_model.pth -> lenet5_model.json): class names and
+ * the normalisation used in training, so evaluate and predict use the same, and a Python user can
+ * read them with json.load.
+ */
+import { readFile } from 'node:fs/promises';
+import { Lenet5Error } from './errors.js';
+import { checkNormalization, type Normalization } from './data/dataset.js';
+import { writeFileAtomic } from './pth/write.js';
+
+export interface ModelMetadata {
+  format: 'lenet5-libtorch/1';
+  numClasses: number;
+  classes: string[] | null;
+  normalization: Normalization;
+  inputShape: [1, 28, 28];
+}
+
+export function metadataPath(modelPath: string): string {
+  return modelPath.replace(/\.(pth|pt|ckpt|tar)$/i, '') + '.json';
+}
+
+export async function writeMetadata(modelPath: string, metadata: ModelMetadata): Promise<void> {
+  await writeFileAtomic(metadataPath(modelPath), Buffer.from(JSON.stringify(metadata, null, 2) + '\n'));
+}
+
+/** The metadata beside `modelPath`, or undefined when there is none (e.g. a file from Python). */
+export async function readMetadata(modelPath: string): Promise<ModelMetadata | undefined> {
+  const path = metadataPath(modelPath);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const parsed = JSON.parse(text) as ModelMetadata;
+    const classes = Array.isArray(parsed.classes) && parsed.classes.every((c) => typeof c === 'string') ? parsed.classes : null;
+    return { format: 'lenet5-libtorch/1', numClasses: Number(parsed.numClasses), classes, normalization: checkNormalization(parsed.normalization), inputShape: [1, 28, 28] };
+  } catch (error) {
+    throw new Lenet5Error('ERR_LENET5_STATE_DICT', `${path} (the model's metadata) is not valid: ${(error as Error).message}. Fix or delete it; without it the defaults (mean 0.5, std 0.5) apply.`, { cause: error });
+  }
+}

@@ -1,0 +1,419 @@
+/** LeNet5: the model users create, train, evaluate, run, save and load. */
+import { Lenet5Error, awaitNative, callNative } from './errors.js';
+import { Dataset, DEFAULT_NORMALIZATION, IMAGE_PIXELS, checkNormalization, type Normalization } from './data/dataset.js';
+import { parseDevice, type DeviceName } from './device.js';
+import { native, type NativeEvalResult, type NativeModel, type NativeTrainEvent } from './native.js';
+import { Adam, Optimizer, SGD } from './optim.js';
+import { readMetadata, writeMetadata, type ModelMetadata } from './metadata.js';
+import { findStateDict, loadTensors, readPth, topLevelScalars, type LoadedTensor } from './pth/read.js';
+import { readOptimizerState } from './pth/optimizer-state.js';
+import { PyDict } from './pth/unpickler.js';
+import { writeFileAtomic } from './pth/write.js';
+import {
+  boolean, invalid, knownKeys, nonEmptyString, nonNegativeInteger, oneOf, optionsObject, positiveInteger, seed as checkSeed,
+} from './validate.js';
+
+export interface LeNet5Options {
+  /** Output classes (fc3's size). Default 10. */
+  numClasses?: number;
+  /** Default 'cpu'. 'auto' picks cuda:0 when available. */
+  device?: DeviceName;
+  /** Seeds the weight initialisation (PyTorch's default init), for reproducible runs. */
+  seed?: number;
+  /** Class names, stored with the model. */
+  classes?: string[];
+  /** Pixel normalisation; train() adopts the training data's. Default mean 0.5, std 0.5. */
+  normalization?: Normalization;
+}
+
+export interface BatchProgress {
+  epoch: number;
+  batch: number;
+  batches: number;
+  /** Mean training loss of this epoch so far. */
+  loss: number;
+  imagesPerSecond: number;
+}
+
+export interface EpochResult {
+  epoch: number;
+  trainLoss: number;
+  valLoss?: number;
+  valAccuracy?: number;
+  seconds: number;
+  imagesPerSecond: number;
+}
+
+export type History = EpochResult[];
+
+export interface TrainOptions {
+  /** Default 10. */
+  epochs?: number;
+  /** Default 64. */
+  batchSize?: number;
+  /** Reshuffle every epoch. Default true. */
+  shuffle?: boolean;
+  /** Default: a new Adam({ lr: 0.001 }) for this call. Pass one to keep its state across calls. */
+  optimizer?: Optimizer;
+  /** Evaluated after every epoch. */
+  validation?: Dataset;
+  /** Makes the shuffle order (and so a CPU run) reproducible bit for bit. */
+  seed?: number;
+  /** Epochs already done (when resuming); numbering and shuffling continue from there. Default 0. */
+  initialEpoch?: number;
+  signal?: AbortSignal;
+  onBatchEnd?: (progress: BatchProgress) => void;
+  onEpochEnd?: (result: EpochResult) => void;
+  /** Report onBatchEnd every N batches. Default 1 on CPU, 20 on CUDA (each report waits for the GPU). */
+  batchEventInterval?: number;
+  /** 'error' (default): stop with ERR_LENET5_NON_FINITE_LOSS. 'skip': skip that batch, warn through onNonFiniteLoss, continue. */
+  nonFiniteLoss?: 'error' | 'skip';
+  onNonFiniteLoss?: (where: { epoch: number; batch: number }) => void;
+}
+
+export interface EvaluateResult {
+  loss: number;
+  accuracy: number;
+  correct: number;
+  total: number;
+  perClassAccuracy: number[];
+  /** confusionMatrix[trueClass][predictedClass] */
+  confusionMatrix: number[][];
+}
+
+export interface Prediction {
+  /** Most likely class per image. */
+  classes: number[];
+  /** Softmax probabilities per image. */
+  probabilities: Float32Array[];
+  logits: Float32Array[];
+}
+
+export interface CheckpointOptions {
+  optimizer: Optimizer;
+  /** Epochs completed. */
+  epoch: number;
+  loss?: number;
+}
+
+export interface LoadedCheckpoint {
+  model: LeNet5;
+  optimizer: Optimizer;
+  epoch: number;
+  loss: number | null;
+}
+
+export interface LoadStateResult {
+  missingKeys: string[];
+  unexpectedKeys: string[];
+  /** Present in both but with different shapes (skipped when non-strict). */
+  mismatchedKeys: string[];
+}
+
+function shapeOf(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+function evaluationResult(raw: NativeEvalResult, numClasses: number): EvaluateResult {
+  const confusionMatrix = Array.from({ length: numClasses }, (_, t) => raw.confusion.slice(t * numClasses, (t + 1) * numClasses));
+  const perClassAccuracy = confusionMatrix.map((row, t) => {
+    const count = row.reduce((a, b) => a + b, 0);
+    return count === 0 ? NaN : row[t] / count;
+  });
+  return { loss: raw.loss, accuracy: raw.total === 0 ? 0 : raw.correct / raw.total, correct: raw.correct, total: raw.total, perClassAccuracy, confusionMatrix };
+}
+
+export class LeNet5 {
+  readonly numClasses: number;
+  classes: readonly string[] | undefined;
+  normalization: Normalization;
+  private handle: NativeModel;
+
+  constructor(options: LeNet5Options = {}) {
+    const o = optionsObject('LeNet5 options', options);
+    knownKeys('LeNet5 options', o, ['numClasses', 'device', 'seed', 'classes', 'normalization']);
+    this.classes = o.classes === undefined ? undefined : checkClassNames(o.classes);
+    this.numClasses = o.numClasses === undefined ? (this.classes?.length ?? 10) : positiveInteger('numClasses', o.numClasses);
+    if (this.classes && this.classes.length !== this.numClasses) {
+      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected ${this.numClasses} class names (numClasses) but received ${this.classes.length}`);
+    }
+    this.normalization = o.normalization === undefined ? { ...DEFAULT_NORMALIZATION } : checkNormalization(o.normalization);
+    const device = o.device === undefined ? 'cpu' : parseDevice('device', o.device);
+    const seed = o.seed === undefined ? null : checkSeed('seed', o.seed);
+    this.handle = callNative(() => new (native().NativeModel)(this.numClasses, device, seed));
+  }
+
+  /** The device the model lives on, e.g. 'cpu' or 'cuda:0'. */
+  get device(): string {
+    return callNative(() => this.handle.device());
+  }
+
+  /** Moves the model (and, at its next step, its optimizer's state) to another device. */
+  to(device: DeviceName): this {
+    const name = parseDevice('device', device);
+    callNative(() => this.handle.to(name));
+    return this;
+  }
+
+  /** Parameter names and shapes, equal to PyTorch's state_dict of the seed's class. */
+  parameters(): { name: string; shape: number[] }[] {
+    return callNative(() => this.handle.parameterInfo());
+  }
+
+  async train(dataset: Dataset, options: TrainOptions = {}): Promise<History> {
+    if (!(dataset instanceof Dataset)) throw invalid('dataset', 'Dataset', dataset);
+    const o = optionsObject('train options', options);
+    knownKeys('train options', o, ['epochs', 'batchSize', 'shuffle', 'optimizer', 'validation', 'seed', 'initialEpoch', 'signal',
+      'onBatchEnd', 'onEpochEnd', 'batchEventInterval', 'nonFiniteLoss', 'onNonFiniteLoss']);
+    const epochs = o.epochs === undefined ? 10 : positiveInteger('epochs', o.epochs);
+    const batchSize = o.batchSize === undefined ? 64 : positiveInteger('batchSize', o.batchSize);
+    const shuffle = o.shuffle === undefined ? true : boolean('shuffle', o.shuffle);
+    const seed = o.seed === undefined ? null : checkSeed('seed', o.seed);
+    const initialEpoch = o.initialEpoch === undefined ? 0 : nonNegativeInteger('initialEpoch', o.initialEpoch);
+    const optimizer = o.optimizer === undefined ? new Adam() : o.optimizer;
+    if (!(optimizer instanceof Optimizer)) throw invalid('optimizer', 'Adam or SGD instance', optimizer);
+    const validation = o.validation;
+    if (validation !== undefined && !(validation instanceof Dataset)) throw invalid('validation', 'Dataset', validation);
+    for (const name of ['onBatchEnd', 'onEpochEnd', 'onNonFiniteLoss'] as const) {
+      if (o[name] !== undefined && typeof o[name] !== 'function') throw invalid(name, 'function', o[name]);
+    }
+    const signal = o.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('signal', 'AbortSignal', signal);
+    const nonFiniteLoss = o.nonFiniteLoss === undefined ? 'error' : oneOf('nonFiniteLoss', o.nonFiniteLoss, ['error', 'skip']);
+    const onCuda = this.device.startsWith('cuda');
+    const batchEventInterval = options.onBatchEnd === undefined ? 0
+      : o.batchEventInterval === undefined ? (onCuda ? 20 : 1) : positiveInteger('batchEventInterval', o.batchEventInterval);
+    for (const [name, data] of [['dataset', dataset], ['validation', validation]] as const) {
+      if (data && data.handle.maxLabel() >= this.numClasses) {
+        throw new Lenet5Error('ERR_LENET5_DATA', `The ${name} has label ${data.handle.maxLabel()}, but this model has ${this.numClasses} classes (0 to ${this.numClasses - 1}). Create the model with numClasses: ${data.handle.maxLabel() + 1} or more.`);
+      }
+    }
+    if (signal?.aborted) throw new Lenet5Error('ERR_LENET5_ABORTED', 'Training was aborted before it started.');
+
+    this.normalization = { ...dataset.normalization };
+    this.classes ??= dataset.classes?.length === this.numClasses ? dataset.classes : undefined;
+    const history: History = [];
+    const onAbort = () => this.handle.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await awaitNative(() => this.handle.train(dataset.handle, validation?.handle ?? null, optimizer.handle, {
+        epochs, batchSize, shuffle, seed, firstEpoch: initialEpoch + 1, batchEventInterval,
+        stopOnNonFiniteLoss: nonFiniteLoss === 'error', evalBatchSize: 1000, ...this.normalization,
+      }, (event: NativeTrainEvent) => {
+        if (event.type === 'batch') {
+          options.onBatchEnd?.({ epoch: event.epoch, batch: event.batch, batches: event.batches, loss: event.loss, imagesPerSecond: event.imagesPerSecond });
+        } else if (event.type === 'epoch') {
+          const result: EpochResult = { epoch: event.epoch, trainLoss: event.trainLoss, seconds: event.seconds, imagesPerSecond: event.imagesPerSecond };
+          if (event.validation) {
+            result.valLoss = event.validation.loss;
+            result.valAccuracy = event.validation.correct / event.validation.total;
+          }
+          history.push(result);
+          options.onEpochEnd?.(result);
+        } else {
+          options.onNonFiniteLoss?.({ epoch: event.epoch, batch: event.batch });
+        }
+      }));
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    return history;
+  }
+
+  /** Loss, accuracy, per-class accuracy and confusion matrix, in eval mode without gradients. */
+  async evaluate(dataset: Dataset, options: { batchSize?: number } = {}): Promise<EvaluateResult> {
+    if (!(dataset instanceof Dataset)) throw invalid('dataset', 'Dataset', dataset);
+    const o = optionsObject('evaluate options', options);
+    knownKeys('evaluate options', o, ['batchSize']);
+    const batchSize = o.batchSize === undefined ? 1000 : positiveInteger('batchSize', o.batchSize);
+    if (dataset.handle.maxLabel() >= this.numClasses) {
+      throw new Lenet5Error('ERR_LENET5_DATA', `The dataset has label ${dataset.handle.maxLabel()}, but this model has ${this.numClasses} classes.`);
+    }
+    const raw = await awaitNative(() => this.handle.evaluate(dataset.handle, { batchSize, ...this.normalization }));
+    return evaluationResult(raw, this.numClasses);
+  }
+
+  /**
+   * Class probabilities for images: Uint8Array of raw 0-255 pixels (normalised like the training
+   * data) or Float32Array of already-normalised values, N x 28 x 28 (or N x 1 x 28 x 28) long.
+   */
+  async predict(pixels: Uint8Array | Float32Array, options: { shape?: number[] } = {}): Promise<Prediction> {
+    if (!(pixels instanceof Uint8Array) && !(pixels instanceof Float32Array)) {
+      throw invalid('pixels', 'Uint8Array (0-255) or Float32Array (normalised)', pixels);
+    }
+    const o = optionsObject('predict options', options);
+    knownKeys('predict options', o, ['shape']);
+    if (o.shape !== undefined) checkInputShape(o.shape, pixels.length);
+    if (pixels.length === 0 || pixels.length % IMAGE_PIXELS !== 0) {
+      throw new Lenet5Error('ERR_LENET5_SHAPE', `Expected input of shape [N, 28, 28] or [N, 1, 28, 28] (a positive multiple of ${IMAGE_PIXELS} values) but received ${pixels.length} values`);
+    }
+    if (pixels instanceof Float32Array) {
+      const bad = pixels.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected finite pixel values but pixels[${bad}] is ${pixels[bad]}. Replace NaN/Infinity before predicting.`);
+    }
+    const count = pixels.length / IMAGE_PIXELS;
+    const logits = await awaitNative(() => this.handle.predict(pixels, count, this.normalization));
+    const rows: Float32Array[] = [];
+    const probabilities: Float32Array[] = [];
+    const classes: number[] = [];
+    for (let n = 0; n < count; n++) {
+      const row = logits.slice(n * this.numClasses, (n + 1) * this.numClasses);
+      const max = Math.max(...row);
+      const exp = row.map((v) => Math.exp(v - max));
+      const sum = exp.reduce((a, b) => a + b, 0);
+      rows.push(row);
+      probabilities.push(exp.map((v) => v / sum));
+      classes.push(row.indexOf(max));
+    }
+    return { classes, probabilities, logits: rows };
+  }
+
+  /**
+   * Writes the weights as a PyTorch state_dict file (atomically), plus a small JSON file beside it
+   * (same name, .json) with the class names and normalisation.
+   */
+  async save(path: string): Promise<void> {
+    nonEmptyString('path', path);
+    const bytes = callNative(() => this.handle.stateDictBytes());
+    await writeFileAtomic(path, bytes);
+    await writeMetadata(path, this.metadata());
+  }
+
+  /** Writes {epoch, model_state_dict, optimizer_state_dict, loss}, the layout Python checkpoints use. */
+  async saveCheckpoint(path: string, options: CheckpointOptions): Promise<void> {
+    nonEmptyString('path', path);
+    const o = optionsObject('checkpoint options', options);
+    knownKeys('checkpoint options', o, ['optimizer', 'epoch', 'loss']);
+    if (!(o.optimizer instanceof Optimizer)) throw invalid('optimizer', 'Adam or SGD instance', o.optimizer);
+    const epoch = nonNegativeInteger('epoch', o.epoch);
+    if (o.loss !== undefined && typeof o.loss !== 'number') throw invalid('loss', 'number', o.loss);
+    const optimizer = o.optimizer;
+    const bytes = callNative(() => this.handle.checkpointBytes(optimizer.handle, epoch, (o.loss as number | undefined) ?? null));
+    await writeFileAtomic(path, bytes);
+    await writeMetadata(path, this.metadata());
+  }
+
+  /**
+   * Loads weights from a .pth file (this package's, Python's state_dict, or a checkpoint's
+   * model_state_dict). strict (default): any missing, unexpected or mis-shaped key fails the load,
+   * all reported together. Non-strict: loads what matches and reports the rest.
+   */
+  async loadStateDict(path: string, options: { strict?: boolean } = {}): Promise<LoadStateResult> {
+    nonEmptyString('path', path);
+    const o = optionsObject('loadStateDict options', options);
+    knownKeys('loadStateDict options', o, ['strict']);
+    const strict = o.strict === undefined ? true : boolean('strict', o.strict);
+    const file = await readPth(path);
+    const tensors = loadTensors(findStateDict(file).dict);
+    const result = this.applyTensors(tensors, strict, path);
+    const metadata = await readMetadata(path);
+    if (metadata) this.adoptMetadata(metadata);
+    return result;
+  }
+
+  /** Builds a model from a .pth file; numClasses comes from fc3.weight. */
+  static async load(path: string, options: { device?: DeviceName; strict?: boolean } = {}): Promise<LeNet5> {
+    nonEmptyString('path', path);
+    const o = optionsObject('load options', options);
+    knownKeys('load options', o, ['device', 'strict']);
+    const file = await readPth(path);
+    const tensors = loadTensors(findStateDict(file).dict);
+    const model = await LeNet5.fromTensors(tensors, path, o.device as DeviceName | undefined);
+    model.applyTensors(tensors, o.strict === undefined ? true : boolean('strict', o.strict), path);
+    return model;
+  }
+
+  /** Loads a checkpoint (this package's or Python's) with its optimizer, ready to resume training. */
+  static async loadCheckpoint(path: string, options: { device?: DeviceName } = {}): Promise<LoadedCheckpoint> {
+    nonEmptyString('path', path);
+    const o = optionsObject('loadCheckpoint options', options);
+    knownKeys('loadCheckpoint options', o, ['device']);
+    const file = await readPth(path);
+    const { dict, location } = findStateDict(file);
+    if (location === '') {
+      throw new Lenet5Error('ERR_LENET5_STATE_DICT', `${path} is a plain state_dict, not a checkpoint: it has no optimizer state or epoch. Use LeNet5.load() for it.`);
+    }
+    const tensors = loadTensors(dict);
+    const model = await LeNet5.fromTensors(tensors, path, o.device as DeviceName | undefined);
+    model.applyTensors(tensors, true, path);
+    const optimizerValue = file.root instanceof PyDict ? file.root.map.get('optimizer_state_dict') : undefined;
+    if (optimizerValue === undefined) {
+      throw new Lenet5Error('ERR_LENET5_STATE_DICT', `${path} has model weights but no optimizer_state_dict, so training cannot resume exactly. Use LeNet5.load() and a new optimizer.`);
+    }
+    const state = readOptimizerState(optimizerValue, model.parameters());
+    const optimizer = state.settings.kind === 'adam' ? new Adam() : new SGD();
+    optimizer.applySettings(state.settings);
+    callNative(() => optimizer.handle.loadState(state.steps, state.buffers));
+    const scalars = topLevelScalars(file.root);
+    const epoch = typeof scalars.epoch === 'number' ? scalars.epoch : 0;
+    return { model, optimizer, epoch, loss: typeof scalars.loss === 'number' ? scalars.loss : null };
+  }
+
+  /** Frees the native model now. Methods of a disposed model throw ERR_LENET5_DISPOSED. */
+  dispose(): void {
+    this.handle.dispose();
+  }
+
+  /** @internal */
+  metadata(): ModelMetadata {
+    return { format: 'lenet5-libtorch/1', numClasses: this.numClasses, classes: this.classes ? [...this.classes] : null, normalization: { ...this.normalization }, inputShape: [1, 28, 28] };
+  }
+
+  private adoptMetadata(metadata: ModelMetadata): void {
+    if (metadata.classes?.length === this.numClasses) this.classes = metadata.classes;
+    this.normalization = metadata.normalization;
+  }
+
+  private static async fromTensors(tensors: LoadedTensor[], path: string, device: DeviceName | undefined): Promise<LeNet5> {
+    const fc3 = tensors.find((t) => t.name === 'fc3.weight');
+    if (!fc3 || fc3.shape.length !== 2 || fc3.shape[0] < 1) {
+      throw new Lenet5Error('ERR_LENET5_STATE_DICT', `${path} has no usable fc3.weight, so it is not a LeNet-5 state_dict. Keys found: ${tensors.map((t) => t.name).join(', ')}`);
+    }
+    const metadata = await readMetadata(path);
+    const model = new LeNet5({ numClasses: fc3.shape[0], device: device ?? 'cpu' });
+    if (metadata) model.adoptMetadata(metadata);
+    return model;
+  }
+
+  private applyTensors(tensors: LoadedTensor[], strict: boolean, path: string): LoadStateResult {
+    const slots = this.parameters();
+    const byName = new Map(tensors.map((t) => [t.name, t]));
+    const missingKeys = slots.filter((s) => !byName.has(s.name)).map((s) => s.name);
+    const unexpectedKeys = tensors.filter((t) => !slots.some((s) => s.name === t.name)).map((t) => t.name);
+    const mismatched = slots.filter((s) => byName.has(s.name) && shapeOf(byName.get(s.name)!.shape) !== shapeOf(s.shape));
+    const mismatchedKeys = mismatched.map((s) => s.name);
+    if (strict && (missingKeys.length || unexpectedKeys.length || mismatched.length)) {
+      const parts = [
+        missingKeys.length ? `Missing key(s) in state_dict: ${missingKeys.map((k) => `"${k}"`).join(', ')}.` : '',
+        unexpectedKeys.length ? `Unexpected key(s) in state_dict: ${unexpectedKeys.map((k) => `"${k}"`).join(', ')}.` : '',
+        ...mismatched.map((s) => `size mismatch for ${s.name}: copying a param with shape ${shapeOf(byName.get(s.name)!.shape)} from checkpoint, the shape in current model is ${shapeOf(s.shape)}.`),
+      ].filter(Boolean);
+      throw new Lenet5Error('ERR_LENET5_STATE_DICT', `Error(s) in loading state_dict for LeNet5 from ${path}:\n\t${parts.join('\n\t')}\nUse { strict: false } to load the matching tensors only.`);
+    }
+    const skipped = new Set(mismatchedKeys.concat(missingKeys));
+    // Parameters the file cannot provide keep their current values.
+    const current = skipped.size > 0 ? callNative(() => this.handle.parameterValues()) : [];
+    const values = slots.map((s, i) => (skipped.has(s.name) ? current[i] : byName.get(s.name)!.values));
+    callNative(() => this.handle.setParameters(values));
+    return { missingKeys, unexpectedKeys, mismatchedKeys };
+  }
+}
+
+function checkInputShape(shape: unknown, length: number): void {
+  const ok = Array.isArray(shape) && shape.every((d) => Number.isSafeInteger(d) && d > 0) &&
+    ((shape.length === 3 && shape[1] === 28 && shape[2] === 28) || (shape.length === 4 && shape[1] === 1 && shape[2] === 28 && shape[3] === 28));
+  if (!ok) {
+    throw new Lenet5Error('ERR_LENET5_SHAPE', `Expected input shape [N, 28, 28] or [N, 1, 28, 28] but received ${Array.isArray(shape) ? shapeOf(shape) : String(shape)}`);
+  }
+  const elements = (shape as number[]).reduce((a, b) => a * b, 1);
+  if (elements !== length) {
+    throw new Lenet5Error('ERR_LENET5_SHAPE', `Input shape ${shapeOf(shape as number[])} needs ${elements} values but received ${length}`);
+  }
+}
+
+function checkClassNames(classes: unknown): string[] {
+  if (!Array.isArray(classes) || classes.length === 0 || !classes.every((c) => typeof c === 'string')) {
+    throw invalid('classes', 'non-empty array of class names', classes);
+  }
+  return classes;
+}

@@ -1,0 +1,123 @@
+/**
+ * Loads the compiled addon. OpenBLAS must be told to stay single-threaded before the library
+ * loads: LibTorch already runs its own intra-op threads, and both spawning threads made training
+ * slower on the machines we measured (see BENCHMARKS.md).
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Lenet5Error } from './errors.js';
+
+export interface NativeEvalResult {
+  loss: number;
+  correct: number;
+  total: number;
+  confusion: number[];
+}
+
+export type NativeTrainEvent =
+  | { type: 'batch'; epoch: number; batch: number; batches: number; loss: number; imagesPerSecond: number }
+  | { type: 'epoch'; epoch: number; trainLoss: number; seconds: number; imagesPerSecond: number; validation?: NativeEvalResult }
+  | { type: 'nonFinite'; epoch: number; batch: number };
+
+export interface NativeNormalization {
+  mean: number;
+  std: number;
+}
+
+export interface NativeTrainOptions extends NativeNormalization {
+  epochs: number;
+  batchSize: number;
+  shuffle: boolean;
+  seed: number | null;
+  firstEpoch: number;
+  batchEventInterval: number;
+  stopOnNonFiniteLoss: boolean;
+  evalBatchSize: number;
+}
+
+export interface NativeOptimizerOptions {
+  kind: 'adam' | 'sgd';
+  lr: number;
+  weightDecay: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  amsgrad?: boolean;
+  momentum?: number;
+  dampening?: number;
+  nesterov?: boolean;
+}
+
+export interface NativeDataset {
+  size(): number;
+  maxLabel(): number;
+  split(firstCount: number, seed: number): [NativeDataset, NativeDataset];
+}
+
+export interface NativeOptimizer {
+  setOptions(options: NativeOptimizerOptions): void;
+  steps(): number;
+  loadState(steps: number, buffers: Record<string, Float32Array>): void;
+}
+
+export interface NativeModel {
+  device(): string;
+  to(device: string): void;
+  parameterInfo(): { name: string; shape: number[] }[];
+  setParameters(values: Float32Array[]): void;
+  parameterValues(): Float32Array[];
+  stateDictBytes(): Buffer;
+  checkpointBytes(optimizer: NativeOptimizer, epoch: number, loss: number | null): Buffer;
+  train(data: NativeDataset, validation: NativeDataset | null, optimizer: NativeOptimizer, options: NativeTrainOptions,
+    onEvent: (event: NativeTrainEvent) => void): Promise<void>;
+  evaluate(data: NativeDataset, options: NativeNormalization & { batchSize: number }): Promise<NativeEvalResult>;
+  predict(pixels: Float32Array | Uint8Array, count: number, normalization: NativeNormalization): Promise<Float32Array>;
+  cancel(): void;
+  dispose(): void;
+}
+
+export interface NativeAddon {
+  NativeDataset: new (images: Uint8Array, labels: Uint8Array, count: number) => NativeDataset;
+  NativeOptimizer: new (options: NativeOptimizerOptions) => NativeOptimizer;
+  NativeModel: new (numClasses: number, device: string, seed: number | null) => NativeModel;
+  cudaIsAvailable(): boolean;
+  cudaDeviceCount(): number;
+  cudaManualSeed(seed: number): void;
+  getNumThreads(): number;
+  setNumThreads(threads: number): void;
+  torchVersion(): string;
+  parallelInfo(): string;
+}
+
+export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+const candidates = [join(packageRoot, 'build/Release/lenet5_native.node'), join(packageRoot, 'build-gyp/Release/lenet5_native.node')];
+
+function loadAddon(): NativeAddon {
+  process.env.OPENBLAS_NUM_THREADS ??= '1';
+  const require = createRequire(import.meta.url);
+  const path = process.env.LENET5_ADDON ?? candidates.find((candidate) => existsSync(candidate));
+  if (!path) {
+    throw new Lenet5Error('ERR_LENET5_ADDON_LOAD', `The lenet5 native addon has not been built (looked for ${candidates.join(', ')}).\n` +
+      'Possible solutions:\n- Run "npm install" (or "npm run build") in the package folder to build it.\n' +
+      '- Make sure a LibTorch is available: run "node scripts/find-libtorch.mjs" to see which one the build would use.');
+  }
+  try {
+    return require(path) as NativeAddon;
+  } catch (error) {
+    throw new Lenet5Error('ERR_LENET5_ADDON_LOAD', `Could not load the lenet5 native addon ${path}: ${(error as Error).message}\n` +
+      'Possible solutions:\n- Rebuild it against the LibTorch you have: "npm run build".\n' +
+      '- If LibTorch moved or was upgraded since the build, rebuild; the addon finds LibTorch through the path recorded at build time.\n' +
+      '- Run "node scripts/find-libtorch.mjs --describe" to see which LibTorch the build picks.', { cause: error });
+  }
+}
+
+let addon: NativeAddon | undefined;
+
+/** The addon, loaded on first use so that pure-TypeScript parts (the .pth reader, IDX files) work without it. */
+export function native(): NativeAddon {
+  addon ??= loadAddon();
+  return addon;
+}

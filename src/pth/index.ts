@@ -1,0 +1,21 @@
+/** The .pth file format: reading (restricted unpickler), inspecting, and atomic writes. */
+import { describeFormat, listTensors, readPth, topLevelScalars, type TensorInfo } from './read.js';
+
+export { readPth, findStateDict, loadTensors, listTensors, type PthFile, type TensorInfo, type LoadedTensor } from './read.js';
+export { writeFileAtomic } from './write.js';
+export { allowedGlobalNames } from './unpickler.js';
+
+export interface InspectResult {
+  path: string;
+  format: string;
+  records: string[];
+  /** epoch, loss, ... when the file is a checkpoint. */
+  scalars: Record<string, number | string | boolean | null>;
+  tensors: TensorInfo[];
+}
+
+/** Lists a .pth file's tensors (name, dtype, shape) and format without building a model. */
+export async function inspect(path: string): Promise<InspectResult> {
+  const file = await readPth(path);
+  return { path, format: describeFormat(file), records: file.records, scalars: topLevelScalars(file.root), tensors: listTensors(file.root) };
+}
