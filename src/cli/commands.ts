@@ -1,0 +1,88 @@
+/** lenet5 evaluate | predict | inspect | info */
+import { readFile } from 'node:fs/promises';
+import { Lenet5Error } from '../errors.js';
+import { info } from '../info.js';
+import { LeNet5 } from '../model.js';
+import { inspect } from '../pth/index.js';
+import { dataDir, loadSplit } from './data.js';
+import { loadImage28 } from './image.js';
+import { percent, printJson, say, type CommonOptions } from './output.js';
+
+export async function evaluateCommand(modelPath: string, options: CommonOptions & { data?: string; split: 'test' | 'train' }): Promise<number> {
+  const model = await LeNet5.load(modelPath);
+  const dir = dataDir(options.data);
+  const data = await loadSplit(dir, options.split);
+  const result = await model.evaluate(data);
+  const classes = model.classes ?? data.classes ?? [];
+  if (options.json) {
+    printJson({ ok: true, command: 'evaluate', model: modelPath, data: dir, split: options.split, classes, ...result });
+  } else {
+    say(options, `${options.split} set (${dir}): Loss: ${result.loss.toFixed(4)}, Accuracy: ${percent(result.accuracy)} (${result.correct}/${result.total})`);
+    say(options, '\nPer-class accuracy:');
+    result.perClassAccuracy.forEach((a, i) => say(options, `  ${String(i).padStart(2)} ${(classes[i] ?? '').padEnd(12)} ${percent(a)}`));
+    say(options, '\nConfusion matrix (rows: true class, columns: predicted):');
+    const width = Math.max(4, ...result.confusionMatrix.flat().map((v) => String(v).length + 1));
+    say(options, `     ${result.confusionMatrix.map((_, i) => String(i).padStart(width)).join('')}`);
+    result.confusionMatrix.forEach((row, i) => say(options, `  ${String(i).padStart(2)} ${row.map((v) => String(v).padStart(width)).join('')}`));
+  }
+  model.dispose();
+  return 0;
+}
+
+export async function predictCommand(modelPath: string, images: string[], options: CommonOptions & { invert?: boolean; top: number }): Promise<number> {
+  const model = await LeNet5.load(modelPath);
+  const pixels = new Uint8Array(images.length * 784);
+  for (const [i, file] of images.entries()) {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(file);
+    } catch (error) {
+      throw new Lenet5Error('ERR_LENET5_IMAGE', `Cannot read image ${file}: ${(error as Error).message}`, { cause: error });
+    }
+    pixels.set(await loadImage28(file, bytes, options.invert ?? false), i * 784);
+  }
+  const prediction = await model.predict(pixels);
+  const name = (c: number) => model.classes?.[c] ?? String(c);
+  const results = images.map((file, i) => {
+    const probabilities = Array.from(prediction.probabilities[i]);
+    const top = probabilities.map((p, c) => ({ class: c, name: name(c), probability: p }))
+      .sort((a, b) => b.probability - a.probability).slice(0, options.top);
+    return { image: file, class: prediction.classes[i], name: name(prediction.classes[i]), probability: probabilities[prediction.classes[i]], top };
+  });
+  if (options.json) {
+    printJson({ ok: true, command: 'predict', model: modelPath, predictions: results });
+  } else {
+    for (const r of results) {
+      say(options, `${r.image}: ${r.class} (${r.name}) ${percent(r.probability)}   top: ${r.top.map((t) => `${t.name} ${percent(t.probability)}`).join(', ')}`);
+    }
+  }
+  model.dispose();
+  return 0;
+}
+
+export async function inspectCommand(file: string, options: CommonOptions): Promise<number> {
+  const result = await inspect(file);
+  if (options.json) {
+    printJson({ ok: true, command: 'inspect', ...result });
+  } else {
+    say(options, `${result.path}: ${result.format}`);
+    for (const [k, v] of Object.entries(result.scalars)) say(options, `  ${k} = ${v}`);
+    const width = Math.max(...result.tensors.map((t) => t.name.length), 4);
+    for (const t of result.tensors) say(options, `  ${t.name.padEnd(width)}  ${t.dtype.padEnd(8)}  [${t.shape.join(', ')}]`);
+    say(options, `${result.tensors.length} tensors`);
+  }
+  return 0;
+}
+
+export async function infoCommand(options: CommonOptions): Promise<number> {
+  const details = info();
+  if (options.json) {
+    printJson({ ok: true, command: 'info', ...details });
+  } else {
+    say(options, `${details.package} ${details.version}`);
+    say(options, `Node.js ${details.node}, LibTorch ${details.libtorch}`);
+    say(options, `CUDA available: ${details.cudaAvailable ? 'yes' : 'no'}, devices: ${details.cudaDeviceCount}`);
+    say(options, `CPU threads: ${details.threads}`);
+  }
+  return 0;
+}

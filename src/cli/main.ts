@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+/** The lenet5 command. Exit codes: 0 success, 1 runtime error, 2 usage error. */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../native.js';
+import { evaluateCommand, infoCommand, inspectCommand, predictCommand } from './commands.js';
+import { reportError } from './output.js';
+import { trainCommand } from './train.js';
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`Expected a positive integer but received "${value}".`);
+  return n;
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`Expected a non-negative integer but received "${value}".`);
+  return n;
+}
+
+function positiveFloat(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`Expected a positive number but received "${value}".`);
+  return n;
+}
+
+function fraction(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n > 0 && n < 1)) throw new InvalidArgumentError(`Expected a number between 0 and 1 (exclusive) but received "${value}".`);
+  return n;
+}
+
+function device(value: string): string {
+  if (!/^(cpu|cuda|auto|cuda:\d{1,4})$/.test(value)) throw new InvalidArgumentError(`Expected cpu, cuda, cuda:N or auto but received "${value}".`);
+  return value;
+}
+
+const version = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+const json = process.argv.includes('--json');
+let exitCode = 0;
+// Commander hands each action its parsed arguments and options; the command modules type them.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const run = (body: (...args: any[]) => Promise<number>) => async (...args: unknown[]) => {
+  exitCode = await body(...args);
+};
+
+const program = new Command('lenet5')
+  .description('LeNet-5 on LibTorch: train, evaluate and run PyTorch-compatible models from Node.js')
+  .version(version)
+  .exitOverride()
+  .showHelpAfterError('(run with --help for usage)');
+
+program.command('train')
+  .description('Train LeNet-5 (validation each epoch), test it, and save the weights as a PyTorch state_dict')
+  .option('--data <dir>', 'folder of MNIST-format files (default: $LENET5_DATA or /usr/share/datasets/fashion-mnist)')
+  .option('--epochs <n>', 'total epochs', positiveInt, 10)
+  .option('--batch-size <n>', 'batch size', positiveInt, 64)
+  .addOption(new Option('--optimizer <name>', 'optimizer (sgd uses momentum 0.9)').choices(['adam', 'sgd']).default('adam'))
+  .option('--lr <rate>', 'learning rate', positiveFloat, 0.001)
+  .option('--val-split <fraction>', 'share of the training data held out for validation', fraction, 0.1)
+  .option('--device <device>', 'auto, cpu, cuda or cuda:N', device, 'cpu')
+  .option('--seed <n>', 'seed for initialisation, split and shuffling', nonNegativeInt, 0)
+  .option('--out <file>', 'where to save the weights', 'lenet5_model.pth')
+  .option('--checkpoint <file>', 'write a resumable checkpoint after every epoch')
+  .option('--resume <file>', 'continue from a checkpoint (this package\'s or Python\'s) up to --epochs')
+  .option('--report <dir>', 'write an HTML report with curves, confusion matrix and misclassified images')
+  .option('--json', 'print one JSON object instead of lines')
+  .action(run((options) => trainCommand(options)));
+
+program.command('evaluate')
+  .description('Evaluate a saved model: loss, accuracy, per-class accuracy, confusion matrix')
+  .argument('<model>', '.pth file')
+  .option('--data <dir>', 'folder of MNIST-format files (default: Fashion-MNIST)')
+  .addOption(new Option('--split <split>', 'which split').choices(['test', 'train']).default('test'))
+  .option('--json', 'print one JSON object')
+  .action(run((model, options) => evaluateCommand(model, options)));
+
+program.command('predict')
+  .description('Classify images (PNG, JPEG, WebP, GIF, TIFF or PGM; converted to 28x28 grayscale)')
+  .argument('<model>', '.pth file')
+  .argument('<images...>', 'image files')
+  .option('--invert', 'invert the images (for dark drawings on a light background)')
+  .option('--top <k>', 'how many top classes to list', positiveInt, 3)
+  .option('--json', 'print one JSON object')
+  .action(run((model, images, options) => predictCommand(model, images, options)));
+
+program.command('inspect')
+  .description('List the tensors (name, dtype, shape) and format of a .pth file, without building a model')
+  .argument('<file>', '.pth file')
+  .option('--json', 'print one JSON object')
+  .action(run((file, options) => inspectCommand(file, options)));
+
+program.command('info')
+  .description('Versions of the package, Node.js and LibTorch; CUDA availability; threads')
+  .option('--json', 'print one JSON object')
+  .action(run((options) => infoCommand(options)));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // Commander has printed its message already; help and version are successes.
+    exitCode = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(error.code) ? 0 : 2;
+  } else {
+    exitCode = reportError(error, json);
+  }
+}
+process.exitCode = exitCode;

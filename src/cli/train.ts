@@ -1,0 +1,110 @@
+/** lenet5 train: the seed's whole workflow — train with validation each epoch, test, save, report. */
+import { resolve } from 'node:path';
+import { Lenet5Error } from '../errors.js';
+import type { DeviceName } from '../device.js';
+import { metadataPath } from '../metadata.js';
+import { LeNet5, type EpochResult } from '../model.js';
+import { Adam, SGD, type Optimizer } from '../optim.js';
+import { dataDir, loadSplit } from './data.js';
+import { percent, printJson, say, type CommonOptions } from './output.js';
+import { epochProgress } from './progress.js';
+import { writeReport } from './report.js';
+
+export interface TrainCommandOptions extends CommonOptions {
+  data?: string;
+  epochs: number;
+  batchSize: number;
+  optimizer: 'adam' | 'sgd';
+  lr: number;
+  valSplit: number;
+  device: DeviceName;
+  seed: number;
+  out: string;
+  checkpoint?: string;
+  resume?: string;
+  report?: string;
+}
+
+export function epochLine(e: EpochResult): string {
+  const validation = e.valLoss === undefined ? '' : `, Val Loss: ${e.valLoss.toFixed(4)}, Val Accuracy: ${percent(e.valAccuracy ?? 0)}`;
+  return `Epoch ${e.epoch}, Train Loss: ${e.trainLoss.toFixed(4)}${validation} (${e.seconds.toFixed(1)} s, ${Math.round(e.imagesPerSecond)} images/s)`;
+}
+
+export async function trainCommand(options: TrainCommandOptions): Promise<number> {
+  const dir = dataDir(options.data);
+  const [full, test] = await Promise.all([loadSplit(dir, 'train'), loadSplit(dir, 'test')]);
+  const [fit, validation] = full.split(1 - options.valSplit, { seed: options.seed });
+  say(options, `Data: ${dir} (${fit.size} train, ${validation.size} validation, ${test.size} test)`);
+
+  let model: LeNet5;
+  let optimizer: Optimizer;
+  let doneEpochs = 0;
+  if (options.resume) {
+    const checkpoint = await LeNet5.loadCheckpoint(options.resume, { device: options.device });
+    ({ model, optimizer } = checkpoint);
+    doneEpochs = checkpoint.epoch;
+    say(options, `Resuming from ${options.resume} after epoch ${doneEpochs}`);
+    if (doneEpochs >= options.epochs) {
+      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `The checkpoint has already done ${doneEpochs} epochs; --epochs ${options.epochs} asks for no more. Pass a larger --epochs.`);
+    }
+  } else {
+    model = new LeNet5({ numClasses: full.numClasses, classes: full.classes ? [...full.classes] : undefined, device: options.device, seed: options.seed });
+    optimizer = options.optimizer === 'adam' ? new Adam({ lr: options.lr }) : new SGD({ lr: options.lr, momentum: 0.9 });
+  }
+  say(options, `Model: LeNet-5 on ${model.device}, ${options.optimizer === 'adam' ? 'Adam' : 'SGD'} lr ${optimizer.lr}, batch ${options.batchSize}`);
+
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  const progress = epochProgress(!options.json && process.stdout.isTTY === true);
+  const history: EpochResult[] = [];
+  try {
+    // One epoch per call, so a checkpoint can be written between epochs; the optimizer keeps its
+    // state and the shuffle is seeded per epoch, so this equals a single multi-epoch call.
+    for (let epoch = doneEpochs; epoch < options.epochs; epoch++) {
+      await model.train(fit, {
+        epochs: 1,
+        initialEpoch: epoch,
+        batchSize: options.batchSize,
+        optimizer,
+        validation,
+        seed: options.seed,
+        signal: controller.signal,
+        onBatchEnd: (p) => progress.update(p),
+        onEpochEnd: (e) => {
+          progress.stop();
+          history.push(e);
+          say(options, epochLine(e));
+        },
+      });
+      if (options.checkpoint) await model.saveCheckpoint(options.checkpoint, { optimizer, epoch: epoch + 1, loss: history[history.length - 1].trainLoss });
+    }
+  } catch (error) {
+    progress.stop();
+    if (error instanceof Lenet5Error && error.code === 'ERR_LENET5_ABORTED') {
+      const kept = options.checkpoint && history.length ? ` The checkpoint ${options.checkpoint} holds epoch ${history[history.length - 1].epoch}.` : '';
+      throw new Lenet5Error('ERR_LENET5_ABORTED', `Interrupted: training stopped after the current batch; ${options.out} was not written.${kept}`);
+    }
+    throw error;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+
+  const result = await model.evaluate(test);
+  say(options, `Test Loss: ${result.loss.toFixed(4)}, Test Accuracy: ${percent(result.accuracy)} (${result.correct}/${result.total})`);
+  await model.save(options.out);
+  say(options, `Saved ${resolve(options.out)} (metadata: ${metadataPath(options.out)})`);
+  let reportIndex: string | undefined;
+  if (options.report) {
+    reportIndex = await writeReport(options.report, { model, test, history, result, settings: { ...options, data: dir } });
+    say(options, `Report: ${reportIndex}`);
+  }
+  say(options, '\nLoad it in Python (model = the seed\'s LeNet5 class):');
+  say(options, `  import torch`);
+  say(options, `  model.load_state_dict(torch.load(${JSON.stringify(options.out)}, weights_only=True))`);
+  if (options.json) {
+    printJson({ ok: true, command: 'train', device: model.device, epochs: history, test: result, out: resolve(options.out), checkpoint: options.checkpoint ?? null, report: reportIndex ?? null });
+  }
+  model.dispose();
+  return 0;
+}
