@@ -93,7 +93,7 @@ export interface NativeAddon {
 
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-const candidates = [join(packageRoot, 'build/Release/lenet5_native.node'), join(packageRoot, 'build-gyp/Release/lenet5_native.node')];
+const candidates = [join(packageRoot, 'build/cmake/Release/lenet5_native.node'), join(packageRoot, 'build/Release/lenet5_native.node')];
 
 function loadAddon(): NativeAddon {
   process.env.OPENBLAS_NUM_THREADS ??= '1';

@@ -76,12 +76,17 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
   auto [images, labels] = data.on(device);
   const int64_t total = data.size();
   const int64_t batches = (total + options.batchSize - 1) / options.batchSize;
-  // On the CPU a loss check costs nothing, so every batch is checked before its update. On a GPU
-  // each check waits for the device, so losses are checked every few batches and the weights of
-  // the last good check are kept to fall back on.
+  // Losses are checked for NaN/Inf before they can spoil the weights. On the CPU a check costs
+  // nothing, so every batch is checked. On a GPU each check waits for the device, so a window of
+  // batches is checked at once. `lastGood` holds the newest weights known to give a finite loss.
   const int64_t checkEvery = onCpu ? 1 : 50;
   auto& params = model.flatParameters();
-  torch::Tensor lastGoodParams = onCpu ? torch::Tensor() : params.detach().clone();
+  auto lastGood = params.detach().clone();
+  auto windowStartParams = params.detach().clone();
+  auto restoreLastGood = [&] {
+    torch::NoGradGuard noGrad;
+    params.copy_(lastGood);
+  };
 
   model.net()->train();
   for (int64_t epoch = options.firstEpoch; epoch < options.firstEpoch + options.epochs; ++epoch) {
@@ -91,56 +96,49 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
     order = order.to(device);
     auto lossSum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
     auto windowLoss = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
-    int64_t windowStart = 0;
-    for (int64_t batch = 0; batch < batches; ++batch) {
-      throwIfCancelled(hooks.cancel, "at epoch " + std::to_string(epoch) + ", batch " + std::to_string(batch + 1));
-      auto index = order.slice(0, batch * options.batchSize, std::min(total, (batch + 1) * options.batchSize));
+    int64_t windowFirstBatch = 1;
+    for (int64_t batch = 1; batch <= batches; ++batch) {
+      throwIfCancelled(hooks.cancel, "at epoch " + std::to_string(epoch) + ", batch " + std::to_string(batch));
+      auto index = order.slice(0, (batch - 1) * options.batchSize, std::min(total, batch * options.batchSize));
       auto x = normalizePixels(images.index_select(0, index), options.normalization);
       auto y = labels.index_select(0, index);
       model.flatGradients().zero_();
       auto loss = torch::nn::functional::cross_entropy(model.net()->forward(x), y);
-      auto lossValue = loss.detach().to(torch::kFloat64);
-      if (onCpu && !std::isfinite(lossValue.item<double>())) {
-        if (options.stopOnNonFiniteLoss) {
-          throw NativeError("ERR_LENET5_NON_FINITE_LOSS",
-                            "The training loss became " + std::to_string(lossValue.item<double>()) + " at epoch " +
-                                std::to_string(epoch) + ", batch " + std::to_string(batch + 1) +
-                                ". The weights from before this batch are kept. Lower the learning rate, or check "
-                                "the data for extreme values.");
+      windowLoss += loss.detach().to(torch::kFloat64);
+      const bool lastBatch = batch == batches;
+      if (onCpu || batch % checkEvery == 0 || lastBatch) {
+        const double value = windowLoss.item<double>();
+        if (!std::isfinite(value)) {
+          restoreLastGood();
+          if (options.stopOnNonFiniteLoss) {
+            const std::string where = windowFirstBatch == batch ? "batch " + std::to_string(batch)
+                                                                : "batches " + std::to_string(windowFirstBatch) + "-" + std::to_string(batch);
+            throw NativeError("ERR_LENET5_NON_FINITE_LOSS",
+                              "The training loss became " + std::to_string(value) + " at epoch " + std::to_string(epoch) + ", " +
+                                  where + ". The last weights that gave a finite loss are kept. Lower the learning "
+                                  "rate, or check the data for extreme values.");
+          }
+          if (hooks.onNonFiniteSkipped) hooks.onNonFiniteSkipped(epoch, batch);
+          windowLoss.zero_();
+          windowFirstBatch = batch + 1;
+          continue;
         }
-        if (hooks.onNonFiniteSkipped) hooks.onNonFiniteSkipped(epoch, batch + 1);
-        continue;
+        // The weights the window started from gave finite losses: they are the new fallback.
+        torch::NoGradGuard noGrad;
+        lastGood.copy_(onCpu ? params : windowStartParams);
+        lossSum += windowLoss;
+        windowLoss.zero_();
+        windowFirstBatch = batch + 1;
       }
       loss.backward();
       optimizer.step(model);
-      windowLoss += lossValue;
-      const bool lastBatch = batch + 1 == batches;
-      if (!onCpu && ((batch + 1) % checkEvery == 0 || lastBatch)) {
-        if (!std::isfinite(windowLoss.item<double>())) {
-          torch::NoGradGuard noGrad;
-          params.copy_(lastGoodParams);
-          if (options.stopOnNonFiniteLoss) {
-            throw NativeError("ERR_LENET5_NON_FINITE_LOSS",
-                              "The training loss became non-finite at epoch " + std::to_string(epoch) + ", between batch " +
-                                  std::to_string(windowStart + 1) + " and " + std::to_string(batch + 1) +
-                                  ". The weights from before batch " + std::to_string(windowStart + 1) +
-                                  " are restored. Lower the learning rate, or check the data for extreme values.");
-          }
-          if (hooks.onNonFiniteSkipped) hooks.onNonFiniteSkipped(epoch, batch + 1);
-          windowLoss.zero_();
-        } else {
-          torch::NoGradGuard noGrad;
-          lastGoodParams.copy_(params);
-        }
-        windowStart = batch + 1;
+      if (!onCpu && batch % checkEvery == 0) {
+        torch::NoGradGuard noGrad;
+        windowStartParams.copy_(params);
       }
-      if (onCpu || (batch + 1) % checkEvery == 0 || lastBatch) {
-        lossSum += windowLoss;
-        windowLoss.zero_();
-      }
-      if (hooks.onBatch && options.batchEventInterval > 0 && ((batch + 1) % options.batchEventInterval == 0 || lastBatch)) {
-        const double seen = static_cast<double>(std::min(total, (batch + 1) * options.batchSize));
-        hooks.onBatch({epoch, batch + 1, batches, (lossSum + windowLoss).item<double>() / static_cast<double>(batch + 1),
+      if (hooks.onBatch && options.batchEventInterval > 0 && (batch % options.batchEventInterval == 0 || lastBatch)) {
+        const double seen = static_cast<double>(std::min(total, batch * options.batchSize));
+        hooks.onBatch({epoch, batch, batches, (lossSum + windowLoss).item<double>() / static_cast<double>(batch),
                        seen / secondsSince(epochStart)});
       }
     }

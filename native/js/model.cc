@@ -1,5 +1,7 @@
 #include "model.h"
 
+#include <cstring>
+#include <optional>
 #include <random>
 
 #include <ATen/CPUGeneratorImpl.h>

@@ -1,0 +1,30 @@
+{
+  # The same addon as CMakeLists.txt, built with node-gyp (npm run build:gyp). LibTorch's paths
+  # come from the same resolver, scripts/find-libtorch.mjs.
+  "targets": [
+    {
+      "target_name": "lenet5_native",
+      "sources": [
+        "native/addon.cc",
+        "native/core/dataset.cc", "native/core/device.cc", "native/core/errors.cc", "native/core/lenet.cc",
+        "native/core/model.cc", "native/core/optimizer.cc", "native/core/serialization.cc", "native/core/trainer.cc",
+        "native/js/dataset.cc", "native/js/errors.cc", "native/js/job.cc", "native/js/model.cc", "native/js/optimizer.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!@(node scripts/find-libtorch.mjs --gyp include)"
+      ],
+      "defines": [ "NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS", "<!@(node scripts/find-libtorch.mjs --gyp defines)" ],
+      "cflags!": [ "-fno-exceptions", "-fno-rtti" ],
+      "cflags_cc!": [ "-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20" ],
+      "cflags_cc": [ "<!@(node scripts/find-libtorch.mjs --gyp std)", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter" ],
+      "libraries": [
+        "-L<!@(node scripts/find-libtorch.mjs --gyp libdir)",
+        "-Wl,-rpath,<!@(node scripts/find-libtorch.mjs --gyp libdir)",
+        "-Wl,--no-as-needed",
+        "<!@(node scripts/find-libtorch.mjs --gyp libs)",
+        "-Wl,--as-needed"
+      ]
+    }
+  ]
+}

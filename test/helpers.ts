@@ -1,0 +1,85 @@
+/** Shared test fixtures: data the tests make themselves, temp folders, and real Python PyTorch. */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll } from 'vitest';
+import { Dataset } from '../src/index.js';
+
+export const root = resolve(import.meta.dirname, '..');
+
+/** A fresh temp folder, removed after the file's tests. */
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'lenet5-test-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A tiny deterministic PRNG (mulberry32), so fixtures are the same on every run. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A learnable synthetic task: class c is a bright horizontal bar at row band c (of `classes`)
+ * on a noisy background.
+ */
+export function syntheticImages(count: number, classes = 4, seed = 1): { images: Uint8Array; labels: Uint8Array } {
+  const random = rng(seed);
+  const images = new Uint8Array(count * 784);
+  const labels = new Uint8Array(count);
+  const band = Math.floor(28 / classes);
+  for (let n = 0; n < count; n++) {
+    const label = n % classes;
+    labels[n] = label;
+    for (let p = 0; p < 784; p++) {
+      const row = Math.floor(p / 28);
+      const inBar = row >= label * band && row < label * band + band;
+      images[n * 784 + p] = Math.min(255, Math.floor(random() * 60) + (inBar ? 180 : 0));
+    }
+  }
+  return { images, labels };
+}
+
+export function syntheticDataset(count: number, classes = 4, seed = 1): Dataset {
+  const { images, labels } = syntheticImages(count, classes, seed);
+  return Dataset.fromArrays({ images, labels, numClasses: classes });
+}
+
+/** The project's Python with PyTorch 2.x, and Debian's with 1.13. Both are required: setup.sh installs them. */
+export const pythons = {
+  current: process.env.LENET5_PYTHON ?? join(root, '.venv/bin/python'),
+  debian: '/usr/bin/python3',
+};
+
+export function requirePython(python: string): void {
+  try {
+    execFileSync(python, ['-c', 'import torch'], { stdio: 'ignore' });
+  } catch {
+    throw new Error(`${python} cannot import torch. Run scripts/setup.sh (it installs PyTorch in .venv and Debian's python3-torch).`);
+  }
+}
+
+/** Runs test/python/interop.py and parses its JSON. */
+export function python<T = Record<string, unknown>>(interpreter: string, ...args: string[]): T {
+  const out = execFileSync(interpreter, [join(root, 'test/python/interop.py'), ...args], {
+    encoding: 'utf8', env: { ...process.env, PYTHONWARNINGS: 'ignore' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return JSON.parse(out.trim().split('\n').pop() as string) as T;
+}
+
+export function writeFloat32(path: string, values: Float32Array): string {
+  writeFileSync(path, Buffer.from(values.buffer, values.byteOffset, values.byteLength));
+  return path;
+}
+
+export function fileExists(path: string): boolean {
+  return existsSync(path);
+}

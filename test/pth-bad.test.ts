@@ -1,0 +1,125 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LeNet5, Lenet5Error, inspect } from '../src/index.js';
+import { pythons, requirePython, root, tempDir } from './helpers.js';
+
+const dir = tempDir();
+requirePython(pythons.current);
+
+function badFile(kind: string): { path: string; marker: string } {
+  const path = join(dir, `${kind}.pth`);
+  const marker = join(dir, `${kind}.executed`);
+  execFileSync(pythons.current, [join(root, 'test/python/bad_files.py'), kind, path, marker], { stdio: 'pipe', env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
+  return { path, marker };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<Lenet5Error> {
+  const error = await promise.then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(Lenet5Error);
+  return error as Lenet5Error;
+}
+
+async function goodFile(): Promise<Buffer> {
+  const path = join(dir, 'good.pth');
+  await new LeNet5({ seed: 1 }).save(path);
+  return readFileSync(path);
+}
+
+describe('.pth loader on broken files', () => {
+  it('missing file', async () => {
+    const error = await rejection(LeNet5.load(join(dir, 'nope.pth')));
+    expect(error.code).toBe('ERR_LENET5_PTH_NOT_FOUND');
+    expect(error.message).toContain('No such file');
+  });
+
+  it('not a zip', async () => {
+    const path = join(dir, 'text.pth');
+    writeFileSync(path, 'hello, this is not a model');
+    const error = await rejection(LeNet5.load(path));
+    expect(error.code).toBe('ERR_LENET5_PTH_FORMAT');
+    expect(error.message).toContain('is not a readable PyTorch file');
+  });
+
+  it('truncated at many points', async () => {
+    const good = await goodFile();
+    for (const length of [0, 10, 100, 1000, good.length / 2, good.length - 30, good.length - 1]) {
+      const path = join(dir, `truncated-${length}.pth`);
+      writeFileSync(path, good.subarray(0, Math.floor(length)));
+      const error = await rejection(LeNet5.load(path));
+      expect(error.code, `length ${length}`).toBe('ERR_LENET5_PTH_FORMAT');
+    }
+  });
+
+  it('CRC mismatch in a storage record', async () => {
+    const good = await goodFile();
+    const name = good.indexOf('archive/data/0');
+    const start = name + Buffer.byteLength('archive/data/0') + good.readUInt16LE(name - 2);
+    const bad = Buffer.from(good);
+    bad[start + 5] ^= 0xff;
+    const path = join(dir, 'crc.pth');
+    writeFileSync(path, bad);
+    const error = await rejection(LeNet5.load(path));
+    expect(error.code).toBe('ERR_LENET5_PTH_FORMAT');
+    expect(error.message).toContain('fails its CRC check');
+  });
+
+  it('zip without data.pkl', async () => {
+    const error = await rejection(LeNet5.load(badFile('no-data-pkl').path));
+    expect(error.message).toContain('has no data.pkl record');
+  });
+
+  it('storage record shorter than its tensor needs', async () => {
+    const error = await rejection(LeNet5.load(badFile('short-storage').path));
+    expect(error.code).toBe('ERR_LENET5_PTH_FORMAT');
+    expect(error.message).toMatch(/holds 10 bytes, but its \d+ float32 elements need \d+/);
+  });
+
+  it('legacy pre-1.6 format gets instructions to re-save', async () => {
+    const error = await rejection(LeNet5.load(badFile('legacy').path));
+    expect(error.code).toBe('ERR_LENET5_PTH_LEGACY');
+    expect(error.message).toContain('torch.save(torch.load(');
+  });
+
+  it('TorchScript archives are named as such', async () => {
+    const error = await rejection(inspect(badFile('torchscript').path));
+    expect(error.message).toContain('is a TorchScript archive');
+  });
+
+  it('unknown pickle opcodes', async () => {
+    const error = await rejection(LeNet5.load(badFile('bad-opcode').path));
+    expect(error.message).toContain('unknown or unsupported opcode 0xff');
+  });
+});
+
+describe('.pth loader refuses pickles that would run code', () => {
+  const cases: [string, RegExp][] = [
+    ['os-system', /posix\.system|os\.system/],
+    ['posix-system', /posix\.system/],
+    ['eval', /(__builtin__|builtins)\.eval/],
+    ['exec', /builtins\.exec/],
+    ['subprocess', /(subprocess|commands)\.call/],
+    ['nested-reduce', /(__builtin__|builtins)\.(getattr|__import__)/],
+    ['inst', /os\.system/],
+    ['newobj', /__main__\.Evil|NEWOBJ/],
+  ];
+  for (const [kind, named] of cases) {
+    it(`${kind}: refused by name, nothing executed`, async () => {
+      const { path, marker } = badFile(kind);
+      for (const load of [() => LeNet5.load(path), () => inspect(path)]) {
+        const error = await rejection(load());
+        expect(error.code).toBe('ERR_LENET5_PTH_UNSAFE');
+        expect(error.message).toMatch(named);
+        expect(error.message).toContain('Nothing was executed');
+      }
+      expect(existsSync(marker)).toBe(false);
+    });
+  }
+
+  it('the os.system file really would run code under plain pickle (so the test above can fail)', () => {
+    const { path, marker } = badFile('posix-system');
+    execFileSync(pythons.current, ['-c', `import zipfile, pickle; pickle.loads(zipfile.ZipFile(${JSON.stringify(path)}).read('archive/data.pkl'))`], { stdio: 'ignore' });
+    expect(existsSync(marker)).toBe(true);
+  });
+});
