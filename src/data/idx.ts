@@ -25,6 +25,11 @@ export async function readIdxBytes(file: string): Promise<Buffer> {
     throw new Lenet5Error(code === 'ENOENT' ? 'ERR_LENET5_DATA_NOT_FOUND' : 'ERR_LENET5_IO',
       `Cannot read ${file}: ${(error as Error).message}`, { cause: error });
   }
+  return decompressIdx(file, raw);
+}
+
+/** Gunzips `raw` when it is gzip data (bounded), else returns it as it is. */
+export async function decompressIdx(file: string, raw: Buffer): Promise<Buffer> {
   if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {
     try {
       return await gunzipAsync(raw, { maxOutputLength: MAX_INFLATED_BYTES });

@@ -39,6 +39,11 @@ export async function readPth(path: string): Promise<PthFile> {
       code === 'ENOENT' ? `No such file: ${path}. Check the path, or train a model first (lenet5 train).` : `Cannot read ${path}: ${(error as Error).message}`,
       { cause: error });
   }
+  return parsePth(path, bytes);
+}
+
+/** Parses the bytes of a .pth file; `path` only names it in errors. */
+export async function parsePth(path: string, bytes: Buffer): Promise<PthFile> {
   const { prefix, records } = await readArchive(path, bytes);
   const root = unpickle(records.get(`${prefix}data.pkl`) as Uint8Array, (key, dtype, numel) => {
     const record = records.get(`${prefix}data/${key}`);
