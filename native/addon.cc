@@ -40,6 +40,14 @@ Napi::Value torchVersion(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), compat::torchVersion());
 }
 
+// Cancels and joins this environment's running jobs. The JS layer calls it from process 'exit',
+// while LibTorch is still whole; static destructors that run later would pull it out from under a
+// running loop.
+Napi::Value stopJobs(const Napi::CallbackInfo& info) {
+  Job::stopAll(info.Env());
+  return info.Env().Undefined();
+}
+
 Napi::Value parallelInfo(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), at::get_parallel_info()); }
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
@@ -64,6 +72,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("getNumThreads", Napi::Function::New(env, getNumThreads));
   exports.Set("setNumThreads", Napi::Function::New(env, setNumThreads));
   exports.Set("torchVersion", Napi::Function::New(env, torchVersion));
+  exports.Set("stopJobs", Napi::Function::New(env, stopJobs));
   exports.Set("parallelInfo", Napi::Function::New(env, parallelInfo));
   return exports;
 }

@@ -89,6 +89,7 @@ export interface NativeAddon {
   setNumThreads(threads: number): void;
   torchVersion(): string;
   parallelInfo(): string;
+  stopJobs(): void;
 }
 
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -104,14 +105,18 @@ function loadAddon(): NativeAddon {
       'Possible solutions:\n- Run "npm install" (or "npm run build") in the package folder to build it.\n' +
       '- Make sure a LibTorch is available: run "node scripts/find-libtorch.mjs" to see which one the build would use.');
   }
+  let loaded: NativeAddon;
   try {
-    return require(path) as NativeAddon;
+    loaded = require(path) as NativeAddon;
   } catch (error) {
     throw new Lenet5Error('ERR_LENET5_ADDON_LOAD', `Could not load the lenet5 native addon ${path}: ${(error as Error).message}\n` +
       'Possible solutions:\n- Rebuild it against the LibTorch you have: "npm run build".\n' +
       '- If LibTorch moved or was upgraded since the build, rebuild; the addon finds LibTorch through the path recorded at build time.\n' +
       '- Run "node scripts/find-libtorch.mjs --describe" to see which LibTorch the build picks.', { cause: error });
   }
+  // On process.exit() (or an uncaught exception) stop running loops while LibTorch is still intact.
+  process.on('exit', () => loaded.stopJobs());
+  return loaded;
 }
 
 let addon: NativeAddon | undefined;
