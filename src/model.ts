@@ -9,6 +9,7 @@ import { findStateDict, loadTensors, readPth, topLevelScalars, type LoadedTensor
 import { readOptimizerState } from './pth/optimizer-state.js';
 import { PyDict } from './pth/unpickler.js';
 import { writeFileAtomic } from './pth/write.js';
+import { lenet5ToOnnx } from './export/onnx.js';
 import {
   boolean, invalid, knownKeys, nonEmptyString, nonNegativeInteger, oneOf, optionsObject, positiveInteger, seed as checkSeed,
 } from './validate.js';
@@ -347,6 +348,27 @@ export class LeNet5 {
     const scalars = topLevelScalars(file.root);
     const epoch = typeof scalars.epoch === 'number' ? scalars.epoch : 0;
     return { model, optimizer, epoch, loss: typeof scalars.loss === 'number' ? scalars.loss : null };
+  }
+
+  /**
+   * Exports for deployment: 'torchscript' (a TorchScript module that torch.jit.load and LibTorch's
+   * torch::jit::load run) or 'onnx' (opset 13, dynamic batch; runs in ONNX Runtime). Both take
+   * normalised input [N, 1, 28, 28] and return logits; normalise with model.normalization.
+   */
+  async export(path: string, options: { format: 'torchscript' | 'onnx' }): Promise<void> {
+    nonEmptyString('path', path);
+    const o = optionsObject('export options', options);
+    knownKeys('export options', o, ['format']);
+    const format = oneOf('format', o.format, ['torchscript', 'onnx']);
+    let bytes: Uint8Array;
+    if (format === 'torchscript') {
+      bytes = callNative(() => this.handle.torchScriptBytes());
+    } else {
+      const values = callNative(() => this.handle.parameterValues());
+      bytes = lenet5ToOnnx(this.parameters().map((p, i) => ({ ...p, values: values[i] })), this.numClasses, native().torchVersion());
+    }
+    await writeFileAtomic(path, bytes);
+    await writeMetadata(path, this.metadata());
   }
 
   /** Frees the native model now. Methods of a disposed model throw ERR_LENET5_DISPOSED. */

@@ -70,6 +70,7 @@ export interface NativeModel {
   parameterValues(): Float32Array[];
   stateDictBytes(): Buffer;
   checkpointBytes(optimizer: NativeOptimizer, epoch: number, loss: number | null): Buffer;
+  torchScriptBytes(): Buffer;
   train(data: NativeDataset, validation: NativeDataset | null, optimizer: NativeOptimizer, options: NativeTrainOptions,
     onEvent: (event: NativeTrainEvent) => void): Promise<void>;
   evaluate(data: NativeDataset, options: NativeNormalization & { batchSize: number }): Promise<NativeEvalResult>;
@@ -89,6 +90,7 @@ export interface NativeAddon {
   setNumThreads(threads: number): void;
   torchVersion(): string;
   parallelInfo(): string;
+  setMkldnnEnabled(enabled: boolean): void;
   stopJobs(): void;
 }
 

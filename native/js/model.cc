@@ -7,6 +7,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "../core/device.h"
+#include "../core/export.h"
 #include "../core/serialization.h"
 #include "../core/trainer.h"
 #include "addon_data.h"
@@ -68,6 +69,7 @@ Napi::Function ModelWrap::define(Napi::Env env) {
                       InstanceMethod("parameterValues", &ModelWrap::parameterValues),
                       InstanceMethod("stateDictBytes", &ModelWrap::stateDictBytes),
                       InstanceMethod("checkpointBytes", &ModelWrap::checkpointBytes),
+                      InstanceMethod("torchScriptBytes", &ModelWrap::torchScriptBytes),
                       InstanceMethod("train", &ModelWrap::train), InstanceMethod("evaluate", &ModelWrap::evaluate),
                       InstanceMethod("predict", &ModelWrap::predict), InstanceMethod("cancel", &ModelWrap::cancel),
                       InstanceMethod("dispose", &ModelWrap::dispose)});
@@ -176,6 +178,11 @@ Napi::Value ModelWrap::checkpointBytes(const Napi::CallbackInfo& info) {
     optimizer->optimizer()->bind(core->id);
     return toBuffer(info.Env(), serializeToPth(checkpointValue(core->model, *optimizer->optimizer(), checkpoint)));
   });
+}
+
+Napi::Value ModelWrap::torchScriptBytes(const Napi::CallbackInfo& info) {
+  auto core = idle(info.Env(), "export");
+  return guarded(info.Env(), [&] { return toBuffer(info.Env(), exportTorchScript(core->model)); });
 }
 
 // train(dataset, validation | null, optimizer, options, onEvent) -> Promise<void>

@@ -36,6 +36,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value parameterValues(const Napi::CallbackInfo& info);
   Napi::Value stateDictBytes(const Napi::CallbackInfo& info);
   Napi::Value checkpointBytes(const Napi::CallbackInfo& info);
+  Napi::Value torchScriptBytes(const Napi::CallbackInfo& info);
   Napi::Value train(const Napi::CallbackInfo& info);
   Napi::Value evaluate(const Napi::CallbackInfo& info);
   Napi::Value predict(const Napi::CallbackInfo& info);

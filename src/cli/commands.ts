@@ -74,6 +74,19 @@ export async function inspectCommand(file: string, options: CommonOptions): Prom
   return 0;
 }
 
+export async function exportCommand(modelPath: string, options: CommonOptions & { format: 'torchscript' | 'onnx'; out?: string }): Promise<number> {
+  const model = await LeNet5.load(modelPath);
+  const out = options.out ?? modelPath.replace(/\.(pth|pt|ckpt)$/i, '') + (options.format === 'onnx' ? '.onnx' : '.pt');
+  await model.export(out, { format: options.format });
+  if (options.json) {
+    printJson({ ok: true, command: 'export', model: modelPath, format: options.format, out, normalization: model.normalization, classes: model.classes ?? null });
+  } else {
+    say(options, `Exported ${modelPath} as ${options.format} to ${out} (input: normalised [N, 1, 28, 28], pixel -> (pixel/255 - ${model.normalization.mean}) / ${model.normalization.std}; output: logits)`);
+  }
+  model.dispose();
+  return 0;
+}
+
 export async function infoCommand(options: CommonOptions): Promise<number> {
   const details = info();
   if (options.json) {

@@ -4,7 +4,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../native.js';
-import { evaluateCommand, infoCommand, inspectCommand, predictCommand } from './commands.js';
+import { evaluateCommand, exportCommand, infoCommand, inspectCommand, predictCommand } from './commands.js';
 import { reportError } from './output.js';
 import { trainCommand } from './train.js';
 
@@ -91,6 +91,14 @@ program.command('inspect')
   .argument('<file>', '.pth file')
   .option('--json', 'print one JSON object')
   .action(run((file, options) => inspectCommand(file, options)));
+
+program.command('export')
+  .description('Export a saved model for deployment: TorchScript (torch.jit.load, LibTorch) or ONNX (ONNX Runtime)')
+  .argument('<model>', '.pth file')
+  .addOption(new Option('--format <format>', 'export format').choices(['torchscript', 'onnx']).makeOptionMandatory())
+  .option('--out <file>', 'output file (default: the model name with .pt or .onnx)')
+  .option('--json', 'print one JSON object')
+  .action(run((model, options) => exportCommand(model, options)));
 
 program.command('info')
   .description('Versions of the package, Node.js and LibTorch; CUDA availability; threads')
