@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lenet5Error } from './errors.js';
 
@@ -101,7 +101,7 @@ const candidates = [join(packageRoot, 'build/cmake/Release/lenet5_native.node'),
 function loadAddon(): NativeAddon {
   process.env.OPENBLAS_NUM_THREADS ??= '1';
   const require = createRequire(import.meta.url);
-  const path = process.env.LENET5_ADDON ?? candidates.find((candidate) => existsSync(candidate));
+  const path = process.env.LENET5_ADDON ? resolve(process.env.LENET5_ADDON) : candidates.find((candidate) => existsSync(candidate));
   if (!path) {
     throw new Lenet5Error('ERR_LENET5_ADDON_LOAD', `The lenet5 native addon has not been built (looked for ${candidates.join(', ')}).\n` +
       'Possible solutions:\n- Run "npm install" (or "npm run build") in the package folder to build it.\n' +
