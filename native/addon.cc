@@ -36,12 +36,6 @@ Napi::Value setNumThreads(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Whether convolutions may use oneDNN (mkldnn) kernels; for LeNet-5's tiny shapes the im2col path can win.
-Napi::Value setMkldnnEnabled(const Napi::CallbackInfo& info) {
-  at::globalContext().setUserEnabledMkldnn(info[0].As<Napi::Boolean>().Value());
-  return info.Env().Undefined();
-}
-
 Napi::Value torchVersion(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), compat::torchVersion());
 }
@@ -78,7 +72,6 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("getNumThreads", Napi::Function::New(env, getNumThreads));
   exports.Set("setNumThreads", Napi::Function::New(env, setNumThreads));
   exports.Set("torchVersion", Napi::Function::New(env, torchVersion));
-  exports.Set("setMkldnnEnabled", Napi::Function::New(env, setMkldnnEnabled));
   exports.Set("stopJobs", Napi::Function::New(env, stopJobs));
   exports.Set("parallelInfo", Napi::Function::New(env, parallelInfo));
   return exports;

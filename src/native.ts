@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lenet5Error } from './errors.js';
@@ -90,7 +91,6 @@ export interface NativeAddon {
   setNumThreads(threads: number): void;
   torchVersion(): string;
   parallelInfo(): string;
-  setMkldnnEnabled(enabled: boolean): void;
   stopJobs(): void;
 }
 
@@ -116,6 +116,10 @@ function loadAddon(): NativeAddon {
       '- If LibTorch moved or was upgraded since the build, rebuild; the addon finds LibTorch through the path recorded at build time.\n' +
       '- Run "node scripts/find-libtorch.mjs --describe" to see which LibTorch the build picks.', { cause: error });
   }
+  // Debian's LibTorch starts with one intra-op thread; use every core unless told otherwise
+  // (LENET5_THREADS, or threads.set()). Two threads trained 1.7x faster than one on 2 cores.
+  const wanted = Number(process.env.LENET5_THREADS ?? availableParallelism());
+  if (Number.isSafeInteger(wanted) && wanted > 0 && wanted !== loaded.getNumThreads()) loaded.setNumThreads(wanted);
   // On process.exit() (or an uncaught exception) stop running loops while LibTorch is still intact.
   process.on('exit', () => loaded.stopJobs());
   return loaded;
