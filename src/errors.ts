@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+
 /**
  * Every error this package raises is a Lenet5Error with a stable `code` (README, "Error codes").
  * Native errors arrive as plain Errors with a code and are rethrown here with the caller's stack.
@@ -60,5 +62,19 @@ export async function awaitNative<T>(start: () => Promise<T>): Promise<T> {
     return await start();
   } catch (error) {
     throw fromNative(error, stack);
+  }
+}
+
+/**
+ * Reads a whole input file. A missing file becomes `notFoundCode` with `notFoundHint` added; any
+ * other failure is ERR_LENET5_IO with the OS message.
+ */
+export async function readInputFile(path: string, notFoundCode: ErrorCode, notFoundHint: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new Lenet5Error(missing ? notFoundCode : 'ERR_LENET5_IO',
+      missing ? `No such file: ${path}. ${notFoundHint}` : `Cannot read ${path}: ${(error as Error).message}`, { cause: error });
   }
 }

@@ -2,10 +2,9 @@
  * Reader for MNIST-format IDX files (`*-idx3-ubyte` images, `*-idx1-ubyte` labels), gzipped or
  * not. Pixels stay uint8: 60,000 images are 47 MB, not 188 MB of floats.
  */
-import { readFile } from 'node:fs/promises';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
-import { Lenet5Error } from '../errors.js';
+import { Lenet5Error, readInputFile } from '../errors.js';
 
 const gunzipAsync = promisify(gunzip);
 const UBYTE = 0x08;
@@ -17,14 +16,7 @@ function dataError(file: string, problem: string): Lenet5Error {
 }
 
 export async function readIdxBytes(file: string): Promise<Buffer> {
-  let raw: Buffer;
-  try {
-    raw = await readFile(file);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new Lenet5Error(code === 'ENOENT' ? 'ERR_LENET5_DATA_NOT_FOUND' : 'ERR_LENET5_IO',
-      `Cannot read ${file}: ${(error as Error).message}`, { cause: error });
-  }
+  const raw = await readInputFile(file, 'ERR_LENET5_DATA_NOT_FOUND', 'Expected an MNIST-format IDX file (gzipped or not).');
   return decompressIdx(file, raw);
 }
 

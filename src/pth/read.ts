@@ -2,8 +2,7 @@
  * Reading .pth files: what this package writes, what Python's torch.save writes (a state_dict
  * OrderedDict with _metadata, or a checkpoint dict), from PyTorch 1.6 to 2.x.
  */
-import { readFile } from 'node:fs/promises';
-import { Lenet5Error } from '../errors.js';
+import { Lenet5Error, readInputFile } from '../errors.js';
 import { readArchive } from './archive.js';
 import { tensorToFloat32 } from './tensor.js';
 import { DTYPE_BYTES, PyDict, PyTuple, formatError, unpickle, type DType, type PyTensor, type PyValue } from './unpickler.js';
@@ -30,15 +29,7 @@ export interface LoadedTensor extends TensorInfo {
 }
 
 export async function readPth(path: string): Promise<PthFile> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new Lenet5Error(code === 'ENOENT' ? 'ERR_LENET5_PTH_NOT_FOUND' : 'ERR_LENET5_IO',
-      code === 'ENOENT' ? `No such file: ${path}. Check the path, or train a model first (lenet5 train).` : `Cannot read ${path}: ${(error as Error).message}`,
-      { cause: error });
-  }
+  const bytes = await readInputFile(path, 'ERR_LENET5_PTH_NOT_FOUND', 'Check the path, or train a model first (lenet5 train).');
   return parsePth(path, bytes);
 }
 
