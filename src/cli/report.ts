@@ -41,7 +41,7 @@ function curves(history: EpochResult[]): { loss: vl.TopLevelSpec; accuracy: vl.T
       $schema: 'https://vega.github.io/schema/vega-lite/v5.json', title: 'Loss per epoch', width: 420, height: 260,
       data: { values: lossRows }, mark: { type: 'line', point: true },
       encoding: {
-        x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1 } },
+        x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' } },
         y: { field: 'loss', type: 'quantitative', scale: { zero: false } },
         color: { field: 'series', type: 'nominal', title: null },
       },
@@ -50,7 +50,7 @@ function curves(history: EpochResult[]): { loss: vl.TopLevelSpec; accuracy: vl.T
       $schema: 'https://vega.github.io/schema/vega-lite/v5.json', title: 'Validation accuracy per epoch', width: 420, height: 260,
       data: { values: accuracyRows }, mark: { type: 'line', point: true, color: '#2ca02c' },
       encoding: {
-        x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1 } },
+        x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' } },
         y: { field: 'accuracy', type: 'quantitative', scale: { zero: false }, axis: { format: '.1%' } },
       },
     },
