@@ -51,7 +51,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
     model = new LeNet5({ numClasses: full.numClasses, classes: full.classes ? [...full.classes] : undefined, device: options.device, seed: options.seed });
     optimizer = options.optimizer === 'adam' ? new Adam({ lr: options.lr }) : new SGD({ lr: options.lr, momentum: 0.9 });
   }
-  say(options, `Model: LeNet-5 on ${model.device}, ${options.optimizer === 'adam' ? 'Adam' : 'SGD'} lr ${optimizer.lr}, batch ${options.batchSize}`);
+  say(options, `Model: LeNet-5 on ${model.device}, ${optimizer instanceof Adam ? 'Adam' : 'SGD'} lr ${optimizer.lr}, batch ${options.batchSize}`);
 
   const controller = new AbortController();
   const onSigint = () => controller.abort();
