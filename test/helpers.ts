@@ -1,6 +1,6 @@
 /** Shared test fixtures: data the tests make themselves, temp folders, and real Python PyTorch. */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll } from 'vitest';
@@ -78,8 +78,4 @@ export function python<T = Record<string, unknown>>(interpreter: string, ...args
 export function writeFloat32(path: string, values: Float32Array): string {
   writeFileSync(path, Buffer.from(values.buffer, values.byteOffset, values.byteLength));
   return path;
-}
-
-export function fileExists(path: string): boolean {
-  return existsSync(path);
 }

@@ -1,9 +1,7 @@
-/** The .pth file format: reading (restricted unpickler), inspecting, and atomic writes. */
+/** Inspecting .pth files (reading lives in read.ts, the unpickler in unpickler.ts, writing in write.ts). */
 import { describeFormat, listTensors, readPth, topLevelScalars, type TensorInfo } from './read.js';
 
-export { readPth, findStateDict, loadTensors, listTensors, type PthFile, type TensorInfo, type LoadedTensor } from './read.js';
-export { writeFileAtomic } from './write.js';
-export { allowedGlobalNames } from './unpickler.js';
+export type { TensorInfo } from './read.js';
 
 export interface InspectResult {
   path: string;

@@ -131,10 +131,6 @@ function makeAllowedGlobals(): Map<string, PyGlobal | PyStorageType> {
 
 const ALLOWED_GLOBALS = makeAllowedGlobals();
 
-export function allowedGlobalNames(): string[] {
-  return [...ALLOWED_GLOBALS.keys()];
-}
-
 function refuse(name: string): Lenet5Error {
   return new Lenet5Error('ERR_LENET5_PTH_UNSAFE',
     `Refused to load: the file's pickle asks for ${name}, which is not a tensor or container type. ` +
