@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Adam, Dataset, LeNet5, Lenet5Error, SGD, inspect } from '../src/index.js';
@@ -155,25 +156,25 @@ describe('.pth loading: strictness, checkpoints, inspection', () => {
     expect((await loaded.predict(syntheticImages(1).images)).logits).toEqual((await model.predict(syntheticImages(1).images)).logits);
   });
 
-  it('writes atomically: a failed save leaves the existing file intact', async () => {
-    const path = join(dir, 'readonly', 'model.pth');
-    const { mkdirSync } = await import('node:fs');
-    mkdirSync(join(dir, 'readonly'));
-    const model = new LeNet5({ seed: 1 });
-    await model.save(path);
+  it('writes atomically: a failed save rejects with the OS error and leaves the existing file intact', async () => {
+    const folder = join(dir, 'locked');
+    mkdirSync(folder);
+    const path = join(folder, 'model.pth');
+    await new LeNet5({ seed: 1 }).save(path);
     const before = readFileSync(path);
-    chmodSync(join(dir, 'readonly'), 0o500);
+    // Make the folder refuse new files: immutable for root (who ignores permissions), read-only otherwise.
+    const asRoot = process.getuid?.() === 0;
+    const lock = (on: boolean) => (asRoot ? execFileSync('chattr', [on ? '+i' : '-i', folder]) : chmodSync(folder, on ? 0o500 : 0o700));
+    lock(true);
     try {
-      if (process.getuid?.() === 0) {
-        // root ignores folder permissions: make the write fail by asking for a folder that does not exist.
-        await expectCode(model.save(join(dir, 'missing-folder', 'model.pth')), 'ERR_LENET5_IO');
-      } else {
-        await expectCode(new LeNet5({ seed: 2 }).save(path), 'ERR_LENET5_IO');
-      }
+      const error = await expectCode(new LeNet5({ seed: 2 }).save(path), 'ERR_LENET5_IO');
+      expect(error.message).toMatch(/EPERM|EACCES/);
+      expect(error.message).toContain('Any existing file there is unchanged');
     } finally {
-      chmodSync(join(dir, 'readonly'), 0o700);
+      lock(false);
     }
     expect(readFileSync(path).equals(before)).toBe(true);
-    expect(existsSync(join(dir, 'missing-folder'))).toBe(false);
+    expect(readdirSync(folder).sort()).toEqual(['model.json', 'model.pth']);
   });
+
 });
