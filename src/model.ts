@@ -185,8 +185,8 @@ export class LeNet5 {
     const batchEventInterval = options.onBatchEnd === undefined ? 0
       : o.batchEventInterval === undefined ? (onCuda ? 20 : 1) : positiveInteger('batchEventInterval', o.batchEventInterval);
     for (const [name, data] of [['dataset', dataset], ['validation', validation]] as const) {
-      if (data && data.handle.maxLabel() >= this.numClasses) {
-        throw new Lenet5Error('ERR_LENET5_DATA', `The ${name} has label ${data.handle.maxLabel()}, but this model has ${this.numClasses} classes (0 to ${this.numClasses - 1}). Create the model with numClasses: ${data.handle.maxLabel() + 1} or more.`);
+      if (data && data.maxLabel >= this.numClasses) {
+        throw new Lenet5Error('ERR_LENET5_DATA', `The ${name} has label ${data.maxLabel}, but this model has ${this.numClasses} classes (0 to ${this.numClasses - 1}). Create the model with numClasses: ${data.maxLabel + 1} or more.`);
       }
     }
     if (signal?.aborted) throw new Lenet5Error('ERR_LENET5_ABORTED', 'Training was aborted before it started.');
@@ -227,8 +227,8 @@ export class LeNet5 {
     const o = optionsObject('evaluate options', options);
     knownKeys('evaluate options', o, ['batchSize']);
     const batchSize = o.batchSize === undefined ? 1000 : positiveInteger('batchSize', o.batchSize);
-    if (dataset.handle.maxLabel() >= this.numClasses) {
-      throw new Lenet5Error('ERR_LENET5_DATA', `The dataset has label ${dataset.handle.maxLabel()}, but this model has ${this.numClasses} classes.`);
+    if (dataset.maxLabel >= this.numClasses) {
+      throw new Lenet5Error('ERR_LENET5_DATA', `The dataset has label ${dataset.maxLabel}, but this model has ${this.numClasses} classes. Evaluate with a model trained on these classes.`);
     }
     const raw = await awaitNative(() => this.handle.evaluate(dataset.handle, { batchSize, ...this.normalization }));
     return evaluationResult(raw, this.numClasses);

@@ -56,7 +56,8 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);
-  const progress = epochProgress(!options.json && process.stdout.isTTY === true);
+  const showProgress = !options.json && process.stdout.isTTY === true;
+  const progress = epochProgress(showProgress);
   const history: EpochResult[] = [];
   try {
     // One epoch per call, so a checkpoint can be written between epochs; the optimizer keeps its
@@ -70,7 +71,8 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
         validation,
         seed: options.seed,
         signal: controller.signal,
-        onBatchEnd: (p) => progress.update(p),
+        // Batch events cross from the training thread; ask for them only when a bar shows them.
+        onBatchEnd: showProgress ? (p) => progress.update(p) : undefined,
         onEpochEnd: (e) => {
           progress.stop();
           history.push(e);

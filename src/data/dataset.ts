@@ -33,11 +33,14 @@ export class Dataset {
   readonly numClasses: number;
   readonly classes: readonly string[] | undefined;
   readonly normalization: Normalization;
+  /** @internal The largest label (-1 when empty), computed once: a dataset never changes. */
+  readonly maxLabel: number;
 
   /** @internal */
   constructor(handle: NativeDataset, numClasses: number, classes: readonly string[] | undefined, normalization: Normalization) {
     this.handle = handle;
     this.size = handle.size();
+    this.maxLabel = handle.maxLabel();
     this.numClasses = numClasses;
     this.classes = classes;
     this.normalization = normalization;
