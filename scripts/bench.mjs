@@ -12,6 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { readSection } from './bench/sections.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, out: { type: 'string', default: join(root, 'BENCHMARKS.md') } } });
@@ -106,6 +107,9 @@ if (full) {
     `| Python tuned | ${(pyAcc * 100).toFixed(2)}% | ${(full.python.epochs.at(-1).valAccuracy * 100).toFixed(2)}% | ${Math.round(full.python.trainImagesPerSecond)} | |`,
     '', `Accuracy difference: ${((nodeAcc - pyAcc) * 100).toFixed(2)} points. RSS after each epoch (MB): ${full.node.rssPerEpochMb.map(Math.round).join(', ')}.`);
 }
+// The HTTP load test (npm run bench:serve) keeps its own section.
+const serveSection = readSection(args.out, 'serve');
+if (serveSection) lines.push('', serveSection);
 lines.push('', 'Raw medians and samples:', '', '```json', JSON.stringify({ train, evaluation, predict, tuning, samples }, null, 1).slice(0, 20000), '```', '');
 writeFileSync(args.out, lines.join('\n'));
 console.log(lines.slice(0, lines.indexOf('Raw medians and samples:')).join('\n'));

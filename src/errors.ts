@@ -26,7 +26,12 @@ export type ErrorCode =
   | 'ERR_LENET5_PTH_LEGACY'
   | 'ERR_LENET5_STATE_DICT'
   | 'ERR_LENET5_IO'
-  | 'ERR_LENET5_IMAGE';
+  | 'ERR_LENET5_IMAGE'
+  | 'ERR_LENET5_BODY_TOO_LARGE'
+  | 'ERR_LENET5_MEDIA_TYPE'
+  | 'ERR_LENET5_RATE_LIMITED'
+  | 'ERR_LENET5_OVERLOADED'
+  | 'ERR_LENET5_NOT_FOUND';
 
 export class Lenet5Error extends Error {
   readonly code: ErrorCode;

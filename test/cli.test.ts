@@ -2,11 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
-import { chromium } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LeNet5, datasets } from '../src/index.js';
 import { readIdxImages } from '../src/data/idx.js';
-import { root, tempDir } from './helpers.js';
+import { launchChromium, root, tempDir } from './helpers.js';
 
 const dir = tempDir();
 const cli = join(root, 'dist/cli/main.js');
@@ -94,7 +93,7 @@ describe('lenet5 command', () => {
     for (const file of misclassified) expect(existsSync(join(report, file))).toBe(true);
     expect(readFileSync(join(report, 'confusion.svg'), 'utf8')).toContain('Ankle boot');
 
-    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
       const requests: string[] = [];

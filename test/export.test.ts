@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { LeNet5, info } from '../src/index.js';
-import { pythons, requirePython, root, syntheticDataset, syntheticImages, tempDir, writeFloat32 } from './helpers.js';
+import { launchChromium, pythons, requirePython, root, syntheticDataset, syntheticImages, tempDir, writeFloat32 } from './helpers.js';
 
 const dir = tempDir();
 const input = Float32Array.from(syntheticImages(3, 4, 6).images, (v) => (v / 255 - 0.5) / 0.5);
@@ -47,6 +48,42 @@ describe('export', () => {
       const expected = flat((await model.predict(x)).logits);
       expect(result.logits.dims).toEqual([count, 10]);
       Array.from(result.logits.data as Float32Array).forEach((v, i) => expect(Math.abs(v - expected[i])).toBeLessThan(1e-4));
+    }
+  });
+
+  it('ONNX: the same file runs in a browser through onnxruntime-web (headless Chromium, WebAssembly), logits within 1e-4', async () => {
+    const model = await trainedModel();
+    const path = join(dir, 'browser.onnx');
+    await model.export(path, { format: 'onnx' });
+    // The page, onnxruntime-web's files and the model come from this process; anything else is refused.
+    const origin = 'http://lenet5.test';
+    const ortDist = join(root, 'node_modules/onnxruntime-web/dist');
+    const types: Record<string, string> = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.route('**/*', async (route) => {
+        const url = new URL(route.request().url());
+        if (url.origin !== origin) return route.abort();
+        if (url.pathname === '/') return route.fulfill({ contentType: types['.html'], body: '<!doctype html><script src="/ort/ort.wasm.min.js"></script>' });
+        if (url.pathname === '/lenet5.onnx') return route.fulfill({ contentType: 'application/octet-stream', body: readFileSync(path) });
+        if (url.pathname.startsWith('/ort/')) return route.fulfill({ contentType: types[extname(url.pathname)], body: readFileSync(join(ortDist, url.pathname.slice(5))) });
+        return route.fulfill({ status: 404 });
+      });
+      await page.goto(`${origin}/`);
+      const result = await page.evaluate(async (values) => {
+        const ortWeb = (globalThis as unknown as { ort: typeof import('onnxruntime-web') }).ort;
+        ortWeb.env.wasm.numThreads = 1;
+        ortWeb.env.wasm.wasmPaths = '/ort/';
+        const session = await ortWeb.InferenceSession.create('/lenet5.onnx', { executionProviders: ['wasm'] });
+        const output = await session.run({ input: new ortWeb.Tensor('float32', Float32Array.from(values), [values.length / 784, 1, 28, 28]) });
+        return { dims: output.logits.dims, logits: Array.from(output.logits.data as Float32Array) };
+      }, Array.from(input));
+      expect(result.dims).toEqual([3, 10]);
+      const expected = flat((await model.predict(input)).logits);
+      result.logits.forEach((v, i) => expect(Math.abs(v - expected[i])).toBeLessThan(1e-4));
+    } finally {
+      await browser.close();
     }
   });
 

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
 import { afterAll } from 'vitest';
 import { Dataset } from '../src/index.js';
 
@@ -78,4 +79,9 @@ export function python<T = Record<string, unknown>>(interpreter: string, ...args
 export function writeFloat32(path: string, values: Float32Array): string {
   writeFileSync(path, Buffer.from(values.buffer, values.byteOffset, values.byteLength));
   return path;
+}
+
+/** Debian's headless Chromium (setup.sh installs it), driven by playwright-core; no network is used. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
 }

@@ -5,7 +5,7 @@ import { info } from '../info.js';
 import { LeNet5 } from '../model.js';
 import { inspect } from '../pth/index.js';
 import { dataDir, loadSplit } from './data.js';
-import { loadImage28 } from './image.js';
+import { loadImage28 } from '../data/image.js';
 import { percent, printJson, say, type CommonOptions } from './output.js';
 
 export async function evaluateCommand(modelPath: string, options: CommonOptions & { data?: string; split: 'test' | 'train' }): Promise<number> {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../native.js';
 import { evaluateCommand, exportCommand, infoCommand, inspectCommand, predictCommand } from './commands.js';
 import { reportError } from './output.js';
+import { serveCommand } from './serve.js';
 import { trainCommand } from './train.js';
 
 function positiveInt(value: string): number {
@@ -99,6 +100,18 @@ program.command('export')
   .option('--out <file>', 'output file (default: the model name with .pt or .onnx)')
   .option('--json', 'print one JSON object')
   .action(run((model, options) => exportCommand(model, options)));
+
+program.command('serve')
+  .description('Serve predictions over HTTP: POST /predict (image or JSON pixels), GET /healthz, GET / (draw or drop an image)')
+  .argument('<model>', '.pth file')
+  .option('--port <n>', 'port (0 picks a free one)', nonNegativeInt, 8080)
+  .option('--host <address>', 'address to listen on (0.0.0.0 for every interface)', '127.0.0.1')
+  .option('--device <device>', 'cpu, cuda, cuda:N or auto', device, 'cpu')
+  .option('--max-body <bytes>', 'largest request body', positiveInt, 1024 * 1024)
+  .option('--rate-limit <n>', 'POST /predict requests per second per client address (0: no limit)', nonNegativeInt, 100)
+  .option('--max-batch <n>', 'most concurrent requests merged into one forward pass', positiveInt, 256)
+  .option('--json', 'print one JSON line when listening')
+  .action(run((model, options) => serveCommand(model, options)));
 
 program.command('info')
   .description('Versions of the package, Node.js and LibTorch; CUDA availability; threads')

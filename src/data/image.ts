@@ -6,6 +6,9 @@
 import sharp from 'sharp';
 import { Lenet5Error } from '../errors.js';
 
+/** Larger images are refused before decoding: a small compressed file can claim billions of pixels. */
+const MAX_INPUT_PIXELS = 8192 * 8192;
+
 function imageError(file: string, problem: string): Lenet5Error {
   return new Lenet5Error('ERR_LENET5_IMAGE', `${file}: ${problem}`);
 }
@@ -32,7 +35,7 @@ export function parsePgm(file: string, bytes: Uint8Array): { width: number; heig
   const width = token();
   const height = token();
   const maxValue = token();
-  if (width < 1 || height < 1 || width * height > 64e6 || maxValue < 1 || maxValue > 65535) {
+  if (width < 1 || height < 1 || width * height > MAX_INPUT_PIXELS || maxValue < 1 || maxValue > 65535) {
     throw imageError(file, `has unsupported PGM dimensions ${width}x${height} (max value ${maxValue}).`);
   }
   const pixels = new Uint8Array(width * height);
@@ -57,9 +60,9 @@ export async function loadImage28(file: string, bytes: Uint8Array, invert: boole
   let image: ReturnType<typeof sharp>;
   if (isPgm) {
     const { width, height, pixels } = parsePgm(file, bytes);
-    image = sharp(pixels, { raw: { width, height, channels: 1 } });
+    image = sharp(pixels, { raw: { width, height, channels: 1 }, limitInputPixels: MAX_INPUT_PIXELS });
   } else {
-    image = sharp(bytes);
+    image = sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS });
   }
   try {
     const pipeline = image.flatten({ background: invert ? '#ffffff' : '#000000' }).grayscale().resize(28, 28, { fit: 'fill' });
@@ -67,6 +70,7 @@ export async function loadImage28(file: string, bytes: Uint8Array, invert: boole
     if (info.width !== 28 || info.height !== 28 || data.length !== 784 * info.channels) throw new Error('unexpected decoded size');
     return info.channels === 1 ? new Uint8Array(data) : Uint8Array.from({ length: 784 }, (_, i) => data[i * info.channels]);
   } catch (error) {
+    if (/pixel limit/.test((error as Error).message)) throw imageError(file, 'has more than 8192x8192 pixels. Resize it first (the model sees 28x28).');
     throw imageError(file, `cannot be decoded as an image (${(error as Error).message}). Supported: PNG, JPEG, WebP, GIF, TIFF, PGM.`);
   }
 }

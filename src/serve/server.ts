@@ -1,0 +1,131 @@
+/**
+ * The prediction server behind `lenet5 serve`: POST /predict (an image or JSON pixels), GET /healthz
+ * and GET / (a page to draw or drop an image). Fastify bounds bodies and parses them;
+ * @fastify/rate-limit bounds each client's request rate; PredictBatcher merges concurrent requests
+ * into one forward pass. Every failure is a 4xx/5xx JSON body {ok: false, error: {code, message}}.
+ */
+import rateLimit from '@fastify/rate-limit';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { loadImage28 } from '../data/image.js';
+import { Lenet5Error } from '../errors.js';
+import type { LeNet5 } from '../model.js';
+import { PredictBatcher } from './batcher.js';
+import { pageHtml } from './page.js';
+
+export interface ServeOptions {
+  /** Largest accepted request body in bytes (default 1 MiB). */
+  maxBodyBytes?: number;
+  /** POST /predict requests per second allowed per client address; 0 turns the limit off (default 100). */
+  rateLimit?: number;
+  /** Most images in one forward pass (default 256). */
+  maxBatch?: number;
+  /** Most images waiting for the model before requests get 503 (default 1024). */
+  maxQueue?: number;
+  /** Shown by GET /healthz. */
+  modelName?: string;
+}
+
+const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'image/gif', 'image/tiff', 'image/x-portable-graymap', 'image/x-portable-anymap', 'application/octet-stream'];
+const ACCEPTED = `${IMAGE_TYPES.join(', ')} (image bytes) or application/json (784 pixel values 0-255)`;
+const STATUS: Partial<Record<string, number>> = {
+  ERR_LENET5_INVALID_ARGUMENT: 400, ERR_LENET5_SHAPE: 400, ERR_LENET5_IMAGE: 400, ERR_LENET5_NOT_FOUND: 404,
+  ERR_LENET5_BODY_TOO_LARGE: 413, ERR_LENET5_MEDIA_TYPE: 415, ERR_LENET5_RATE_LIMITED: 429, ERR_LENET5_OVERLOADED: 503,
+};
+
+/** The error a client sees: status, stable code and a message that says what to send instead. */
+function httpError(error: unknown, maxBodyBytes: number, contentType: string): { status: number; code: string; message: string } {
+  if (!(error instanceof Error)) return { status: 500, code: 'ERR_LENET5_INTERNAL', message: String(error) };
+  if (error instanceof Lenet5Error) return { status: STATUS[error.code] ?? 500, code: error.code, message: error.message };
+  switch ((error as FastifyError).code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, code: 'ERR_LENET5_BODY_TOO_LARGE', message: `The request body is larger than ${maxBodyBytes} bytes. Send a smaller image (the model sees 28x28 pixels).` };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, code: 'ERR_LENET5_MEDIA_TYPE', message: `Unsupported Content-Type "${contentType}". Send ${ACCEPTED}.` };
+  }
+  const status = (error as FastifyError).statusCode ?? 500;
+  if (status === 429) return { status, code: 'ERR_LENET5_RATE_LIMITED', message: `Too many requests from this address: ${error.message}.` };
+  if (status >= 400 && status < 500) return { status, code: 'ERR_LENET5_INVALID_ARGUMENT', message: `Bad request: ${error.message}. Send ${ACCEPTED}.` };
+  return { status: 500, code: 'ERR_LENET5_INTERNAL', message: error.message };
+}
+
+/** JSON bodies: 784 values, 28 rows of 28, or {"pixels": either}; values 0-255 like MNIST's bytes. */
+export function pixelsFromJson(body: unknown): Uint8Array {
+  const value = body !== null && typeof body === 'object' && !Array.isArray(body) && 'pixels' in body ? (body as { pixels: unknown }).pixels : body;
+  const flat = Array.isArray(value) && value.length === 28 && value.every((row) => Array.isArray(row)) ? (value as unknown[][]).flat() : value;
+  const expected = 'Expected a JSON array of 784 pixel values from 0 to 255 (row-major 28x28, 0 = black), 28 arrays of 28, or {"pixels": [...]}';
+  if (!Array.isArray(flat) || flat.length !== 784) {
+    throw new Lenet5Error('ERR_LENET5_SHAPE', `${expected} but received ${Array.isArray(flat) ? `an array of ${flat.length} values` : typeof value === 'object' ? (value === null ? 'null' : 'an object without "pixels"') : `a ${typeof value}`}.`);
+  }
+  const pixels = new Uint8Array(784);
+  for (let i = 0; i < 784; i++) {
+    const v = flat[i];
+    if (typeof v !== 'number' || !(v >= 0 && v <= 255)) {
+      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `${expected} but value ${i} is ${JSON.stringify(v) ?? String(v)}.`);
+    }
+    pixels[i] = Math.round(v);
+  }
+  return pixels;
+}
+
+function flag(value: unknown): boolean {
+  return value === '' || value === '1' || value === 'true';
+}
+
+export async function createPredictionServer(model: LeNet5, options: ServeOptions = {}): Promise<FastifyInstance> {
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const requestsPerSecond = options.rateLimit ?? 100;
+  const batcher = new PredictBatcher(model, { maxBatch: options.maxBatch ?? 256, maxQueue: options.maxQueue ?? 1024 });
+  const classes = model.classes ?? Array.from({ length: model.numClasses }, (_, i) => String(i));
+  const started = Date.now();
+  const page = pageHtml(classes);
+
+  // A whole request (headers and body) must arrive within 30 s, so slow clients cannot hold sockets.
+  const app = Fastify({ logger: false, bodyLimit: maxBodyBytes, requestTimeout: 30_000 });
+  app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  app.setErrorHandler((error, request, reply) => {
+    const { status, code, message } = httpError(error, maxBodyBytes, request.headers['content-type'] ?? '');
+    void reply.code(status).send({ ok: false, error: { code, message } });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({ ok: false, error: { code: 'ERR_LENET5_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}. Routes: GET /, GET /healthz, POST /predict.` } });
+  });
+  await app.register(rateLimit, { global: false });
+
+  app.get('/', (_request, reply) => {
+    void reply.type('text/html; charset=utf-8')
+      .header('content-security-policy', "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; connect-src 'self'")
+      .send(page);
+  });
+
+  app.get('/healthz', () => ({
+    ok: true, model: options.modelName ?? null, device: model.device, classes, normalization: model.normalization,
+    uptimeSeconds: Math.round((Date.now() - started) / 1000), predictions: batcher.stats,
+  }));
+
+  const rateLimitConfig = requestsPerSecond > 0 ? { max: requestsPerSecond, timeWindow: 1000 } : false as const;
+  app.post('/predict', { config: { rateLimit: rateLimitConfig } }, async (request) => {
+    const query = request.query as Record<string, unknown>;
+    const top = query.top === undefined ? 3 : Number(query.top);
+    if (!Number.isInteger(top) || top < 1 || top > classes.length) {
+      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected ?top= to be an integer from 1 to ${classes.length} but received "${String(query.top)}".`);
+    }
+    const body = request.body;
+    let pixels: Uint8Array;
+    if (Buffer.isBuffer(body)) {
+      if (body.length === 0) throw new Lenet5Error('ERR_LENET5_IMAGE', 'The request body is empty. Send the image file\'s bytes.');
+      pixels = await loadImage28('request body', body, flag(query.invert));
+    } else if (typeof body === 'object' && body !== null) {
+      pixels = pixelsFromJson(body);
+    } else {
+      throw new Lenet5Error('ERR_LENET5_MEDIA_TYPE', `Unsupported Content-Type "${request.headers['content-type'] ?? ''}". Send ${ACCEPTED}.`);
+    }
+    const prediction = await batcher.predict(pixels);
+    const ranked = prediction.probabilities.map((probability, c) => ({ class: c, name: classes[c], probability }))
+      .sort((a, b) => b.probability - a.probability);
+    return {
+      ok: true, class: prediction.class, name: classes[prediction.class], probability: prediction.probabilities[prediction.class],
+      top: ranked.slice(0, top), probabilities: prediction.probabilities,
+    };
+  });
+  return app;
+}
