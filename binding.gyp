@@ -6,7 +6,7 @@
       "target_name": "lenet5_native",
       "sources": [
         "native/addon.cc",
-        "native/core/dataset.cc", "native/core/device.cc", "native/core/errors.cc", "native/core/export.cc", "native/core/lenet.cc",
+        "native/core/allocator.cc", "native/core/dataset.cc", "native/core/device.cc", "native/core/errors.cc", "native/core/export.cc", "native/core/lenet.cc",
         "native/core/model.cc", "native/core/optimizer.cc", "native/core/serialization.cc", "native/core/trainer.cc",
         "native/js/dataset.cc", "native/js/errors.cc", "native/js/job.cc", "native/js/model.cc", "native/js/optimizer.cc"
       ],
@@ -21,9 +21,8 @@
       "libraries": [
         "-L<!@(node scripts/find-libtorch.mjs --gyp libdir)",
         "-Wl,-rpath,<!@(node scripts/find-libtorch.mjs --gyp libdir)",
-        "-Wl,--no-as-needed",
         "<!@(node scripts/find-libtorch.mjs --gyp libs)",
-        "-Wl,--as-needed"
+        "-ldl"
       ]
     }
   ]

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "core/allocator.h"
 #include "core/compat.h"
 #include "core/device.h"
 #include "js/addon_data.h"
@@ -27,6 +28,13 @@ Napi::Value cudaDeviceCountJs(const Napi::CallbackInfo& info) {
 Napi::Value cudaManualSeed(const Napi::CallbackInfo& info) {
   if (cudaAvailable()) torch::cuda::manual_seed_all(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
   return info.Env().Undefined();
+}
+
+Napi::Value cudaSupportJs(const Napi::CallbackInfo& info) {
+  auto result = Napi::Object::New(info.Env());
+  result.Set("status", cudaSupport());
+  result.Set("runtime", cudaRuntimeVersion());
+  return result;
 }
 
 Napi::Value getNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), at::get_num_threads()); }
@@ -52,7 +60,11 @@ Napi::Value parallelInfo(const Napi::CallbackInfo& info) { return Napi::String::
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   static std::once_flag atexitOnce;
-  std::call_once(atexitOnce, [] { std::atexit([] { Job::stopAll(nullptr); }); });
+  std::call_once(atexitOnce, [] {
+    std::atexit([] { Job::stopAll(nullptr); });
+    keepFreedTensorMemory();
+    loadCudaSupport();
+  });
   napi_add_env_cleanup_hook(env, [](void* arg) { Job::stopAll(static_cast<napi_env>(arg)); }, env);
 
   auto* data = new AddonData();
@@ -68,6 +80,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeModel", model);
   exports.Set("cudaIsAvailable", Napi::Function::New(env, cudaIsAvailable));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, cudaDeviceCountJs));
+  exports.Set("cudaSupport", Napi::Function::New(env, cudaSupportJs));
   exports.Set("cudaManualSeed", Napi::Function::New(env, cudaManualSeed));
   exports.Set("getNumThreads", Napi::Function::New(env, getNumThreads));
   exports.Set("setNumThreads", Napi::Function::New(env, setNumThreads));

@@ -50,7 +50,8 @@ function readCxxStandard(includeRoot) {
 function describeLayout(source, root, includeRoot, libDir, extra = {}) {
   const includeDirs = [includeRoot, join(includeRoot, 'torch/csrc/api/include')];
   const cuda = existsSync(join(libDir, 'libtorch_cuda.so'));
-  const libs = ['torch', 'torch_cpu', 'c10', ...(cuda ? ['torch_cuda', 'c10_cuda'] : [])];
+  // torch_cuda is not linked: the addon loads it at run time where a GPU driver exists (native/core/device.cc).
+  const libs = ['torch_cpu', 'c10'];
   return {
     source,
     root,
@@ -131,7 +132,7 @@ function main(argv) {
       include: found.includeDirs,
       libdir: [found.libDir],
       libs: found.libs.map((lib) => `-l${lib}`),
-      defines: [`_GLIBCXX_USE_CXX11_ABI=${found.cxx11Abi ? 1 : 0}`],
+      defines: [`_GLIBCXX_USE_CXX11_ABI=${found.cxx11Abi ? 1 : 0}`, ...(found.cuda ? ['LENET5_TORCH_HAS_CUDA'] : [])],
       std: [`-std=c++${found.cxxStandard}`],
     }[what];
     if (!values) {

@@ -39,7 +39,7 @@ if (cuda.isAvailable()) {
   };
 } else {
   report.tests.failed = Object.keys(checks).length;
-  report.tests.failures.push({ name: 'cuda', error: 'cuda.isAvailable() is false: the addon was built without CUDA, or no GPU is visible' });
+  report.tests.failures.push({ name: 'cuda', error: `cuda.isAvailable() is false (CUDA support: ${info().cudaSupport}): the addon was built without CUDA, or no GPU is visible` });
 }
 console.log(JSON.stringify(report));
 process.exitCode = report.tests.failed === 0 ? 0 : 1;

@@ -8,6 +8,10 @@ export interface Info {
   version: string;
   node: string;
   libtorch: string;
+  /** Whether LibTorch's CUDA kernels are loaded: 'loaded', 'not built', 'no driver', 'disabled' (LENET5_CUDA=0), 'failed: ...'. */
+  cudaSupport: string;
+  /** CUDA runtime version of those kernels ('13.0'), or null when they are not loaded. */
+  cudaRuntime: string | null;
   cudaAvailable: boolean;
   cudaDeviceCount: number;
   threads: number;
@@ -17,11 +21,14 @@ export interface Info {
 export function info(): Info {
   const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { name: string; version: string };
   const addon = native();
+  const cuda = addon.cudaSupport();
   return {
     package: pkg.name,
     version: pkg.version,
     node: process.version,
     libtorch: addon.torchVersion(),
+    cudaSupport: cuda.status,
+    cudaRuntime: cuda.runtime || null,
     cudaAvailable: addon.cudaIsAvailable(),
     cudaDeviceCount: addon.cudaDeviceCount(),
     threads: addon.getNumThreads(),

@@ -85,6 +85,7 @@ export interface NativeAddon {
   NativeOptimizer: new (options: NativeOptimizerOptions) => NativeOptimizer;
   NativeModel: new (numClasses: number, device: string, seed: number | null) => NativeModel;
   cudaIsAvailable(): boolean;
+  cudaSupport(): { status: string; runtime: string };
   cudaDeviceCount(): number;
   cudaManualSeed(seed: number): void;
   getNumThreads(): number;

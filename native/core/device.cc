@@ -1,8 +1,49 @@
 #include "device.h"
 
+#include <dlfcn.h>
+
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <cstdlib>
+
 #include "errors.h"
 
 namespace lenet5 {
+namespace {
+std::string supportStatus = "not built";
+}  // namespace
+
+// libtorch_cuda and the CUDA libraries it pulls in add about 250 MB of resident memory at load,
+// so the addon links only libtorch_cpu and loads the CUDA part here, where a GPU can be used:
+// when the NVIDIA driver library opens (LENET5_CUDA=1 forces the load, LENET5_CUDA=0 prevents
+// it). RTLD_GLOBAL and loading before the first CUDA query are what let LibTorch find it; the
+// library is found through the addon's rpath.
+void loadCudaSupport() {
+#if defined(LENET5_TORCH_HAS_CUDA)
+  const char* setting = std::getenv("LENET5_CUDA");
+  const std::string choice = setting == nullptr ? "" : setting;
+  if (choice == "0") {
+    supportStatus = "disabled";
+    return;
+  }
+  if (choice != "1" && dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL) == nullptr) {
+    supportStatus = "no driver";
+    return;
+  }
+  if (dlopen("libtorch_cuda.so", RTLD_NOW | RTLD_GLOBAL) == nullptr) {
+    supportStatus = std::string("failed: ") + dlerror();
+    return;
+  }
+  supportStatus = "loaded";
+#endif
+}
+
+std::string cudaSupport() { return supportStatus; }
+
+std::string cudaRuntimeVersion() {
+  if (supportStatus != "loaded") return "";
+  const long version = at::detail::getCUDAHooks().versionCUDART();  // e.g. 13000
+  return std::to_string(version / 1000) + "." + std::to_string(version % 1000 / 10);
+}
 
 bool cudaAvailable() { return torch::cuda::is_available(); }
 

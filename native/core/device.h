@@ -8,6 +8,13 @@
 
 namespace lenet5 {
 
+// Loads LibTorch's CUDA kernels (libtorch_cuda) where an NVIDIA driver is installed. Must run
+// before anything asks LibTorch about CUDA: it decides once, at the first question.
+void loadCudaSupport();
+// "loaded", "not built" (CPU-only LibTorch), "no driver", "disabled" (LENET5_CUDA=0) or "failed: <why>".
+std::string cudaSupport();
+// The CUDA runtime version LibTorch's CUDA kernels were built with ("13.0"), or "" when not loaded.
+std::string cudaRuntimeVersion();
 bool cudaAvailable();
 int cudaDeviceCount();
 torch::Device resolveDevice(const std::string& name);

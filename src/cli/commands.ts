@@ -94,7 +94,7 @@ export async function infoCommand(options: CommonOptions): Promise<number> {
   } else {
     say(options, `${details.package} ${details.version}`);
     say(options, `Node.js ${details.node}, LibTorch ${details.libtorch}`);
-    say(options, `CUDA available: ${details.cudaAvailable ? 'yes' : 'no'}, devices: ${details.cudaDeviceCount}`);
+    say(options, `CUDA available: ${details.cudaAvailable ? 'yes' : 'no'}, devices: ${details.cudaDeviceCount} (LibTorch CUDA support: ${details.cudaSupport}${details.cudaRuntime ? `, runtime ${details.cudaRuntime}` : ''})`);
     say(options, `CPU threads: ${details.threads}`);
   }
   return 0;
