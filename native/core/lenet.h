@@ -13,6 +13,11 @@ struct LeNet5Impl : torch::nn::Module {
   explicit LeNet5Impl(int64_t numClasses);
   torch::Tensor forward(torch::Tensor x);
 
+ private:
+  torch::Tensor convolve(torch::nn::Conv2d& layer, const torch::Tensor& x);
+
+ public:
+
   int64_t numClasses;
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::Linear fc1{nullptr}, fc2{nullptr}, fc3{nullptr};
