@@ -10,4 +10,9 @@ namespace lenet5 {
 // the same reason; an addon cannot preload, so glibc is told directly. No-op on other C libraries.
 void keepFreedTensorMemory();
 
+// Returns the memory kept above to the OS. Called when a training run or an evaluation ends, so
+// the process does not stay at its peak between calls. Each thread that trains may get its own
+// glibc arena, and without this each would keep its working set.
+void releaseFreedTensorMemory();
+
 }  // namespace lenet5

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "allocator.h"
 #include "errors.h"
 
 namespace lenet5 {
@@ -66,6 +67,7 @@ EvalResult evaluate(Model& model, Dataset& data, int64_t batchSize, const Normal
   result.confusion.assign(confusionCpu.data_ptr<int64_t>(), confusionCpu.data_ptr<int64_t>() + classes * classes);
   for (int64_t c = 0; c < classes; ++c) result.correct += result.confusion[c * classes + c];
   result.loss = total > 0 ? lossSum.item<double>() / static_cast<double>(total) : 0.0;
+  releaseFreedTensorMemory();
   return result;
 }
 
@@ -151,6 +153,7 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
     event.seconds = secondsSince(epochStart);
     if (hooks.onEpoch) hooks.onEpoch(event);
   }
+  releaseFreedTensorMemory();
 }
 
 torch::Tensor predictLogits(Model& model, const torch::Tensor& input) {
