@@ -52,6 +52,12 @@ const tuneEnv = { OPENBLAS_NUM_THREADS: '1' };
 const tuning = threadCandidates.map((threads) => ({ threads, ips: seedLoop(1, threads, tuneEnv).trainImagesPerSecond }));
 const bestThreads = tuning.reduce((a, b) => (b.ips > a.ips ? b : a)).threads;
 
+// The kernels alone (scripts/bench/kernel_floor.py): with glibc's default malloc settings, and with
+// the ones this package sets (native/core/allocator.cc) passed as GLIBC_TUNABLES.
+const PACKAGE_MALLOC = { GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456' };
+const kernelFloor = (env) => run(python, [join(root, 'scripts/bench/kernel_floor.py'), '--threads', String(bestThreads), '--seconds', quick ? '2' : '5'], { ...tuneEnv, ...env });
+const floor = { defaultMalloc: kernelFloor({}), packageMalloc: kernelFloor(PACKAGE_MALLOC) };
+
 const samples = { node: [], pyDefault: [], pyTuned: [] };
 for (let round = 0; round < rounds; round++) {
   samples.node.push(node(1));
@@ -98,6 +104,19 @@ const lines = [
     `${((gflops / peak.gflops) * 100).toFixed(1)}% of the CPU's FP32 peak of ${peak.gflops.toFixed(0)} GFLOP/s ` +
     `(${peak.cores} cores × ${peak.mhz} MHz × ${peak.perCycle} FLOP/cycle: ${peak.flags.avx512f ? 'AVX-512' : peak.flags.avx2 ? 'AVX2' : 'SSE'} FMA on 2 units; the clock is /proc/cpuinfo's, not the turbo clock).`,
 ];
+const pct = (x) => `${(x * 100).toFixed(0)}%`;
+lines.push('', '## Where the time goes', '',
+  `The same LibTorch's kernels with nothing around them (scripts/bench/kernel_floor.py: the seed's LeNet5 on random tensors, no DataLoader, ${bestThreads} thread(s)), against the loops above:`, '',
+  '| | training step, batch 64 (forward, backward, Adam) | forward pass, batch 1000 |', '|---|---|---|',
+  `| LibTorch kernels alone, glibc's default malloc | ${Math.round(floor.defaultMalloc.trainStepImagesPerSecond)} images/s | ${Math.round(floor.defaultMalloc.forwardImagesPerSecond)} images/s |`,
+  `| LibTorch kernels alone, this package's malloc settings | ${Math.round(floor.packageMalloc.trainStepImagesPerSecond)} images/s | ${Math.round(floor.packageMalloc.forwardImagesPerSecond)} images/s |`,
+  `| this package's loop (data gathering, normalisation, loss checks included) | ${Math.round(train.node)} images/s | ${Math.round(evaluation.node)} images/s |`,
+  `| the seed's Python loop, default | ${Math.round(train.pyDefault)} images/s | ${Math.round(evaluation.pyDefault)} images/s |`,
+  '',
+  `Training at 2x the seed's loop would take ${Math.round(2 * train.pyDefault)} images/s, ${(2 * train.pyDefault / floor.packageMalloc.trainStepImagesPerSecond).toFixed(2)}x what the kernels alone do; ` +
+    `evaluation at 3x, ${Math.round(3 * evaluation.pyDefault)} images/s, ${(3 * evaluation.pyDefault / floor.packageMalloc.forwardImagesPerSecond).toFixed(2)}x the kernels' forward pass. ` +
+    'Past that point the work is inside LibTorch\'s operators. torch.profiler, training step (self CPU time): ' +
+    `${floor.packageMalloc.trainProfile.map((p) => `${p.op} ${pct(p.share)}`).join(', ')}.`);
 if (full) {
   const nodeAcc = full.node.testAccuracy;
   const pyAcc = full.python.testAccuracy;
@@ -110,6 +129,6 @@ if (full) {
 // The HTTP load test (npm run bench:serve) keeps its own section.
 const serveSection = readSection(args.out, 'serve');
 if (serveSection) lines.push('', serveSection);
-lines.push('', 'Raw medians and samples:', '', '```json', JSON.stringify({ train, evaluation, predict, tuning, samples }, null, 1).slice(0, 20000), '```', '');
+lines.push('', 'Raw medians and samples:', '', '```json', JSON.stringify({ train, evaluation, predict, tuning, floor, samples }, null, 1).slice(0, 20000), '```', '');
 writeFileSync(args.out, lines.join('\n'));
 console.log(lines.slice(0, lines.indexOf('Raw medians and samples:')).join('\n'));
