@@ -47,7 +47,12 @@ async function load(name, connections, contentType, body) {
   return row;
 }
 
-const healthz = async () => (await (await fetch(`${url}/healthz`)).json()).predictions;
+const healthz = async () => {
+  const response = await fetch(`${url}/healthz`);
+  const body = await response.json();
+  if (!response.ok) throw new Error(`GET /healthz answered ${response.status}: ${JSON.stringify(body)}`);
+  return body.predictions;
+};
 try {
   await autocannon({ url: `${url}/predict`, method: 'POST', headers: { 'content-type': 'application/json' }, body: jsonBody, connections: 4, duration: 2 }); // warm-up
   const before = await healthz();
