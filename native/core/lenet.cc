@@ -18,16 +18,15 @@ LeNet5Impl::LeNet5Impl(int64_t numClasses) : numClasses(numClasses) {
 // Both compute the same convolution (outputs agree to ~1e-7).
 constexpr int64_t kIm2colMaxBatch = 4;
 
-torch::Tensor LeNet5Impl::convolve(torch::nn::Conv2d& layer, const torch::Tensor& x) {
+// `padding` is the layer's own (its options hold it as a variant whose type differs across LibTorch versions).
+torch::Tensor LeNet5Impl::convolve(torch::nn::Conv2d& layer, const torch::Tensor& x, int64_t padding) {
   if (is_training() || !x.is_cpu() || x.size(0) > kIm2colMaxBatch) return layer->forward(x);
-  const auto& options = layer->options;
-  const auto& padding = std::get<torch::ExpandingArray<2>>(options.padding());
-  return at::thnn_conv2d(x, layer->weight, options.kernel_size(), layer->bias, options.stride(), padding);
+  return at::thnn_conv2d(x, layer->weight, layer->options.kernel_size(), layer->bias, layer->options.stride(), {padding, padding});
 }
 
 torch::Tensor LeNet5Impl::forward(torch::Tensor x) {
-  x = F::max_pool2d(torch::relu(convolve(conv1, x)), F::MaxPool2dFuncOptions(2).stride(2));
-  x = F::max_pool2d(torch::relu(convolve(conv2, x)), F::MaxPool2dFuncOptions(2).stride(2));
+  x = F::max_pool2d(torch::relu(convolve(conv1, x, 2)), F::MaxPool2dFuncOptions(2).stride(2));
+  x = F::max_pool2d(torch::relu(convolve(conv2, x, 0)), F::MaxPool2dFuncOptions(2).stride(2));
   x = x.view({-1, 16 * 5 * 5});
   x = torch::relu(fc1->forward(x));
   x = torch::relu(fc2->forward(x));

@@ -14,7 +14,7 @@ struct LeNet5Impl : torch::nn::Module {
   torch::Tensor forward(torch::Tensor x);
 
  private:
-  torch::Tensor convolve(torch::nn::Conv2d& layer, const torch::Tensor& x);
+  torch::Tensor convolve(torch::nn::Conv2d& layer, const torch::Tensor& x, int64_t padding);
 
  public:
 
