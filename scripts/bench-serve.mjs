@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
+import { fashionMnistDir, findIdxFile } from '../dist/data/datasets.js';
 import { readIdxImages } from '../dist/data/idx.js';
 import { LeNet5 } from '../dist/index.js';
 import { writeSection } from './bench/sections.mjs';
@@ -28,7 +29,7 @@ await model.save(modelPath);
 model.dispose();
 
 // A real Fashion-MNIST test image as the request body, as JSON pixels and as a PNG.
-const { pixels: testImages } = await readIdxImages('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz');
+const { pixels: testImages } = await readIdxImages(findIdxFile(fashionMnistDir(), 't10k-images-idx3-ubyte'));
 const pixels = testImages.subarray(0, 784);
 const jsonBody = JSON.stringify(Array.from(pixels));
 const pngBody = await sharp(Buffer.from(pixels), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();

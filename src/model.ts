@@ -90,6 +90,18 @@ export interface Prediction {
   logits: Float32Array[];
 }
 
+export interface RankedClass {
+  class: number;
+  name: string;
+  probability: number;
+}
+
+/** The `top` most probable classes of one image, most probable first, with their names. */
+export function rankClasses(probabilities: ArrayLike<number>, names: readonly string[], top: number): RankedClass[] {
+  return Array.from(probabilities, (probability, c) => ({ class: c, name: names[c], probability }))
+    .sort((a, b) => b.probability - a.probability).slice(0, top);
+}
+
 export interface CheckpointOptions {
   optimizer: Optimizer;
   /** Epochs completed. */
@@ -377,6 +389,11 @@ export class LeNet5 {
   }
 
   /** @internal */
+  /** The class names, or "0", "1", ... when the model has none. */
+  classNames(): string[] {
+    return this.classes ? [...this.classes] : Array.from({ length: this.numClasses }, (_, c) => String(c));
+  }
+
   metadata(): ModelMetadata {
     return { format: 'lenet5-libtorch/1', numClasses: this.numClasses, classes: this.classes ? [...this.classes] : null, normalization: { ...this.normalization }, inputShape: [1, 28, 28] };
   }

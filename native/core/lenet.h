@@ -13,14 +13,12 @@ struct LeNet5Impl : torch::nn::Module {
   explicit LeNet5Impl(int64_t numClasses);
   torch::Tensor forward(torch::Tensor x);
 
- private:
-  torch::Tensor convolve(torch::nn::Conv2d& layer, const torch::Tensor& x, int64_t padding);
-
- public:
-
   int64_t numClasses;
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::Linear fc1{nullptr}, fc2{nullptr}, fc3{nullptr};
+
+ private:
+  torch::Tensor convolve(torch::nn::Conv2d& layer, const torch::Tensor& x, int64_t padding);
 };
 TORCH_MODULE(LeNet5);
 

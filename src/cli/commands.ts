@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { Lenet5Error } from '../errors.js';
 import { info } from '../info.js';
-import { LeNet5 } from '../model.js';
+import { LeNet5, rankClasses } from '../model.js';
 import { inspect } from '../pth/index.js';
 import { dataDir, loadSplit } from './data.js';
 import { loadImage28 } from '../data/image.js';
@@ -42,12 +42,11 @@ export async function predictCommand(modelPath: string, images: string[], option
     pixels.set(await loadImage28(file, bytes, options.invert ?? false), i * 784);
   }
   const prediction = await model.predict(pixels);
-  const name = (c: number) => model.classes?.[c] ?? String(c);
+  const names = model.classNames();
   const results = images.map((file, i) => {
-    const probabilities = Array.from(prediction.probabilities[i]);
-    const top = probabilities.map((p, c) => ({ class: c, name: name(c), probability: p }))
-      .sort((a, b) => b.probability - a.probability).slice(0, options.top);
-    return { image: file, class: prediction.classes[i], name: name(prediction.classes[i]), probability: probabilities[prediction.classes[i]], top };
+    const predicted = prediction.classes[i];
+    const top = rankClasses(prediction.probabilities[i], names, options.top);
+    return { image: file, class: predicted, name: names[predicted], probability: prediction.probabilities[i][predicted], top };
   });
   if (options.json) {
     printJson({ ok: true, command: 'predict', model: modelPath, predictions: results });

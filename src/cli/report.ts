@@ -89,7 +89,7 @@ function escapeHtml(text: string): string {
 /** Writes the report into `dir` and returns the path of its index.html. */
 export async function writeReport(dir: string, input: ReportInput): Promise<string> {
   const { model, history, result, settings } = input;
-  const classes = model.classes ? [...model.classes] : Array.from({ length: model.numClasses }, (_, i) => String(i));
+  const classes = model.classNames();
   await mkdir(join(dir, 'misclassified'), { recursive: true });
   const { loss, accuracy } = curves(history);
   await writeFile(join(dir, 'loss.svg'), await renderSvg(loss));

@@ -36,7 +36,8 @@ export async function idx(imagesFile: string, labelsFile: string, options: LoadO
   return Dataset.fromArrays({ images: pixels, labels, numClasses, classes, normalization: options.normalization });
 }
 
-function findFile(dir: string, base: string): string | undefined {
+/** `dir/base` or `dir/base.gz`, whichever exists. */
+export function findIdxFile(dir: string, base: string): string | undefined {
   return [base, `${base}.gz`].map((name) => join(dir, name)).find((path) => existsSync(path));
 }
 
@@ -44,8 +45,8 @@ function findFile(dir: string, base: string): string | undefined {
 export async function mnist(dir: string, split: Split = 'train', options: LoadOptions = {}): Promise<Dataset> {
   oneOf('split', split, ['train', 'test']);
   const prefix = split === 'train' ? 'train' : 't10k';
-  const images = findFile(dir, `${prefix}-images-idx3-ubyte`);
-  const labels = findFile(dir, `${prefix}-labels-idx1-ubyte`);
+  const images = findIdxFile(dir, `${prefix}-images-idx3-ubyte`);
+  const labels = findIdxFile(dir, `${prefix}-labels-idx1-ubyte`);
   if (!images || !labels) {
     throw new Lenet5Error('ERR_LENET5_DATA_NOT_FOUND',
       `No ${split} data in ${dir}: expected ${prefix}-images-idx3-ubyte[.gz] and ${prefix}-labels-idx1-ubyte[.gz]. ` +

@@ -3,10 +3,9 @@
  * same turn of the event loop, share one forward pass. One batch runs at a time (a model runs one
  * call at a time), so a quiet server answers at once and a loaded one fills bigger batches.
  */
+import { IMAGE_PIXELS } from '../data/dataset.js';
 import { Lenet5Error } from '../errors.js';
 import type { LeNet5 } from '../model.js';
-
-const IMAGE_PIXELS = 784;
 
 export interface ImagePrediction {
   class: number;

@@ -6,9 +6,10 @@
  */
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { IMAGE_PIXELS } from '../data/dataset.js';
 import { loadImage28 } from '../data/image.js';
 import { Lenet5Error } from '../errors.js';
-import type { LeNet5 } from '../model.js';
+import { rankClasses, type LeNet5 } from '../model.js';
 import { PredictBatcher } from './batcher.js';
 import { pageHtml } from './page.js';
 
@@ -53,11 +54,11 @@ export function pixelsFromJson(body: unknown): Uint8Array {
   const value = body !== null && typeof body === 'object' && !Array.isArray(body) && 'pixels' in body ? (body as { pixels: unknown }).pixels : body;
   const flat = Array.isArray(value) && value.length === 28 && value.every((row) => Array.isArray(row)) ? (value as unknown[][]).flat() : value;
   const expected = 'Expected a JSON array of 784 pixel values from 0 to 255 (row-major 28x28, 0 = black), 28 arrays of 28, or {"pixels": [...]}';
-  if (!Array.isArray(flat) || flat.length !== 784) {
+  if (!Array.isArray(flat) || flat.length !== IMAGE_PIXELS) {
     throw new Lenet5Error('ERR_LENET5_SHAPE', `${expected} but received ${Array.isArray(flat) ? `an array of ${flat.length} values` : typeof value === 'object' ? (value === null ? 'null' : 'an object without "pixels"') : `a ${typeof value}`}.`);
   }
-  const pixels = new Uint8Array(784);
-  for (let i = 0; i < 784; i++) {
+  const pixels = new Uint8Array(IMAGE_PIXELS);
+  for (let i = 0; i < IMAGE_PIXELS; i++) {
     const v = flat[i];
     if (typeof v !== 'number' || !(v >= 0 && v <= 255)) {
       throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `${expected} but value ${i} is ${JSON.stringify(v) ?? String(v)}.`);
@@ -75,7 +76,7 @@ export async function createPredictionServer(model: LeNet5, options: ServeOption
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const requestsPerSecond = options.rateLimit ?? 100;
   const batcher = new PredictBatcher(model, { maxBatch: options.maxBatch ?? 256, maxQueue: options.maxQueue ?? 1024 });
-  const classes = model.classes ?? Array.from({ length: model.numClasses }, (_, i) => String(i));
+  const classes = model.classNames();
   const started = Date.now();
   const page = pageHtml(classes);
 
@@ -120,11 +121,9 @@ export async function createPredictionServer(model: LeNet5, options: ServeOption
       throw new Lenet5Error('ERR_LENET5_MEDIA_TYPE', `Unsupported Content-Type "${request.headers['content-type'] ?? ''}". Send ${ACCEPTED}.`);
     }
     const prediction = await batcher.predict(pixels);
-    const ranked = prediction.probabilities.map((probability, c) => ({ class: c, name: classes[c], probability }))
-      .sort((a, b) => b.probability - a.probability);
     return {
       ok: true, class: prediction.class, name: classes[prediction.class], probability: prediction.probabilities[prediction.class],
-      top: ranked.slice(0, top), probabilities: prediction.probabilities,
+      top: rankClasses(prediction.probabilities, classes, top), probabilities: prediction.probabilities,
     };
   });
   return app;
