@@ -31,7 +31,8 @@ export type ErrorCode =
   | 'ERR_LENET5_MEDIA_TYPE'
   | 'ERR_LENET5_RATE_LIMITED'
   | 'ERR_LENET5_OVERLOADED'
-  | 'ERR_LENET5_NOT_FOUND';
+  | 'ERR_LENET5_NOT_FOUND'
+  | 'ERR_LENET5_LISTEN';
 
 export class Lenet5Error extends Error {
   readonly code: ErrorCode;

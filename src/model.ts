@@ -102,6 +102,15 @@ export function rankClasses(probabilities: ArrayLike<number>, names: readonly st
     .sort((a, b) => b.probability - a.probability).slice(0, top);
 }
 
+/** How many classes to list: an integer from 1 to the class count, one rule for `--top` and `?top=`. */
+export function checkTop(name: string, value: unknown, numClasses: number): number {
+  const top = typeof value === 'string' ? Number(value) : value;
+  if (typeof top !== 'number' || !Number.isInteger(top) || top < 1 || top > numClasses) {
+    throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected ${name} to be an integer from 1 to ${numClasses} (the model's class count) but received "${String(value)}".`);
+  }
+  return top;
+}
+
 export interface CheckpointOptions {
   optimizer: Optimizer;
   /** Epochs completed. */
@@ -156,7 +165,7 @@ export class LeNet5 {
     this.handle = callNative(() => new (native().NativeModel)(this.numClasses, device, seed));
   }
 
-  /** The device the model lives on, e.g. 'cpu' or 'cuda:0'. */
+  /** The device the model lives on, e.g. 'cpu' or 'cuda:0'. Readable while a call runs. */
   get device(): string {
     return callNative(() => this.handle.device());
   }
@@ -168,7 +177,7 @@ export class LeNet5 {
     return this;
   }
 
-  /** Parameter names and shapes, equal to PyTorch's state_dict of the seed's class. */
+  /** Parameter names and shapes, equal to PyTorch's state_dict of the seed's class. Readable while a call runs. */
   parameters(): { name: string; shape: number[] }[] {
     return callNative(() => this.handle.parameterInfo());
   }

@@ -88,11 +88,16 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
   });
 }
 
-std::shared_ptr<ModelCore> ModelWrap::idle(Napi::Env env, const char* operation) {
+std::shared_ptr<ModelCore> ModelWrap::live(Napi::Env env, const char* operation) {
   if (!core_) {
     throw toJsError(env, {"ERR_LENET5_DISPOSED", std::string("Cannot ") + operation +
                                                      ": this model was disposed. Create or load a new model."});
   }
+  return core_;
+}
+
+std::shared_ptr<ModelCore> ModelWrap::idle(Napi::Env env, const char* operation) {
+  live(env, operation);
   if (core_->busy.load()) {
     throw toJsError(env, {"ERR_LENET5_BUSY", std::string("Cannot ") + operation +
                                                  ": this model is busy with another train, evaluate or predict call. "
@@ -110,7 +115,8 @@ std::shared_ptr<ModelCore> ModelWrap::acquire(Napi::Env env, const char* operati
 }
 
 Napi::Value ModelWrap::device(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), idle(info.Env(), "read the device")->model.device().str());
+  // Jobs never move the model (to() needs it idle), so the device can be read while one runs.
+  return Napi::String::New(info.Env(), live(info.Env(), "read the device")->model.device().str());
 }
 
 Napi::Value ModelWrap::to(const Napi::CallbackInfo& info) {
@@ -120,7 +126,7 @@ Napi::Value ModelWrap::to(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ModelWrap::parameterInfo(const Napi::CallbackInfo& info) {
-  auto core = idle(info.Env(), "list parameters");
+  auto core = live(info.Env(), "list parameters");  // names and shapes are fixed at construction
   const auto& slots = core->model.slots();
   auto out = Napi::Array::New(info.Env(), slots.size());
   for (size_t i = 0; i < slots.size(); ++i) {

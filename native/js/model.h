@@ -27,6 +27,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
  private:
   std::shared_ptr<ModelCore> acquire(Napi::Env env, const char* operation);
+  // The model, or ERR_LENET5_DISPOSED. Enough for reading what no running job changes (device, slots).
+  std::shared_ptr<ModelCore> live(Napi::Env env, const char* operation);
+  // The model when no job runs on it; otherwise ERR_LENET5_BUSY.
   std::shared_ptr<ModelCore> idle(Napi::Env env, const char* operation);
 
   Napi::Value device(const Napi::CallbackInfo& info);

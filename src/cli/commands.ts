@@ -2,11 +2,12 @@
 import { readFile } from 'node:fs/promises';
 import { Lenet5Error } from '../errors.js';
 import { info } from '../info.js';
-import { LeNet5, rankClasses } from '../model.js';
+import { IMAGE_PIXELS } from '../data/dataset.js';
+import { LeNet5, checkTop, rankClasses } from '../model.js';
 import { inspect } from '../pth/index.js';
 import { dataDir, loadSplit } from './data.js';
 import { loadImage28 } from '../data/image.js';
-import { percent, printJson, say, type CommonOptions } from './output.js';
+import { errorDetails, percent, printJson, say, warn, type CommonOptions } from './output.js';
 
 export async function evaluateCommand(modelPath: string, options: CommonOptions & { data?: string; split: 'test' | 'train' }): Promise<number> {
   const model = await LeNet5.load(modelPath);
@@ -31,32 +32,50 @@ export async function evaluateCommand(modelPath: string, options: CommonOptions 
 
 export async function predictCommand(modelPath: string, images: string[], options: CommonOptions & { invert?: boolean; top: number }): Promise<number> {
   const model = await LeNet5.load(modelPath);
-  const pixels = new Uint8Array(images.length * 784);
-  for (const [i, file] of images.entries()) {
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(file);
-    } catch (error) {
-      throw new Lenet5Error('ERR_LENET5_IMAGE', `Cannot read image ${file}: ${(error as Error).message}`, { cause: error });
-    }
-    pixels.set(await loadImage28(file, bytes, options.invert ?? false), i * 784);
-  }
-  const prediction = await model.predict(pixels);
   const names = model.classNames();
-  const results = images.map((file, i) => {
-    const predicted = prediction.classes[i];
-    const top = rankClasses(prediction.probabilities[i], names, options.top);
-    return { image: file, class: predicted, name: names[predicted], probability: prediction.probabilities[i][predicted], top };
+  const top = checkTop('--top', options.top, names.length);
+  // Each image is read on its own: one that cannot be read is reported in its place, the rest are classified.
+  const loaded = await Promise.all(images.map(async (file) => {
+    try {
+      return { file, pixels: await loadImage28(file, await readImageFile(file), options.invert ?? false) };
+    } catch (error) {
+      return { file, error: errorDetails(error) };
+    }
+  }));
+  const readable = loaded.filter((l) => l.pixels !== undefined);
+  const pixels = new Uint8Array(readable.length * IMAGE_PIXELS);
+  readable.forEach((l, i) => pixels.set(l.pixels!, i * IMAGE_PIXELS));
+  const prediction = readable.length ? await model.predict(pixels) : undefined;
+  let next = 0;
+  const results = loaded.map(({ file, error }) => {
+    if (error) return { image: file, error: { code: error.code, message: error.message } };
+    const i = next++;
+    const predicted = prediction!.classes[i];
+    return { image: file, class: predicted, name: names[predicted], probability: prediction!.probabilities[i][predicted], top: rankClasses(prediction!.probabilities[i], names, top) };
   });
+  const firstError = results.find((r) => r.error)?.error;
   if (options.json) {
-    printJson({ ok: true, command: 'predict', model: modelPath, predictions: results });
+    printJson({ ok: !firstError, command: 'predict', model: modelPath, predictions: results, ...(firstError ? { error: firstError } : {}) });
   } else {
     for (const r of results) {
-      say(options, `${r.image}: ${r.class} (${r.name}) ${percent(r.probability)}   top: ${r.top.map((t) => `${t.name} ${percent(t.probability)}`).join(', ')}`);
+      if (r.error) {
+        warn(r.error.code, r.error.message);
+        say(options, `${r.image}: not classified (${r.error.code})`);
+      } else {
+        say(options, `${r.image}: ${r.class} (${r.name}) ${percent(r.probability!)}   top: ${r.top!.map((t) => `${t.name} ${percent(t.probability)}`).join(', ')}`);
+      }
     }
   }
   model.dispose();
-  return 0;
+  return firstError ? 1 : 0;
+}
+
+async function readImageFile(file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (error) {
+    throw new Lenet5Error('ERR_LENET5_IMAGE', `Cannot read image ${file}: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 export async function inspectCommand(file: string, options: CommonOptions): Promise<number> {

@@ -2,12 +2,14 @@
 /** The lenet5 command. Exit codes: 0 success, 1 runtime error, 2 usage error. */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { packageRoot } from '../native.js';
-import { evaluateCommand, exportCommand, infoCommand, inspectCommand, predictCommand } from './commands.js';
-import { reportError } from './output.js';
-import { serveCommand } from './serve.js';
-import { trainCommand } from './train.js';
+import { dropOutputToClosedPipes, printJson, reportError } from './output.js';
+
+// Each command's module (and its libraries: sharp, vega, fastify) loads when that command runs,
+// so --help and --version answer at once.
+const commands = () => import('./commands.js');
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -33,12 +35,28 @@ function fraction(value: string): number {
   return n;
 }
 
+function port(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError(`Expected a port from 0 to 65535 but received "${value}".`);
+  return n;
+}
+
+/** An IP address or a host name; dotted numbers must be an IPv4 address. */
+function host(value: string): string {
+  const name = /^(?=.*[a-z])[a-z0-9-]+(\.[a-z0-9-]+)*$/i.test(value);
+  if (isIP(value) === 0 && !name) {
+    throw new InvalidArgumentError(`Expected an IP address of this machine (127.0.0.1, 0.0.0.0, ::1, ::) or a host name but received "${value}".`);
+  }
+  return value;
+}
+
 function device(value: string): string {
   if (!/^(cpu|cuda|auto|cuda:\d{1,4})$/.test(value)) throw new InvalidArgumentError(`Expected cpu, cuda, cuda:N or auto but received "${value}".`);
   return value;
 }
 
 const version = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+dropOutputToClosedPipes();
 const json = process.argv.includes('--json');
 let exitCode = 0;
 // Commander hands each action its parsed arguments and options; the command modules type them.
@@ -68,7 +86,7 @@ program.command('train')
   .option('--resume <file>', 'continue from a checkpoint (this package\'s or Python\'s) up to --epochs')
   .option('--report <dir>', 'write an HTML report with curves, confusion matrix and misclassified images')
   .option('--json', 'print one JSON object instead of lines')
-  .action(run((options) => trainCommand(options)));
+  .action(run(async (options) => (await import('./train.js')).trainCommand(options)));
 
 program.command('evaluate')
   .description('Evaluate a saved model: loss, accuracy, per-class accuracy, confusion matrix')
@@ -76,7 +94,7 @@ program.command('evaluate')
   .option('--data <dir>', 'folder of MNIST-format files (default: Fashion-MNIST)')
   .addOption(new Option('--split <split>', 'which split').choices(['test', 'train']).default('test'))
   .option('--json', 'print one JSON object')
-  .action(run((model, options) => evaluateCommand(model, options)));
+  .action(run(async (model, options) => (await commands()).evaluateCommand(model, options)));
 
 program.command('predict')
   .description('Classify images (PNG, JPEG, WebP, GIF, TIFF or PGM; converted to 28x28 grayscale)')
@@ -85,13 +103,13 @@ program.command('predict')
   .option('--invert', 'invert the images (for dark drawings on a light background)')
   .option('--top <k>', 'how many top classes to list', positiveInt, 3)
   .option('--json', 'print one JSON object')
-  .action(run((model, images, options) => predictCommand(model, images, options)));
+  .action(run(async (model, images, options) => (await commands()).predictCommand(model, images, options)));
 
 program.command('inspect')
   .description('List the tensors (name, dtype, shape) and format of a .pth file, without building a model')
   .argument('<file>', '.pth file')
   .option('--json', 'print one JSON object')
-  .action(run((file, options) => inspectCommand(file, options)));
+  .action(run(async (file, options) => (await commands()).inspectCommand(file, options)));
 
 program.command('export')
   .description('Export a saved model for deployment: TorchScript (torch.jit.load, LibTorch) or ONNX (ONNX Runtime)')
@@ -99,31 +117,34 @@ program.command('export')
   .addOption(new Option('--format <format>', 'export format').choices(['torchscript', 'onnx']).makeOptionMandatory())
   .option('--out <file>', 'output file (default: the model name with .pt or .onnx)')
   .option('--json', 'print one JSON object')
-  .action(run((model, options) => exportCommand(model, options)));
+  .action(run(async (model, options) => (await commands()).exportCommand(model, options)));
 
 program.command('serve')
   .description('Serve predictions over HTTP: POST /predict (image or JSON pixels), GET /healthz, GET / (draw or drop an image)')
   .argument('<model>', '.pth file')
-  .option('--port <n>', 'port (0 picks a free one)', nonNegativeInt, 8080)
-  .option('--host <address>', 'address to listen on (0.0.0.0 for every interface)', '127.0.0.1')
+  .option('--port <n>', 'port (0 picks a free one)', port, 8080)
+  .option('--host <address>', 'address to listen on (0.0.0.0 for every interface)', host, '127.0.0.1')
   .option('--device <device>', 'cpu, cuda, cuda:N or auto', device, 'cpu')
   .option('--max-body <bytes>', 'largest request body', positiveInt, 1024 * 1024)
   .option('--rate-limit <n>', 'POST /predict requests per second per client address (0: no limit)', nonNegativeInt, 100)
   .option('--max-batch <n>', 'most concurrent requests merged into one forward pass', positiveInt, 256)
   .option('--json', 'print one JSON line when listening')
-  .action(run((model, options) => serveCommand(model, options)));
+  .action(run(async (model, options) => (await import('./serve.js')).serveCommand(model, options)));
 
 program.command('info')
   .description('Versions of the package, Node.js and LibTorch; CUDA availability; threads')
   .option('--json', 'print one JSON object')
-  .action(run((options) => infoCommand(options)));
+  .action(run(async (options) => (await commands()).infoCommand(options)));
 
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) {
-    // Commander has printed its message already; help and version are successes.
-    exitCode = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(error.code) ? 0 : 2;
+    // Commander has printed its message (or, for a missing command, the help) on stderr already.
+    // --help and --version are successes; anything else is a usage error.
+    exitCode = error.exitCode === 0 ? 0 : 2;
+    const message = error.code === 'commander.help' ? 'Expected a command: train, evaluate, predict, inspect, export, serve or info. Run lenet5 --help.' : error.message.replace(/^error: /, '');
+    if (exitCode === 2 && json) printJson({ ok: false, error: { code: 'ERR_LENET5_USAGE', message } });
   } else {
     exitCode = reportError(error, json);
   }

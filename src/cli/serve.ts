@@ -3,7 +3,8 @@ import { basename } from 'node:path';
 import type { DeviceName } from '../device.js';
 import { LeNet5 } from '../model.js';
 import { createPredictionServer } from '../serve/server.js';
-import { say, type CommonOptions } from './output.js';
+import { Lenet5Error } from '../errors.js';
+import { UsageError, say, type CommonOptions } from './output.js';
 
 interface ServeCommandOptions extends CommonOptions {
   port: number;
@@ -14,10 +15,29 @@ interface ServeCommandOptions extends CommonOptions {
   maxBatch: number;
 }
 
+/** Why the server could not listen, and what to do: a host that is not this machine's is a usage error. */
+function listenError(error: unknown, host: string, port: number): Error {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'EADDRINUSE':
+      return new Lenet5Error('ERR_LENET5_LISTEN', `${where} is already in use by another program. Stop that program, or pick another port with --port (--port 0 picks a free one).`, { cause: error });
+    case 'EACCES':
+      return new Lenet5Error('ERR_LENET5_LISTEN', `Not allowed to listen on ${where} (ports below 1024 need privileges). Pick a port from 1024 to 65535 with --port.`, { cause: error });
+    case 'EADDRNOTAVAIL': case 'ENOTFOUND': case 'EAI_AGAIN': case 'EAI_NONAME':
+      return new UsageError(`Cannot listen on --host ${host}: it is not an address of this machine (${(error as Error).message}). Expected 127.0.0.1, ::1, 0.0.0.0 (every interface) or one of this machine's addresses.`);
+  }
+  return error as Error;
+}
+
 export async function serveCommand(modelPath: string, options: ServeCommandOptions): Promise<number> {
   const model = await LeNet5.load(modelPath, { device: options.device });
   const app = await createPredictionServer(model, { maxBodyBytes: options.maxBody, rateLimit: options.rateLimit, maxBatch: options.maxBatch, modelName: basename(modelPath) });
-  await app.listen({ port: options.port, host: options.host });
+  try {
+    await app.listen({ port: options.port, host: options.host });
+  } catch (error) {
+    model.dispose();
+    throw listenError(error, options.host, options.port);
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;

@@ -30,7 +30,22 @@ export function epochLine(e: EpochResult): string {
   return `Epoch ${e.epoch}, Train Loss: ${e.trainLoss.toFixed(4)}${validation} (${e.seconds.toFixed(1)} s, ${Math.round(e.imagesPerSecond)} images/s)`;
 }
 
+/** LeNet5.loadCheckpoint, with the command line's advice when the file is weights without training state. */
+async function loadResumable(path: string, device: DeviceName) {
+  try {
+    return await LeNet5.loadCheckpoint(path, { device });
+  } catch (error) {
+    if (error instanceof Lenet5Error && error.code === 'ERR_LENET5_STATE_DICT' && /not a checkpoint|no optimizer_state_dict/.test(error.message)) {
+      throw new Lenet5Error('ERR_LENET5_STATE_DICT', `${path} cannot be resumed: it holds model weights without the optimizer state and epoch count of a checkpoint. ` +
+        'Resume from a file written by lenet5 train --checkpoint (or Python\'s {epoch, model_state_dict, optimizer_state_dict}), or train from scratch without --resume.', { cause: error });
+    }
+    throw error;
+  }
+}
+
 export async function trainCommand(options: TrainCommandOptions): Promise<number> {
+  // Settle the device before minutes of data loading: an unavailable one fails here.
+  new LeNet5({ device: options.device }).dispose();
   const dir = dataDir(options.data);
   const [full, test] = await Promise.all([loadSplit(dir, 'train'), loadSplit(dir, 'test')]);
   const [fit, validation] = full.split(1 - options.valSplit, { seed: options.seed });
@@ -40,12 +55,12 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
   let optimizer: Optimizer;
   let doneEpochs = 0;
   if (options.resume) {
-    const checkpoint = await LeNet5.loadCheckpoint(options.resume, { device: options.device });
+    const checkpoint = await loadResumable(options.resume, options.device);
     ({ model, optimizer } = checkpoint);
     doneEpochs = checkpoint.epoch;
     say(options, `Resuming from ${options.resume} after epoch ${doneEpochs}`);
     if (doneEpochs >= options.epochs) {
-      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `The checkpoint has already done ${doneEpochs} epochs; --epochs ${options.epochs} asks for no more. Pass a larger --epochs.`);
+      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `The checkpoint has already done ${doneEpochs} epoch${doneEpochs === 1 ? '' : 's'}; --epochs ${options.epochs} asks for no more. Pass a larger --epochs.`);
     }
   } else {
     model = new LeNet5({ numClasses: full.numClasses, classes: full.classes ? [...full.classes] : undefined, device: options.device, seed: options.seed });

@@ -3,7 +3,7 @@
  * TIFF are decoded by sharp (libvips); PGM (netpbm P2/P5), which sharp does not read, is parsed
  * here and handed to sharp as raw pixels for the same grayscale conversion and resize.
  */
-import sharp from 'sharp';
+import type { Sharp } from 'sharp';
 import { Lenet5Error } from '../errors.js';
 
 /** Larger images are refused before decoding: a small compressed file can claim billions of pixels. */
@@ -56,15 +56,15 @@ export function parsePgm(file: string, bytes: Uint8Array): { width: number; heig
 
 /** 784 bytes, row-major, 0 = black. `invert` turns dark-on-light drawings into MNIST's light-on-dark. */
 export async function loadImage28(file: string, bytes: Uint8Array, invert: boolean): Promise<Uint8Array> {
+  if (bytes.length === 0) throw imageError(file, 'is empty (0 bytes). Expected the bytes of a PNG, JPEG, WebP, GIF, TIFF or PGM image.');
   const isPgm = bytes[0] === 0x50 && (bytes[1] === 0x35 || bytes[1] === 0x32);
-  let image: ReturnType<typeof sharp>;
-  if (isPgm) {
-    const { width, height, pixels } = parsePgm(file, bytes);
-    image = sharp(pixels, { raw: { width, height, channels: 1 }, limitInputPixels: MAX_INPUT_PIXELS });
-  } else {
-    image = sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS });
-  }
+  const pgm = isPgm ? parsePgm(file, bytes) : undefined;
+  // sharp (libvips) loads on the first image, not when the command starts.
+  const { default: sharp } = await import('sharp');
   try {
+    const image: Sharp = pgm
+      ? sharp(pgm.pixels, { raw: { width: pgm.width, height: pgm.height, channels: 1 }, limitInputPixels: MAX_INPUT_PIXELS })
+      : sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS });
     const pipeline = image.flatten({ background: invert ? '#ffffff' : '#000000' }).grayscale().resize(28, 28, { fit: 'fill' });
     const { data, info } = await (invert ? pipeline.negate() : pipeline).raw().toBuffer({ resolveWithObject: true });
     if (info.width !== 28 || info.height !== 28 || data.length !== 784 * info.channels) throw new Error('unexpected decoded size');

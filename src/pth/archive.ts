@@ -35,7 +35,7 @@ function openZip(file: string, bytes: Buffer): Promise<yauzl.ZipFile> {
 
 function notAZip(file: string, cause: unknown): Lenet5Error {
   return new Lenet5Error('ERR_LENET5_PTH_FORMAT',
-    `${file} is not a readable PyTorch file: ${(cause as Error | undefined)?.message ?? 'not a zip archive'}. ` +
+    `${file} is not a readable PyTorch file: ${(cause as Error | undefined)?.message.replace(/\.$/, '') ?? 'not a zip archive'}. ` +
     'Expected the zip format torch.save writes (PyTorch 1.6 and later). If the file was cut short, copy or save it again.',
     { cause });
 }

@@ -9,7 +9,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { IMAGE_PIXELS } from '../data/dataset.js';
 import { loadImage28 } from '../data/image.js';
 import { Lenet5Error } from '../errors.js';
-import { rankClasses, type LeNet5 } from '../model.js';
+import { checkTop, rankClasses, type LeNet5 } from '../model.js';
 import { PredictBatcher } from './batcher.js';
 import { pageHtml } from './page.js';
 
@@ -106,14 +106,10 @@ export async function createPredictionServer(model: LeNet5, options: ServeOption
   const rateLimitConfig = requestsPerSecond > 0 ? { max: requestsPerSecond, timeWindow: 1000 } : false as const;
   app.post('/predict', { config: { rateLimit: rateLimitConfig } }, async (request) => {
     const query = request.query as Record<string, unknown>;
-    const top = query.top === undefined ? 3 : Number(query.top);
-    if (!Number.isInteger(top) || top < 1 || top > classes.length) {
-      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected ?top= to be an integer from 1 to ${classes.length} but received "${String(query.top)}".`);
-    }
+    const top = query.top === undefined ? 3 : checkTop('?top=', query.top, classes.length);
     const body = request.body;
     let pixels: Uint8Array;
     if (Buffer.isBuffer(body)) {
-      if (body.length === 0) throw new Lenet5Error('ERR_LENET5_IMAGE', 'The request body is empty. Send the image file\'s bytes.');
       pixels = await loadImage28('request body', body, flag(query.invert));
     } else if (typeof body === 'object' && body !== null) {
       pixels = pixelsFromJson(body);
