@@ -1,18 +1,21 @@
 /** lenet5 evaluate | predict | inspect | info */
-import { readFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { Lenet5Error } from '../errors.js';
 import { info } from '../info.js';
-import { IMAGE_PIXELS } from '../data/dataset.js';
 import { LeNet5, checkTop, rankClasses } from '../model.js';
 import { inspect } from '../pth/index.js';
-import { dataDir, loadSplit } from './data.js';
-import { loadImage28 } from '../data/image.js';
-import { errorDetails, percent, printJson, say, warn, type CommonOptions } from './output.js';
+import { readKaggleCsv } from '../data/csv.js';
+import { IMAGE_EXTENSIONS, decodeImages, imageFilesIn } from '../data/folder.js';
+import type { Fit } from '../data/preprocess.js';
+import { writeFileAtomic } from '../pth/write.js';
+import { loadSplits, type DataOptions } from './data.js';
+import { UsageError, percent, printJson, say, warn, type CommonOptions } from './output.js';
 
-export async function evaluateCommand(modelPath: string, options: CommonOptions & { data?: string; split: 'test' | 'train' }): Promise<number> {
+export async function evaluateCommand(modelPath: string, options: DataOptions & { split: 'test' | 'train' }): Promise<number> {
   const model = await LeNet5.load(modelPath);
-  const dir = dataDir(options.data);
-  const data = await loadSplit(dir, options.split);
+  const splits = await loadSplits(options);
+  const data = options.split === 'test' ? splits.test : splits.fit;
+  const dir = splits.path;
   const result = await model.evaluate(data);
   const classes = model.classes ?? data.classes ?? [];
   if (options.json) {
@@ -30,52 +33,85 @@ export async function evaluateCommand(modelPath: string, options: CommonOptions 
   return 0;
 }
 
-export async function predictCommand(modelPath: string, images: string[], options: CommonOptions & { invert?: boolean; top: number }): Promise<number> {
+export interface PredictCommandOptions extends CommonOptions {
+  invert?: boolean;
+  fit?: Fit;
+  top: number;
+  csv?: string;
+  out?: string;
+}
+
+/** Image files named on the command line; folders stand for every image inside them. */
+async function expandImages(inputs: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const input of inputs) {
+    const isDir = await stat(input).then((s) => s.isDirectory(), () => false);
+    files.push(...(isDir ? await imageFilesIn(input) : [input]));
+  }
+  return files;
+}
+
+function csvField(value: string): string {
+  return /[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+export async function predictCommand(modelPath: string, inputs: string[], options: PredictCommandOptions): Promise<number> {
+  if ((inputs.length === 0) === (options.csv === undefined)) {
+    throw new UsageError(inputs.length ? 'Pass images (or folders) or --csv FILE, not both.' : 'Nothing to predict: pass image files or folders, or --csv FILE (Kaggle\'s test.csv).');
+  }
   const model = await LeNet5.load(modelPath);
   const names = model.classNames();
   const top = checkTop('--top', options.top, names.length);
-  // Each image is read on its own: one that cannot be read is reported in its place, the rest are classified.
-  const loaded = await Promise.all(images.map(async (file) => {
-    try {
-      return { file, pixels: await loadImage28(file, await readImageFile(file), options.invert ?? false) };
-    } catch (error) {
-      return { file, error: errorDetails(error) };
-    }
-  }));
-  const readable = loaded.filter((l) => l.pixels !== undefined);
-  const pixels = new Uint8Array(readable.length * IMAGE_PIXELS);
-  readable.forEach((l, i) => pixels.set(l.pixels!, i * IMAGE_PIXELS));
-  const prediction = readable.length ? await model.predict(pixels) : undefined;
-  let next = 0;
-  const results = loaded.map(({ file, error }) => {
-    if (error) return { image: file, error: { code: error.code, message: error.message } };
-    const i = next++;
+  let pixels: Uint8Array;
+  let images: string[];
+  // Each image is decoded on its own: one that cannot be read is reported in its place, the rest are classified.
+  let errors = new Map<number, { code: string; message: string }>();
+  if (options.csv) {
+    ({ pixels } = await readKaggleCsv(options.csv));
+    images = Array.from({ length: pixels.length / 784 }, (_, i) => String(i + 1));
+  } else {
+    images = await expandImages(inputs);
+    if (images.length === 0) throw new Lenet5Error('ERR_LENET5_DATA_NOT_FOUND', `No images (${IMAGE_EXTENSIONS.join(', ')}) in ${inputs.join(', ')}.`);
+    const decoded = await decodeImages(images, { invert: options.invert, fit: options.fit, onBadFile: 'skip' });
+    pixels = decoded.pixels;
+    errors = new Map(decoded.badFiles.map((b) => [images.indexOf(b.path), { code: 'ERR_LENET5_IMAGE', message: `${b.path}: ${b.reason}` }]));
+  }
+  const prediction = errors.size < images.length ? await model.predict(pixels) : undefined;
+  const results = images.map((image, i) => {
+    const error = errors.get(i);
+    if (error) return { image, error };
     const predicted = prediction!.classes[i];
-    return { image: file, class: predicted, name: names[predicted], probability: prediction!.probabilities[i][predicted], top: rankClasses(prediction!.probabilities[i], names, top) };
+    return { image, class: predicted, name: names[predicted], probability: prediction!.probabilities[i][predicted], top: rankClasses(prediction!.probabilities[i], names, top) };
   });
+  const classified = results.filter((r) => !r.error);
+  if (options.out) {
+    let text: string;
+    if (options.out.toLowerCase().endsWith('.json')) {
+      text = `${JSON.stringify(classified.map(({ top: _top, ...r }) => r), null, 2)}\n`;
+    } else if (options.csv) {
+      // Kaggle's digit-recognizer submission format.
+      text = `ImageId,Label\n${classified.map((r) => `${r.image},${r.class}`).join('\n')}\n`;
+    } else {
+      text = `path,class,name,probability\n${classified.map((r) => [r.image, String(r.class), r.name!, r.probability!.toFixed(6)].map(csvField).join(',')).join('\n')}\n`;
+    }
+    await writeFileAtomic(options.out, Buffer.from(text));
+  }
   const firstError = results.find((r) => r.error)?.error;
   if (options.json) {
-    printJson({ ok: !firstError, command: 'predict', model: modelPath, predictions: results, ...(firstError ? { error: firstError } : {}) });
+    printJson({ ok: !firstError, command: 'predict', model: modelPath, out: options.out ?? null, predictions: results, ...(firstError ? { error: firstError } : {}) });
   } else {
     for (const r of results) {
       if (r.error) {
         warn(r.error.code, r.error.message);
         say(options, `${r.image}: not classified (${r.error.code})`);
-      } else {
+      } else if (!options.out) {
         say(options, `${r.image}: ${r.class} (${r.name}) ${percent(r.probability!)}   top: ${r.top!.map((t) => `${t.name} ${percent(t.probability)}`).join(', ')}`);
       }
     }
+    if (options.out) say(options, `Wrote ${classified.length} predictions to ${options.out}`);
   }
   model.dispose();
   return firstError ? 1 : 0;
-}
-
-async function readImageFile(file: string): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (error) {
-    throw new Lenet5Error('ERR_LENET5_IMAGE', `Cannot read image ${file}: ${(error as Error).message}`, { cause: error });
-  }
 }
 
 export async function inspectCommand(file: string, options: CommonOptions): Promise<number> {

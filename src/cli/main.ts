@@ -4,6 +4,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { FITS } from '../data/preprocess.js';
 import { packageRoot } from '../native.js';
 import { dropOutputToClosedPipes, printJson, reportError } from './output.js';
 
@@ -55,6 +56,19 @@ function device(value: string): string {
   return value;
 }
 
+/** The options of every command that reads a dataset (train, evaluate). */
+function dataOptions(command: Command): Command {
+  return command
+    .option('--data <path>', 'MNIST IDX folder, image folder (one subfolder per class, optionally below train/ val/ test/) or Kaggle CSV (default: $LENET5_DATA or /usr/share/datasets/fashion-mnist)')
+    .option('--invert', 'image folders: invert the images (for dark drawings on a light background)')
+    .addOption(new Option('--fit <mode>', 'image folders: mnist (fit into 20x20, centre by centre of mass), stretch or pad to 28x28').choices(FITS).default('mnist'))
+    .addOption(new Option('--on-bad-file <action>', 'image folders and CSV: stop at unreadable files, or skip and list them').choices(['error', 'skip']).default('error'))
+    .option('--cache-dir <dir>', 'where decoded image folders are cached (default: $LENET5_CACHE or ~/.cache/lenet5-libtorch)')
+    .option('--no-cache', 'decode image folders again, without reading or writing the cache')
+    .option('--val-split <fraction>', 'share of the training data held out for validation (and as the test set when the data has none)', fraction, 0.1)
+    .option('--seed <n>', 'seed for initialisation, splits and shuffling', nonNegativeInt, 0);
+}
+
 const version = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 dropOutputToClosedPipes();
 const json = process.argv.includes('--json');
@@ -71,16 +85,13 @@ const program = new Command('lenet5')
   .exitOverride()
   .showHelpAfterError('(run with --help for usage)');
 
-program.command('train')
+dataOptions(program.command('train'))
   .description('Train LeNet-5 (validation each epoch), test it, and save the weights as a PyTorch state_dict')
-  .option('--data <dir>', 'folder of MNIST-format files (default: $LENET5_DATA or /usr/share/datasets/fashion-mnist)')
   .option('--epochs <n>', 'total epochs', positiveInt, 10)
   .option('--batch-size <n>', 'batch size', positiveInt, 64)
   .addOption(new Option('--optimizer <name>', 'optimizer (sgd uses momentum 0.9)').choices(['adam', 'sgd']).default('adam'))
   .option('--lr <rate>', 'learning rate', positiveFloat, 0.001)
-  .option('--val-split <fraction>', 'share of the training data held out for validation', fraction, 0.1)
   .option('--device <device>', 'auto (cuda:0 when available, else cpu), cpu, cuda or cuda:N', device, 'auto')
-  .option('--seed <n>', 'seed for initialisation, split and shuffling', nonNegativeInt, 0)
   .option('--out <file>', 'where to save the weights', 'lenet5_model.pth')
   .option('--checkpoint <file>', 'write a resumable checkpoint after every epoch')
   .option('--resume <file>', 'continue from a checkpoint (this package\'s or Python\'s) up to --epochs')
@@ -88,19 +99,21 @@ program.command('train')
   .option('--json', 'print one JSON object instead of lines')
   .action(run(async (options) => (await import('./train.js')).trainCommand(options)));
 
-program.command('evaluate')
-  .description('Evaluate a saved model: loss, accuracy, per-class accuracy, confusion matrix')
+dataOptions(program.command('evaluate'))
+  .description('Evaluate a saved model: loss, accuracy, per-class accuracy, confusion matrix (data without a test split: the test set train held out)')
   .argument('<model>', '.pth file')
-  .option('--data <dir>', 'folder of MNIST-format files (default: Fashion-MNIST)')
   .addOption(new Option('--split <split>', 'which split').choices(['test', 'train']).default('test'))
   .option('--json', 'print one JSON object')
   .action(run(async (model, options) => (await commands()).evaluateCommand(model, options)));
 
 program.command('predict')
-  .description('Classify images (PNG, JPEG, WebP, GIF, TIFF or PGM; converted to 28x28 grayscale)')
+  .description('Classify images (PNG, JPEG, WebP, GIF, TIFF or PGM; converted to 28x28 grayscale), folders of them, or a Kaggle CSV')
   .argument('<model>', '.pth file')
-  .argument('<images...>', 'image files')
+  .argument('[images...]', 'image files or folders')
   .option('--invert', 'invert the images (for dark drawings on a light background)')
+  .addOption(new Option('--fit <mode>', 'mnist (fit into 20x20, centre by centre of mass), stretch or pad to 28x28').choices(FITS).default('stretch'))
+  .option('--csv <file>', 'Kaggle digit-recognizer CSV (pixel0,...,pixel783) to predict instead of images')
+  .option('--out <file>', 'write the predictions: .json, else CSV (with --csv: Kaggle\'s ImageId,Label)')
   .option('--top <k>', 'how many top classes to list', positiveInt, 3)
   .option('--json', 'print one JSON object')
   .action(run(async (model, images, options) => (await commands()).predictCommand(model, images, options)));

@@ -34,3 +34,21 @@ export function epochProgress(enabled: boolean): EpochProgress {
     },
   };
 }
+
+/** A bar for decoding an image folder, on a terminal only. */
+export function decodeProgress(enabled: boolean): { update: (done: number, total: number) => void; stop: () => void } {
+  if (!enabled) return { update() {}, stop() {} };
+  let bar: cliProgress.SingleBar | undefined;
+  return {
+    update(done, total) {
+      if (!bar) {
+        bar = new cliProgress.SingleBar({ format: 'Decoding images [{bar}] {value}/{total} | ETA {eta_formatted}', hideCursor: true, clearOnComplete: true, stream: process.stdout }, cliProgress.Presets.shades_classic);
+        bar.start(total, 0);
+      }
+      bar.update(done);
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
+}

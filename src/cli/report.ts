@@ -3,13 +3,13 @@
  * misclassified test images, and index.html tying them together. Charts are Vega-Lite specs
  * rendered to SVG in Node; the page needs no network.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PNG } from 'pngjs';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import type { Dataset } from '../data/dataset.js';
+import { findIdxFile } from '../data/datasets.js';
 import { readIdxImages, readIdxLabels } from '../data/idx.js';
 import type { EpochResult, EvaluateResult, LeNet5 } from '../model.js';
 import { percent } from './output.js';
@@ -96,18 +96,20 @@ export async function writeReport(dir: string, input: ReportInput): Promise<stri
   await writeFile(join(dir, 'accuracy.svg'), await renderSvg(accuracy));
   await writeFile(join(dir, 'confusion.svg'), await renderSvg(confusionSpec(result.confusionMatrix, classes)));
 
-  // The test images themselves, re-read from the IDX files the dataset came from.
-  const prefix = join(settings.data, 't10k');
-  const { pixels } = await readIdxImages(firstExisting(`${prefix}-images-idx3-ubyte`));
-  const labels = await readIdxLabels(firstExisting(`${prefix}-labels-idx1-ubyte`));
-  const prediction = await model.predict(pixels);
+  // The test images themselves, re-read from the IDX files the dataset came from (MNIST-format data only).
+  const imagesFile = findIdxFile(settings.data, 't10k-images-idx3-ubyte');
+  const labelsFile = findIdxFile(settings.data, 't10k-labels-idx1-ubyte');
   const wrong: { index: number; actual: number; predicted: number; confidence: number }[] = [];
-  for (let i = 0; i < labels.length && wrong.length < MISCLASSIFIED_SHOWN; i++) {
-    const predicted = prediction.classes[i];
-    if (predicted !== labels[i]) wrong.push({ index: i, actual: labels[i], predicted, confidence: prediction.probabilities[i][predicted] });
+  if (imagesFile && labelsFile) {
+    const { pixels } = await readIdxImages(imagesFile);
+    const labels = await readIdxLabels(labelsFile);
+    const prediction = await model.predict(pixels);
+    for (let i = 0; i < labels.length && wrong.length < MISCLASSIFIED_SHOWN; i++) {
+      const predicted = prediction.classes[i];
+      if (predicted !== labels[i]) wrong.push({ index: i, actual: labels[i], predicted, confidence: prediction.probabilities[i][predicted] });
+    }
+    for (const w of wrong) await writeFile(join(dir, 'misclassified', `${w.index}.png`), imagePng(pixels.subarray(w.index * 784, (w.index + 1) * 784)));
   }
-  for (const w of wrong) await writeFile(join(dir, 'misclassified', `${w.index}.png`), imagePng(pixels.subarray(w.index * 784, (w.index + 1) * 784)));
-
   const settingsRows = Object.entries(settings).filter(([, v]) => v !== undefined && typeof v !== 'object')
     .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(String(v))}</td></tr>`).join('');
   const epochRows = history.map((e) => `<tr><td>${e.epoch}</td><td>${e.trainLoss.toFixed(4)}</td><td>${e.valLoss?.toFixed(4) ?? ''}</td>` +
@@ -131,7 +133,7 @@ table{border-collapse:collapse;margin:1rem 0} th,td{border:1px solid #ddd;paddin
 <h2>Curves</h2><div class="charts"><img class="chart" src="loss.svg" alt="loss curves"><img class="chart" src="accuracy.svg" alt="accuracy curve"></div>
 <h2>Confusion matrix (test)</h2><div class="charts"><img class="chart" src="confusion.svg" alt="confusion matrix"></div>
 <h2>Per-class accuracy</h2><table><tr><th>class</th><th>accuracy</th></tr>${classRows}</table>
-<h2>Misclassified test images (first ${wrong.length})</h2><div class="grid">${grid}</div>
+${wrong.length ? `<h2>Misclassified test images (first ${wrong.length})</h2><div class="grid">${grid}</div>` : ''}
 <h2>Epochs</h2><table><tr><th>epoch</th><th>train loss</th><th>val loss</th><th>val accuracy</th><th>seconds</th><th>images/s</th></tr>${epochRows}</table>
 <h2>Settings</h2><table>${settingsRows}</table>
 </body></html>
@@ -141,6 +143,3 @@ table{border-collapse:collapse;margin:1rem 0} th,td{border:1px solid #ddd;paddin
   return resolve(index);
 }
 
-function firstExisting(base: string): string {
-  return existsSync(base) ? base : `${base}.gz`;
-}

@@ -5,20 +5,17 @@ import type { DeviceName } from '../device.js';
 import { metadataPath } from '../metadata.js';
 import { LeNet5, type EpochResult } from '../model.js';
 import { Adam, SGD, type Optimizer } from '../optim.js';
-import { dataDir, loadSplit } from './data.js';
-import { percent, printJson, say, type CommonOptions } from './output.js';
+import { loadSplits, type DataOptions } from './data.js';
+import { percent, printJson, say } from './output.js';
 import { epochProgress } from './progress.js';
 import { writeReport } from './report.js';
 
-export interface TrainCommandOptions extends CommonOptions {
-  data?: string;
+export interface TrainCommandOptions extends DataOptions {
   epochs: number;
   batchSize: number;
   optimizer: 'adam' | 'sgd';
   lr: number;
-  valSplit: number;
   device: DeviceName;
-  seed: number;
   out: string;
   checkpoint?: string;
   resume?: string;
@@ -46,10 +43,8 @@ async function loadResumable(path: string, device: DeviceName) {
 export async function trainCommand(options: TrainCommandOptions): Promise<number> {
   // Settle the device before minutes of data loading: an unavailable one fails here.
   new LeNet5({ device: options.device }).dispose();
-  const dir = dataDir(options.data);
-  const [full, test] = await Promise.all([loadSplit(dir, 'train'), loadSplit(dir, 'test')]);
-  const [fit, validation] = full.split(1 - options.valSplit, { seed: options.seed });
-  say(options, `Data: ${dir} (${fit.size} train, ${validation.size} validation, ${test.size} test)`);
+  const { source, path: dataPath, fit, validation, test } = await loadSplits(options);
+  say(options, `Split: ${fit.size} train, ${validation.size} validation, ${test.size} test`);
 
   let model: LeNet5;
   let optimizer: Optimizer;
@@ -63,7 +58,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
       throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `The checkpoint has already done ${doneEpochs} epoch${doneEpochs === 1 ? '' : 's'}; --epochs ${options.epochs} asks for no more. Pass a larger --epochs.`);
     }
   } else {
-    model = new LeNet5({ numClasses: full.numClasses, classes: full.classes ? [...full.classes] : undefined, device: options.device, seed: options.seed });
+    model = new LeNet5({ numClasses: source.classes.length, classes: source.classes, device: options.device, seed: options.seed });
     optimizer = options.optimizer === 'adam' ? new Adam({ lr: options.lr }) : new SGD({ lr: options.lr, momentum: 0.9 });
   }
   say(options, `Model: LeNet-5 on ${model.device}, ${optimizer instanceof Adam ? 'Adam' : 'SGD'} lr ${optimizer.lr}, batch ${options.batchSize}`);
@@ -113,14 +108,14 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
   say(options, `Saved ${resolve(options.out)} (metadata: ${metadataPath(options.out)})`);
   let reportIndex: string | undefined;
   if (options.report) {
-    reportIndex = await writeReport(options.report, { model, test, history, result, settings: { ...options, data: dir } });
+    reportIndex = await writeReport(options.report, { model, test, history, result, settings: { ...options, data: dataPath } });
     say(options, `Report: ${reportIndex}`);
   }
   say(options, '\nLoad it in Python (model = the seed\'s LeNet5 class):');
   say(options, `  import torch`);
   say(options, `  model.load_state_dict(torch.load(${JSON.stringify(options.out)}, weights_only=True))`);
   if (options.json) {
-    printJson({ ok: true, command: 'train', device: model.device, epochs: history, test: result, out: resolve(options.out), checkpoint: options.checkpoint ?? null, report: reportIndex ?? null });
+    printJson({ ok: true, command: 'train', data: { format: source.format, description: source.description, classes: source.classes, badFiles: source.badFiles, cache: source.cache ?? null, train: fit.size, validation: validation.size, test: test.size }, device: model.device, epochs: history, test: result, out: resolve(options.out), checkpoint: options.checkpoint ?? null, report: reportIndex ?? null });
   }
   model.dispose();
   return 0;

@@ -66,3 +66,12 @@ export async function readIdxImages(file: string): Promise<{ count: number; pixe
 export async function readIdxLabels(file: string): Promise<Uint8Array> {
   return parseIdx(file, await readIdxBytes(file), 1).data;
 }
+
+/** The bytes of an IDX file of unsigned bytes with the given dimensions (the inverse of parseIdx). */
+export function idxBytes(dims: number[], data: Uint8Array): Buffer {
+  const header = Buffer.alloc(4 + 4 * dims.length);
+  header.writeUInt8(UBYTE, 2);
+  header.writeUInt8(dims.length, 3);
+  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+  return Buffer.concat([header, data]);
+}

@@ -3,7 +3,8 @@
  * TIFF are decoded by sharp (libvips); PGM (netpbm P2/P5), which sharp does not read, is parsed
  * here and handed to sharp as raw pixels for the same grayscale conversion and resize.
  */
-import type { Sharp } from 'sharp';
+import type { ResizeOptions, Sharp } from 'sharp';
+import type { ImageOptions } from './preprocess.js';
 import { Lenet5Error } from '../errors.js';
 
 /** Larger images are refused before decoding: a small compressed file can claim billions of pixels. */
@@ -54,23 +55,80 @@ export function parsePgm(file: string, bytes: Uint8Array): { width: number; heig
   return { width, height, pixels };
 }
 
-/** 784 bytes, row-major, 0 = black. `invert` turns dark-on-light drawings into MNIST's light-on-dark. */
-export async function loadImage28(file: string, bytes: Uint8Array, invert: boolean): Promise<Uint8Array> {
+/** A pixel counts as ink for the bounding box when it is at least this share of the brightest one. */
+const INK_SHARE = 0.25;
+
+/** Decodes to one grayscale channel, light-on-dark, at full size. */
+async function decodeGray(file: string, bytes: Uint8Array, invert: boolean): Promise<{ width: number; height: number; pixels: Uint8Array }> {
   if (bytes.length === 0) throw imageError(file, 'is empty (0 bytes). Expected the bytes of a PNG, JPEG, WebP, GIF, TIFF or PGM image.');
   const isPgm = bytes[0] === 0x50 && (bytes[1] === 0x35 || bytes[1] === 0x32);
   const pgm = isPgm ? parsePgm(file, bytes) : undefined;
-  // sharp (libvips) loads on the first image, not when the command starts.
-  const { default: sharp } = await import('sharp');
+  const sharp = await loadSharp();
   try {
     const image: Sharp = pgm
       ? sharp(pgm.pixels, { raw: { width: pgm.width, height: pgm.height, channels: 1 }, limitInputPixels: MAX_INPUT_PIXELS })
       : sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS });
-    const pipeline = image.flatten({ background: invert ? '#ffffff' : '#000000' }).grayscale().resize(28, 28, { fit: 'fill' });
-    const { data, info } = await (invert ? pipeline.negate() : pipeline).raw().toBuffer({ resolveWithObject: true });
-    if (info.width !== 28 || info.height !== 28 || data.length !== 784 * info.channels) throw new Error('unexpected decoded size');
-    return info.channels === 1 ? new Uint8Array(data) : Uint8Array.from({ length: 784 }, (_, i) => data[i * info.channels]);
+    const { data, info } = await image.flatten({ background: invert ? '#ffffff' : '#000000' }).grayscale().raw().toBuffer({ resolveWithObject: true });
+    const pixels = new Uint8Array(info.width * info.height);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = invert ? 255 - data[i * info.channels] : data[i * info.channels];
+    return { width: info.width, height: info.height, pixels };
   } catch (error) {
     if (/pixel limit/.test((error as Error).message)) throw imageError(file, 'has more than 8192x8192 pixels. Resize it first (the model sees 28x28).');
     throw imageError(file, `cannot be decoded as an image (${(error as Error).message}). Supported: PNG, JPEG, WebP, GIF, TIFF, PGM.`);
   }
+}
+
+/** sharp (libvips) loads on the first image, not when the command starts. */
+async function loadSharp() {
+  return (await import('sharp')).default;
+}
+
+async function resizeGray(pixels: Uint8Array, width: number, height: number, resize: ResizeOptions & { width: number; height: number }) {
+  const sharp = await loadSharp();
+  const { data, info } = await sharp(pixels, { raw: { width, height, channels: 1 } }).resize(resize).toColourspace('b-w').raw()
+    .toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, pixels: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+}
+
+/** MNIST's preprocessing: crop to the ink, fit into 20x20, centre the centre of mass in 28x28. */
+async function mnistStyle(gray: { width: number; height: number; pixels: Uint8Array }): Promise<Uint8Array> {
+  const { width, height, pixels } = gray;
+  const threshold = Math.max(1, INK_SHARE * pixels.reduce((a, b) => Math.max(a, b), 0));
+  let left = width, right = -1, top = height, bottom = -1;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (pixels[y * width + x] >= threshold) {
+        left = Math.min(left, x); right = Math.max(right, x); top = Math.min(top, y); bottom = Math.max(bottom, y);
+      }
+    }
+  }
+  const out = new Uint8Array(784);
+  if (right < 0) return out; // nothing drawn: an empty (black) image
+  const sharp = await loadSharp();
+  const crop = await sharp(pixels, { raw: { width, height, channels: 1 } })
+    .extract({ left, top, width: right - left + 1, height: bottom - top + 1 }).raw().toBuffer({ resolveWithObject: true });
+  const box = await resizeGray(new Uint8Array(crop.data), crop.info.width, crop.info.height, { width: 20, height: 20, fit: 'inside', kernel: 'lanczos3' });
+  let mass = 0, sumX = 0, sumY = 0;
+  for (let y = 0; y < box.height; y++) {
+    for (let x = 0; x < box.width; x++) {
+      const v = box.pixels[y * box.width + x];
+      mass += v; sumX += v * x; sumY += v * y;
+    }
+  }
+  const centreX = mass > 0 ? sumX / mass : (box.width - 1) / 2;
+  const centreY = mass > 0 ? sumY / mass : (box.height - 1) / 2;
+  // Shift so the centre of mass lands on the field's centre, keeping the whole box inside 28x28.
+  const offsetX = Math.min(28 - box.width, Math.max(0, Math.round(13.5 - centreX)));
+  const offsetY = Math.min(28 - box.height, Math.max(0, Math.round(13.5 - centreY)));
+  for (let y = 0; y < box.height; y++) out.set(box.pixels.subarray(y * box.width, (y + 1) * box.width), (y + offsetY) * 28 + offsetX);
+  return out;
+}
+
+/** 784 bytes, row-major, 0 = black (MNIST's light-on-dark). */
+export async function loadImage28(file: string, bytes: Uint8Array, options: ImageOptions = {}): Promise<Uint8Array> {
+  const gray = await decodeGray(file, bytes, options.invert ?? false);
+  const fit = options.fit ?? 'stretch';
+  if (fit === 'mnist') return mnistStyle(gray);
+  const resized = await resizeGray(gray.pixels, gray.width, gray.height, { width: 28, height: 28, fit: fit === 'pad' ? 'contain' : 'fill', background: '#000000' });
+  return new Uint8Array(resized.pixels);
 }

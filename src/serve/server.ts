@@ -8,8 +8,10 @@ import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { IMAGE_PIXELS } from '../data/dataset.js';
 import { loadImage28 } from '../data/image.js';
+import { FITS } from '../data/preprocess.js';
 import { Lenet5Error } from '../errors.js';
 import { checkTop, rankClasses, type LeNet5 } from '../model.js';
+import { oneOf } from '../validate.js';
 import { PredictBatcher } from './batcher.js';
 import { pageHtml } from './page.js';
 
@@ -110,7 +112,8 @@ export async function createPredictionServer(model: LeNet5, options: ServeOption
     const body = request.body;
     let pixels: Uint8Array;
     if (Buffer.isBuffer(body)) {
-      pixels = await loadImage28('request body', body, flag(query.invert));
+      const fit = query.fit === undefined ? undefined : oneOf('?fit=', query.fit, FITS);
+      pixels = await loadImage28('request body', body, { invert: flag(query.invert), fit });
     } else if (typeof body === 'object' && body !== null) {
       pixels = pixelsFromJson(body);
     } else {
