@@ -111,6 +111,27 @@ export function checkTop(name: string, value: unknown, numClasses: number): numb
   return top;
 }
 
+/** Refuses to name a class for outputs that are not finite (a model with NaN or infinite weights). */
+export function checkFiniteOutputs(image: string, probabilities: ArrayLike<number>): void {
+  if (!Array.from(probabilities).every(Number.isFinite)) {
+    throw new Lenet5Error('ERR_LENET5_NON_FINITE', `The model's outputs for ${image} are not finite (NaN or infinite), so no class can be named: its weights are not finite. Use weights saved before training diverged.`);
+  }
+}
+
+/** Names the tensors holding NaN or infinity; throws ERR_LENET5_NON_FINITE unless `allow` is true. */
+function checkFiniteTensors(tensors: LoadedTensor[], path: string, allow: unknown): void {
+  if (allow !== undefined && boolean('allowNonFinite', allow)) return;
+  const bad = tensors.map((t) => {
+    const nan = t.values.reduce((n, v) => n + (Number.isNaN(v) ? 1 : 0), 0);
+    const infinite = t.values.reduce((n, v) => n + (v === Infinity || v === -Infinity ? 1 : 0), 0);
+    return { name: t.name, nan, infinite };
+  }).filter((t) => t.nan + t.infinite > 0);
+  if (bad.length) {
+    throw new Lenet5Error('ERR_LENET5_NON_FINITE', `${path} holds weights that are not finite: ${bad.map((t) => `${t.name} (${t.nan} NaN, ${t.infinite} infinite)`).join(', ')}. ` +
+      'Such a model outputs NaN for every image. Use weights saved before training diverged, or load them anyway with { allowNonFinite: true } (lenet5 --allow-non-finite).');
+  }
+}
+
 export interface CheckpointOptions {
   optimizer: Optimizer;
   /** Epochs completed. */
@@ -188,7 +209,8 @@ export class LeNet5 {
     knownKeys('train options', o, ['epochs', 'batchSize', 'shuffle', 'optimizer', 'validation', 'seed', 'initialEpoch', 'signal',
       'onBatchEnd', 'onEpochEnd', 'batchEventInterval', 'nonFiniteLoss', 'onNonFiniteLoss']);
     const epochs = o.epochs === undefined ? 10 : positiveInteger('epochs', o.epochs);
-    const batchSize = o.batchSize === undefined ? 64 : positiveInteger('batchSize', o.batchSize);
+    // A batch larger than the dataset is one batch of the whole dataset.
+    const batchSize = Math.min(o.batchSize === undefined ? 64 : positiveInteger('batchSize', o.batchSize), Math.max(dataset.size, 1));
     const shuffle = o.shuffle === undefined ? true : boolean('shuffle', o.shuffle);
     const seed = o.seed === undefined ? null : checkSeed('seed', o.seed);
     const initialEpoch = o.initialEpoch === undefined ? 0 : nonNegativeInteger('initialEpoch', o.initialEpoch);
@@ -320,13 +342,14 @@ export class LeNet5 {
    * model_state_dict). strict (default): any missing, unexpected or mis-shaped key fails the load,
    * all reported together. Non-strict: loads what matches and reports the rest.
    */
-  async loadStateDict(path: string, options: { strict?: boolean } = {}): Promise<LoadStateResult> {
+  async loadStateDict(path: string, options: { strict?: boolean; allowNonFinite?: boolean } = {}): Promise<LoadStateResult> {
     nonEmptyString('path', path);
     const o = optionsObject('loadStateDict options', options);
-    knownKeys('loadStateDict options', o, ['strict']);
+    knownKeys('loadStateDict options', o, ['strict', 'allowNonFinite']);
     const strict = o.strict === undefined ? true : boolean('strict', o.strict);
     const file = await readPth(path);
     const tensors = loadTensors(findStateDict(file).dict);
+    checkFiniteTensors(tensors, path, o.allowNonFinite);
     const result = this.applyTensors(tensors, strict, path);
     const metadata = await readMetadata(path);
     if (metadata) this.adoptMetadata(metadata);
@@ -334,12 +357,13 @@ export class LeNet5 {
   }
 
   /** Builds a model from a .pth file; numClasses comes from fc3.weight. */
-  static async load(path: string, options: { device?: DeviceName; strict?: boolean } = {}): Promise<LeNet5> {
+  static async load(path: string, options: { device?: DeviceName; strict?: boolean; allowNonFinite?: boolean } = {}): Promise<LeNet5> {
     nonEmptyString('path', path);
     const o = optionsObject('load options', options);
-    knownKeys('load options', o, ['device', 'strict']);
+    knownKeys('load options', o, ['device', 'strict', 'allowNonFinite']);
     const file = await readPth(path);
     const tensors = loadTensors(findStateDict(file).dict);
+    checkFiniteTensors(tensors, path, o.allowNonFinite);
     const model = await LeNet5.fromTensors(tensors, path, o.device as DeviceName | undefined);
     model.applyTensors(tensors, o.strict === undefined ? true : boolean('strict', o.strict), path);
     return model;
@@ -356,6 +380,7 @@ export class LeNet5 {
       throw new Lenet5Error('ERR_LENET5_STATE_DICT', `${path} is a plain state_dict, not a checkpoint: it has no optimizer state or epoch. Use LeNet5.load() for it.`);
     }
     const tensors = loadTensors(dict);
+    checkFiniteTensors(tensors, path, false);
     const model = await LeNet5.fromTensors(tensors, path, o.device as DeviceName | undefined);
     model.applyTensors(tensors, true, path);
     const optimizerValue = file.root instanceof PyDict ? file.root.map.get('optimizer_state_dict') : undefined;

@@ -5,13 +5,13 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LeNet5, cuda } from '../src/index.js';
 import { createPredictionServer } from '../src/serve/server.js';
-import { root, syntheticImages, tempDir } from './helpers.js';
+import { pngClaiming, root, syntheticImages, tempDir } from './helpers.js';
 
 const dir = tempDir();
 const cli = join(root, 'dist/cli/main.js');
@@ -261,5 +261,143 @@ describe('13. consistency of the command', () => {
     expect(done.stderr).toContain('already done 1 epoch;');
     writeFileSync(join(dir, 'cut.pth'), readFileSync(modelPath).subarray(0, 200));
     expect(lenet5('inspect', join(dir, 'cut.pth')).stderr).not.toMatch(/\.\./);
+  });
+});
+
+/** A copy of the saved model whose fc3.bias holds NaN and Infinity. */
+async function nonFiniteModel(path: string): Promise<string> {
+  const model = await LeNet5.load(modelPath);
+  const handle = (model as unknown as { handle: { parameterValues(): Float32Array[]; setParameters(v: Float32Array[]): void } }).handle;
+  const values = handle.parameterValues();
+  values[9][0] = NaN;
+  values[9][1] = Infinity;
+  handle.setParameters(values);
+  await model.save(path);
+  model.dispose();
+  return path;
+}
+
+describe('4. an output over an input', () => {
+  it('export --out the model itself, or a link to it, is refused and leaves the model byte-identical', async () => {
+    const self = join(dir, 'self.pth');
+    writeFileSync(self, readFileSync(modelPath));
+    symlinkSync(self, join(dir, 'link.onnx'));
+    for (const out of [self, join(dir, '.', 'self.pth'), join(dir, 'link.onnx')]) {
+      const result = lenet5('export', self, '--format', 'onnx', '--out', out, '--json');
+      expect(result.status, out).toBe(2);
+      expect(JSON.parse(result.stdout).error.message).toMatch(/--out .* is the input model/);
+    }
+    expect(readFileSync(self).equals(readFileSync(modelPath))).toBe(true);
+    const resume = lenet5('train', '--resume', self, '--out', self, '--data', data, '--json');
+    expect(resume.status).toBe(2);
+  });
+});
+
+describe('5. output paths and batch size are checked before training', () => {
+  it('--out or --checkpoint in a missing folder, or --report under a file, fails before the first batch', () => {
+    for (const [flag, path] of [['--out', join(dir, 'missing-folder', 'x')], ['--checkpoint', join(dir, 'missing-folder', 'x')], ['--report', join(modelPath, 'report')]]) {
+      const result = lenet5('train', '--epochs', '1', '--data', data, flag, path, '--json');
+      expect(result.status, flag).toBe(1);
+      const error = JSON.parse(result.stdout).error;
+      expect(error.code, flag).toBe('ERR_LENET5_IO');
+      expect(error.message).toContain(`${flag} ${path}`);
+      expect(result.stderr).not.toContain('Epoch 1');
+    }
+  });
+
+  it('a batch larger than the training set is one batch, and the command says so', () => {
+    const result = lenet5('train', '--epochs', '1', '--data', data, '--batch-size', '100000000', '--out', join(dir, 'big-batch.pth'));
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/--batch-size 100000000 is more than the 180 training images: each epoch is one batch of 180/);
+  });
+});
+
+describe('7. non-finite weights', () => {
+  it('are refused at load with ERR_LENET5_NON_FINITE naming the tensors, unless allowed', async () => {
+    const bad = await nonFiniteModel(join(dir, 'nan.pth'));
+    await expect(LeNet5.load(bad)).rejects.toMatchObject({ code: 'ERR_LENET5_NON_FINITE', message: expect.stringMatching(/fc3\.bias \(1 NaN, 1 infinite\)/) });
+    for (const args of [['predict', bad, images[0]], ['evaluate', bad, '--data', data]]) {
+      const result = lenet5(...args, '--json');
+      expect(result.status, args[0]).toBe(1);
+      expect(JSON.parse(result.stdout).error.code).toBe('ERR_LENET5_NON_FINITE');
+    }
+    const loaded = await LeNet5.load(bad, { allowNonFinite: true });
+    loaded.dispose();
+  });
+
+  it('non-finite outputs are never printed as a class (predict --allow-non-finite, serve)', async () => {
+    const bad = join(dir, 'nan.pth');
+    const result = lenet5('predict', bad, images[0], '--allow-non-finite', '--json');
+    expect(result.status).toBe(1);
+    const json = JSON.parse(result.stdout);
+    expect(json.predictions[0]).toMatchObject({ error: { code: 'ERR_LENET5_NON_FINITE' } });
+    expect(json.predictions[0].class).toBeUndefined();
+    const model = await LeNet5.load(bad, { allowNonFinite: true });
+    const app = await createPredictionServer(model);
+    const response = await app.inject({ method: 'POST', url: '/predict', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(Array(784).fill(0)) });
+    expect(response.statusCode).toBe(500);
+    expect(response.json().error.code).toBe('ERR_LENET5_NON_FINITE');
+    await app.close();
+    model.dispose();
+  });
+});
+
+describe('10-12. the server\'s JSON and image inputs', () => {
+  const post = async (app: Awaited<ReturnType<typeof createPredictionServer>>, payload: string | Buffer, url = '/predict', type = 'application/json') => {
+    const response = await app.inject({ method: 'POST', url, headers: { 'content-type': type }, payload });
+    return { status: response.statusCode, json: response.json() };
+  };
+
+  it('10: scalars, null, 1e309 and a __proto__ key get 400 naming the problem', async () => {
+    const model = await LeNet5.load(modelPath);
+    const app = await createPredictionServer(model);
+    const zeros = Array(783).fill(0);
+    const cases: [string, RegExp][] = [
+      ['42', /received a number/], ['"hello"', /received a string/], ['null', /received null/],
+      [`[${zeros.join(',')},1e309]`, /value 783 is Infinity/],
+      ['{"__proto__": {"pixels": []}}', /an object with the key\(s\) "__proto__" but no "pixels"/],
+    ];
+    for (const [payload, message] of cases) {
+      const { status, json } = await post(app, payload);
+      expect(status, payload.slice(0, 20)).toBe(400);
+      expect(json.error.message, payload.slice(0, 20)).toMatch(message);
+    }
+    await app.close();
+    model.dispose();
+  });
+
+  it('11: pixels scaled to 0-1 are refused unless ?scale=1 or "scale": 1 says so', async () => {
+    const model = await LeNet5.load(modelPath);
+    const app = await createPredictionServer(model);
+    const raw = Array.from(syntheticImages(1, 4, 3).images);
+    const scaled = raw.map((v) => v / 255);
+    const refused = await post(app, JSON.stringify(scaled));
+    expect(refused.status).toBe(400);
+    expect(refused.json.error.message).toMatch(/between 0 and 1.*\?scale=1/);
+    const expected = (await post(app, JSON.stringify(raw))).json.probabilities as number[];
+    for (const [payload, url] of [[JSON.stringify(scaled), '/predict?scale=1'], [JSON.stringify({ pixels: scaled, scale: 1 }), '/predict']]) {
+      const { status, json } = await post(app, payload, url);
+      expect(status).toBe(200);
+      (json.probabilities as number[]).forEach((p, c) => expect(p).toBeCloseTo(expected[c], 5));
+    }
+    expect((await post(app, JSON.stringify(Array(784).fill(1)), '/predict?scale=255')).status).toBe(200);
+    expect((await post(app, JSON.stringify(Array(784).fill(0)))).status).toBe(200);
+    await app.close();
+    model.dispose();
+  });
+
+  it('12: images over 4096x4096 pixels are refused by default; maxImagePixels changes the cap', async () => {
+    const model = await LeNet5.load(modelPath);
+    const bomb = pngClaiming(5000, 5000);
+    const app = await createPredictionServer(model);
+    const refused = await post(app, bomb, '/predict', 'image/png');
+    expect(refused.status).toBe(400);
+    expect(refused.json.error.message).toMatch(/more than 16777216 pixels \(4096x4096\)/);
+    await app.close();
+    const larger = await createPredictionServer(model, { maxImagePixels: 5000 * 5000 });
+    const decoded = await post(larger, bomb, '/predict', 'image/png');
+    expect(decoded.json.error.message).not.toMatch(/more than/);
+    await larger.close();
+    model.dispose();
   });
 });

@@ -2,17 +2,23 @@
 import { stat } from 'node:fs/promises';
 import { Lenet5Error } from '../errors.js';
 import { info } from '../info.js';
-import { LeNet5, checkTop, rankClasses } from '../model.js';
+import { LeNet5, checkFiniteOutputs, checkTop, rankClasses } from '../model.js';
 import { inspect } from '../pth/index.js';
 import { readKaggleCsv } from '../data/csv.js';
 import { IMAGE_EXTENSIONS, decodeImages, imageFilesIn } from '../data/folder.js';
 import type { Fit } from '../data/preprocess.js';
 import { writeFileAtomic } from '../pth/write.js';
 import { loadSplits, type DataOptions } from './data.js';
-import { UsageError, percent, printJson, say, warn, type CommonOptions } from './output.js';
+import { UsageError, errorDetails, percent, printJson, say, warn, type CommonOptions } from './output.js';
+import { refuseOverwrite } from './paths.js';
 
-export async function evaluateCommand(modelPath: string, options: DataOptions & { split: 'test' | 'train' }): Promise<number> {
-  const model = await LeNet5.load(modelPath);
+/** Options of the commands that load a model. */
+export interface LoadFlags extends CommonOptions {
+  allowNonFinite?: boolean;
+}
+
+export async function evaluateCommand(modelPath: string, options: DataOptions & LoadFlags & { split: 'test' | 'train' }): Promise<number> {
+  const model = await LeNet5.load(modelPath, { allowNonFinite: options.allowNonFinite });
   const splits = await loadSplits(options);
   const data = options.split === 'test' ? splits.test : splits.fit;
   const dir = splits.path;
@@ -33,7 +39,7 @@ export async function evaluateCommand(modelPath: string, options: DataOptions & 
   return 0;
 }
 
-export interface PredictCommandOptions extends CommonOptions {
+export interface PredictCommandOptions extends LoadFlags {
   invert?: boolean;
   fit?: Fit;
   top: number;
@@ -59,7 +65,8 @@ export async function predictCommand(modelPath: string, inputs: string[], option
   if ((inputs.length === 0) === (options.csv === undefined)) {
     throw new UsageError(inputs.length ? 'Pass images (or folders) or --csv FILE, not both.' : 'Nothing to predict: pass image files or folders, or --csv FILE (Kaggle\'s test.csv).');
   }
-  const model = await LeNet5.load(modelPath);
+  if (options.out) await refuseOverwrite('--out', options.out, modelPath, 'model');
+  const model = await LeNet5.load(modelPath, { allowNonFinite: options.allowNonFinite });
   const names = model.classNames();
   const top = checkTop('--top', options.top, names.length);
   let pixels: Uint8Array;
@@ -80,8 +87,15 @@ export async function predictCommand(modelPath: string, inputs: string[], option
   const results = images.map((image, i) => {
     const error = errors.get(i);
     if (error) return { image, error };
+    const probabilities = prediction!.probabilities[i];
+    try {
+      checkFiniteOutputs(image, probabilities);
+    } catch (failure) {
+      const { code, message } = errorDetails(failure);
+      return { image, error: { code, message } };
+    }
     const predicted = prediction!.classes[i];
-    return { image, class: predicted, name: names[predicted], probability: prediction!.probabilities[i][predicted], top: rankClasses(prediction!.probabilities[i], names, top) };
+    return { image, class: predicted, name: names[predicted], probability: probabilities[predicted], top: rankClasses(probabilities, names, top) };
   });
   const classified = results.filter((r) => !r.error);
   if (options.out) {
@@ -128,9 +142,10 @@ export async function inspectCommand(file: string, options: CommonOptions): Prom
   return 0;
 }
 
-export async function exportCommand(modelPath: string, options: CommonOptions & { format: 'torchscript' | 'onnx'; out?: string }): Promise<number> {
-  const model = await LeNet5.load(modelPath);
+export async function exportCommand(modelPath: string, options: LoadFlags & { format: 'torchscript' | 'onnx'; out?: string }): Promise<number> {
   const out = options.out ?? modelPath.replace(/\.(pth|pt|ckpt)$/i, '') + (options.format === 'onnx' ? '.onnx' : '.pt');
+  await refuseOverwrite('--out', out, modelPath, 'model');
+  const model = await LeNet5.load(modelPath, { allowNonFinite: options.allowNonFinite });
   await model.export(out, { format: options.format });
   if (options.json) {
     printJson({ ok: true, command: 'export', model: modelPath, format: options.format, out, normalization: model.normalization, classes: model.classes ?? null });

@@ -6,11 +6,14 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { FITS } from '../data/preprocess.js';
 import { packageRoot } from '../native.js';
+import { SERVE_MAX_IMAGE_PIXELS } from '../data/image.js';
 import { dropOutputToClosedPipes, printJson, reportError } from './output.js';
 
 // Each command's module (and its libraries: sharp, vega, fastify) loads when that command runs,
 // so --help and --version answer at once.
 const commands = () => import('./commands.js');
+
+const allowNonFinite = () => new Option('--allow-non-finite', 'load weights that hold NaN or infinity (outputs that are not finite are still errors)');
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -103,6 +106,7 @@ dataOptions(program.command('evaluate'))
   .description('Evaluate a saved model: loss, accuracy, per-class accuracy, confusion matrix (data without a test split: the test set train held out)')
   .argument('<model>', '.pth file')
   .addOption(new Option('--split <split>', 'which split').choices(['test', 'train']).default('test'))
+  .addOption(allowNonFinite())
   .option('--json', 'print one JSON object')
   .action(run(async (model, options) => (await commands()).evaluateCommand(model, options)));
 
@@ -114,7 +118,8 @@ program.command('predict')
   .addOption(new Option('--fit <mode>', 'mnist (fit into 20x20, centre by centre of mass), stretch or pad to 28x28').choices(FITS).default('stretch'))
   .option('--csv <file>', 'Kaggle digit-recognizer CSV (pixel0,...,pixel783) to predict instead of images')
   .option('--out <file>', 'write the predictions: .json, else CSV (with --csv: Kaggle\'s ImageId,Label)')
-  .option('--top <k>', 'how many top classes to list', positiveInt, 3)
+  .option('--top <k>', 'how many top classes to list (1 to the class count)', positiveInt, 3)
+  .addOption(allowNonFinite())
   .option('--json', 'print one JSON object')
   .action(run(async (model, images, options) => (await commands()).predictCommand(model, images, options)));
 
@@ -128,7 +133,8 @@ program.command('export')
   .description('Export a saved model for deployment: TorchScript (torch.jit.load, LibTorch) or ONNX (ONNX Runtime)')
   .argument('<model>', '.pth file')
   .addOption(new Option('--format <format>', 'export format').choices(['torchscript', 'onnx']).makeOptionMandatory())
-  .option('--out <file>', 'output file (default: the model name with .pt or .onnx)')
+  .option('--out <file>', 'output file (default: the model name with .pt or .onnx; never the model itself)')
+  .addOption(allowNonFinite())
   .option('--json', 'print one JSON object')
   .action(run(async (model, options) => (await commands()).exportCommand(model, options)));
 
@@ -141,6 +147,8 @@ program.command('serve')
   .option('--max-body <bytes>', 'largest request body', positiveInt, 1024 * 1024)
   .option('--rate-limit <n>', 'POST /predict requests per second per client address (0: no limit)', nonNegativeInt, 100)
   .option('--max-batch <n>', 'most concurrent requests merged into one forward pass', positiveInt, 256)
+  .option('--max-image-pixels <n>', 'largest image accepted, in pixels (width x height), checked before decoding', positiveInt, SERVE_MAX_IMAGE_PIXELS)
+  .addOption(allowNonFinite())
   .option('--json', 'print one JSON line when listening')
   .action(run(async (model, options) => (await import('./serve.js')).serveCommand(model, options)));
 

@@ -13,6 +13,8 @@ interface ServeCommandOptions extends CommonOptions {
   maxBody: number;
   rateLimit: number;
   maxBatch: number;
+  maxImagePixels: number;
+  allowNonFinite?: boolean;
 }
 
 /** Why the server could not listen, and what to do: a host that is not this machine's is a usage error. */
@@ -30,8 +32,10 @@ function listenError(error: unknown, host: string, port: number): Error {
 }
 
 export async function serveCommand(modelPath: string, options: ServeCommandOptions): Promise<number> {
-  const model = await LeNet5.load(modelPath, { device: options.device });
-  const app = await createPredictionServer(model, { maxBodyBytes: options.maxBody, rateLimit: options.rateLimit, maxBatch: options.maxBatch, modelName: basename(modelPath) });
+  const model = await LeNet5.load(modelPath, { device: options.device, allowNonFinite: options.allowNonFinite });
+  const app = await createPredictionServer(model, {
+    maxBodyBytes: options.maxBody, rateLimit: options.rateLimit, maxBatch: options.maxBatch, maxImagePixels: options.maxImagePixels, modelName: basename(modelPath),
+  });
   try {
     await app.listen({ port: options.port, host: options.host });
   } catch (error) {

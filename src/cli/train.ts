@@ -7,6 +7,7 @@ import { LeNet5, type EpochResult } from '../model.js';
 import { Adam, SGD, type Optimizer } from '../optim.js';
 import { loadSplits, type DataOptions } from './data.js';
 import { percent, printJson, say } from './output.js';
+import { checkWritable, refuseOverwrite } from './paths.js';
 import { epochProgress } from './progress.js';
 import { writeReport } from './report.js';
 
@@ -41,10 +42,16 @@ async function loadResumable(path: string, device: DeviceName) {
 }
 
 export async function trainCommand(options: TrainCommandOptions): Promise<number> {
-  // Settle the device before minutes of data loading: an unavailable one fails here.
+  // Settle the device and the outputs before minutes of data loading and training.
   new LeNet5({ device: options.device }).dispose();
+  if (options.resume) await refuseOverwrite('--out', options.out, options.resume, 'checkpoint (--resume)');
+  await checkWritable('--out', options.out, 'file');
+  if (options.checkpoint) await checkWritable('--checkpoint', options.checkpoint, 'file');
+  if (options.report) await checkWritable('--report', options.report, 'folder');
   const { source, path: dataPath, fit, validation, test } = await loadSplits(options);
   say(options, `Split: ${fit.size} train, ${validation.size} validation, ${test.size} test`);
+  const batchSize = Math.min(options.batchSize, fit.size);
+  if (batchSize < options.batchSize) say(options, `--batch-size ${options.batchSize} is more than the ${fit.size} training images: each epoch is one batch of ${fit.size}.`);
 
   let model: LeNet5;
   let optimizer: Optimizer;
@@ -61,7 +68,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
     model = new LeNet5({ numClasses: source.classes.length, classes: source.classes, device: options.device, seed: options.seed });
     optimizer = options.optimizer === 'adam' ? new Adam({ lr: options.lr }) : new SGD({ lr: options.lr, momentum: 0.9 });
   }
-  say(options, `Model: LeNet-5 on ${model.device}, ${optimizer instanceof Adam ? 'Adam' : 'SGD'} lr ${optimizer.lr}, batch ${options.batchSize}`);
+  say(options, `Model: LeNet-5 on ${model.device}, ${optimizer instanceof Adam ? 'Adam' : 'SGD'} lr ${optimizer.lr}, batch ${batchSize}`);
 
   const controller = new AbortController();
   const onSigint = () => controller.abort();
@@ -76,7 +83,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
       await model.train(fit, {
         epochs: 1,
         initialEpoch: epoch,
-        batchSize: options.batchSize,
+        batchSize,
         optimizer,
         validation,
         seed: options.seed,

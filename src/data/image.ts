@@ -7,15 +7,25 @@ import type { ResizeOptions, Sharp } from 'sharp';
 import type { ImageOptions } from './preprocess.js';
 import { Lenet5Error } from '../errors.js';
 
-/** Larger images are refused before decoding: a small compressed file can claim billions of pixels. */
-const MAX_INPUT_PIXELS = 8192 * 8192;
+/**
+ * Larger images are refused before decoding: a small compressed file can claim billions of pixels.
+ * Files named on the command line may be camera photos; images from the network get the server's
+ * lower default (decoding 8192x8192 costs about 0.35 s of CPU).
+ */
+export const MAX_IMAGE_PIXELS = 8192 * 8192;
+export const SERVE_MAX_IMAGE_PIXELS = 4096 * 4096;
 
 function imageError(file: string, problem: string): Lenet5Error {
   return new Lenet5Error('ERR_LENET5_IMAGE', `${file}: ${problem}`);
 }
 
+function tooLarge(file: string, maxPixels: number): Lenet5Error {
+  const side = Math.sqrt(maxPixels);
+  return imageError(file, `has more than ${maxPixels} pixels${Number.isInteger(side) ? ` (${side}x${side})` : ''}. Resize it first (the model sees 28x28).`);
+}
+
 /** Parses binary (P5) or text (P2) PGM, 8-bit or 16-bit. */
-export function parsePgm(file: string, bytes: Uint8Array): { width: number; height: number; pixels: Uint8Array } {
+export function parsePgm(file: string, bytes: Uint8Array, maxPixels = MAX_IMAGE_PIXELS): { width: number; height: number; pixels: Uint8Array } {
   const magic = String.fromCharCode(bytes[0] ?? 0, bytes[1] ?? 0);
   if (magic !== 'P5' && magic !== 'P2') throw imageError(file, 'is not a PGM file (expected P2 or P5).');
   let pos = 2;
@@ -36,7 +46,8 @@ export function parsePgm(file: string, bytes: Uint8Array): { width: number; heig
   const width = token();
   const height = token();
   const maxValue = token();
-  if (width < 1 || height < 1 || width * height > MAX_INPUT_PIXELS || maxValue < 1 || maxValue > 65535) {
+  if (width * height > maxPixels) throw tooLarge(file, maxPixels);
+  if (width < 1 || height < 1 || maxValue < 1 || maxValue > 65535) {
     throw imageError(file, `has unsupported PGM dimensions ${width}x${height} (max value ${maxValue}).`);
   }
   const pixels = new Uint8Array(width * height);
@@ -59,21 +70,21 @@ export function parsePgm(file: string, bytes: Uint8Array): { width: number; heig
 const INK_SHARE = 0.25;
 
 /** Decodes to one grayscale channel, light-on-dark, at full size. */
-async function decodeGray(file: string, bytes: Uint8Array, invert: boolean): Promise<{ width: number; height: number; pixels: Uint8Array }> {
+async function decodeGray(file: string, bytes: Uint8Array, invert: boolean, maxPixels: number): Promise<{ width: number; height: number; pixels: Uint8Array }> {
   if (bytes.length === 0) throw imageError(file, 'is empty (0 bytes). Expected the bytes of a PNG, JPEG, WebP, GIF, TIFF or PGM image.');
   const isPgm = bytes[0] === 0x50 && (bytes[1] === 0x35 || bytes[1] === 0x32);
-  const pgm = isPgm ? parsePgm(file, bytes) : undefined;
+  const pgm = isPgm ? parsePgm(file, bytes, maxPixels) : undefined;
   const sharp = await loadSharp();
   try {
     const image: Sharp = pgm
-      ? sharp(pgm.pixels, { raw: { width: pgm.width, height: pgm.height, channels: 1 }, limitInputPixels: MAX_INPUT_PIXELS })
-      : sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS });
+      ? sharp(pgm.pixels, { raw: { width: pgm.width, height: pgm.height, channels: 1 }, limitInputPixels: maxPixels })
+      : sharp(bytes, { limitInputPixels: maxPixels });
     const { data, info } = await image.flatten({ background: invert ? '#ffffff' : '#000000' }).grayscale().raw().toBuffer({ resolveWithObject: true });
     const pixels = new Uint8Array(info.width * info.height);
     for (let i = 0; i < pixels.length; i++) pixels[i] = invert ? 255 - data[i * info.channels] : data[i * info.channels];
     return { width: info.width, height: info.height, pixels };
   } catch (error) {
-    if (/pixel limit/.test((error as Error).message)) throw imageError(file, 'has more than 8192x8192 pixels. Resize it first (the model sees 28x28).');
+    if (/pixel limit/.test((error as Error).message)) throw tooLarge(file, maxPixels);
     throw imageError(file, `cannot be decoded as an image (${(error as Error).message}). Supported: PNG, JPEG, WebP, GIF, TIFF, PGM.`);
   }
 }
@@ -124,9 +135,9 @@ async function mnistStyle(gray: { width: number; height: number; pixels: Uint8Ar
   return out;
 }
 
-/** 784 bytes, row-major, 0 = black (MNIST's light-on-dark). */
-export async function loadImage28(file: string, bytes: Uint8Array, options: ImageOptions = {}): Promise<Uint8Array> {
-  const gray = await decodeGray(file, bytes, options.invert ?? false);
+/** 784 bytes, row-major, 0 = black (MNIST's light-on-dark). Images over `maxPixels` are refused before decoding. */
+export async function loadImage28(file: string, bytes: Uint8Array, options: ImageOptions & { maxPixels?: number } = {}): Promise<Uint8Array> {
+  const gray = await decodeGray(file, bytes, options.invert ?? false, options.maxPixels ?? MAX_IMAGE_PIXELS);
   const fit = options.fit ?? 'stretch';
   if (fit === 'mnist') return mnistStyle(gray);
   const resized = await resizeGray(gray.pixels, gray.width, gray.height, { width: 28, height: 28, fit: fit === 'pad' ? 'contain' : 'fill', background: '#000000' });

@@ -7,10 +7,10 @@
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { IMAGE_PIXELS } from '../data/dataset.js';
-import { loadImage28 } from '../data/image.js';
+import { SERVE_MAX_IMAGE_PIXELS, loadImage28 } from '../data/image.js';
 import { FITS } from '../data/preprocess.js';
 import { Lenet5Error } from '../errors.js';
-import { checkTop, rankClasses, type LeNet5 } from '../model.js';
+import { checkFiniteOutputs, checkTop, rankClasses, type LeNet5 } from '../model.js';
 import { oneOf } from '../validate.js';
 import { PredictBatcher } from './batcher.js';
 import { pageHtml } from './page.js';
@@ -24,12 +24,14 @@ export interface ServeOptions {
   maxBatch?: number;
   /** Most images waiting for the model before requests get 503 (default 1024). */
   maxQueue?: number;
+  /** Largest image accepted, in pixels (width x height), checked before decoding (default 4096 x 4096). */
+  maxImagePixels?: number;
   /** Shown by GET /healthz. */
   modelName?: string;
 }
 
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'image/gif', 'image/tiff', 'image/x-portable-graymap', 'image/x-portable-anymap', 'application/octet-stream'];
-const ACCEPTED = `${IMAGE_TYPES.join(', ')} (image bytes) or application/json (784 pixel values 0-255)`;
+const ACCEPTED = `${IMAGE_TYPES.join(', ')} (image bytes) or application/json (784 pixel values 0-255, or 0-1 with ?scale=1)`;
 const STATUS: Partial<Record<string, number>> = {
   ERR_LENET5_INVALID_ARGUMENT: 400, ERR_LENET5_SHAPE: 400, ERR_LENET5_IMAGE: 400, ERR_LENET5_NOT_FOUND: 404,
   ERR_LENET5_BODY_TOO_LARGE: 413, ERR_LENET5_MEDIA_TYPE: 415, ERR_LENET5_RATE_LIMITED: 429, ERR_LENET5_OVERLOADED: 503,
@@ -51,23 +53,47 @@ function httpError(error: unknown, maxBodyBytes: number, contentType: string): {
   return { status: 500, code: 'ERR_LENET5_INTERNAL', message: error.message };
 }
 
-/** JSON bodies: 784 values, 28 rows of 28, or {"pixels": either}; values 0-255 like MNIST's bytes. */
-export function pixelsFromJson(body: unknown): Uint8Array {
-  const value = body !== null && typeof body === 'object' && !Array.isArray(body) && 'pixels' in body ? (body as { pixels: unknown }).pixels : body;
-  const flat = Array.isArray(value) && value.length === 28 && value.every((row) => Array.isArray(row)) ? (value as unknown[][]).flat() : value;
-  const expected = 'Expected a JSON array of 784 pixel values from 0 to 255 (row-major 28x28, 0 = black), 28 arrays of 28, or {"pixels": [...]}';
-  if (!Array.isArray(flat) || flat.length !== IMAGE_PIXELS) {
-    throw new Lenet5Error('ERR_LENET5_SHAPE', `${expected} but received ${Array.isArray(flat) ? `an array of ${flat.length} values` : typeof value === 'object' ? (value === null ? 'null' : 'an object without "pixels"') : `a ${typeof value}`}.`);
+function describeJson(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of ${value.length} values`;
+  if (typeof value === 'object') {
+    const keys = Object.keys(value);
+    return keys.length ? `an object with the key(s) ${keys.slice(0, 5).map((k) => JSON.stringify(k)).join(', ')} but no "pixels"` : 'an empty object';
   }
-  const pixels = new Uint8Array(IMAGE_PIXELS);
+  return `a ${typeof value}`;
+}
+
+/**
+ * JSON bodies: 784 values, 28 rows of 28, or {"pixels": either, "scale"?: 1 | 255}. Values are 0-255
+ * like MNIST's bytes, or 0-1 when ?scale=1 (or "scale": 1) says so. Values that all lie in [0, 1]
+ * without a scale are refused: read as 0-255 they are a black image and a confident wrong answer.
+ */
+export function pixelsFromJson(body: unknown, scaleQuery?: unknown): Uint8Array {
+  const object = body !== null && typeof body === 'object' && !Array.isArray(body) ? body as Record<string, unknown> : undefined;
+  const value = object && Object.hasOwn(object, 'pixels') ? object.pixels : body;
+  const flat = Array.isArray(value) && value.length === 28 && value.every((row) => Array.isArray(row)) ? (value as unknown[][]).flat() : value;
+  const expected = 'Expected a JSON array of 784 pixel values from 0 to 255 (row-major 28x28, 0 = black; 0 to 1 with ?scale=1), 28 arrays of 28, or {"pixels": [...]}';
+  if (!Array.isArray(flat) || flat.length !== IMAGE_PIXELS) {
+    throw new Lenet5Error('ERR_LENET5_SHAPE', `${expected} but received ${Array.isArray(flat) ? `an array of ${flat.length} values` : describeJson(value)}.`);
+  }
+  const scaleValue = scaleQuery ?? (object && Object.hasOwn(object, 'scale') ? object.scale : undefined);
+  const scale = scaleValue === undefined ? undefined : Number(scaleValue);
+  if (scale !== undefined && scale !== 1 && scale !== 255) {
+    throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected scale to be 1 (values 0-1) or 255 (values 0-255) but received ${JSON.stringify(scaleValue)}.`);
+  }
+  const max = scale ?? 255;
   for (let i = 0; i < IMAGE_PIXELS; i++) {
     const v = flat[i];
-    if (typeof v !== 'number' || !(v >= 0 && v <= 255)) {
-      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `${expected} but value ${i} is ${JSON.stringify(v) ?? String(v)}.`);
+    if (typeof v !== 'number' || !(v >= 0 && v <= max)) {
+      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `${expected} but value ${i} is ${typeof v === 'number' ? String(v) : JSON.stringify(v) ?? String(v)}${max === 1 ? ' (above 1 with scale 1)' : ''}.`);
     }
-    pixels[i] = Math.round(v);
   }
-  return pixels;
+  const values = flat as number[];
+  if (scale === undefined && values.every((v) => v <= 1) && values.some((v) => v > 0)) {
+    throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', 'All 784 values are between 0 and 1: they look like pixels scaled to 0-1, but values are read as 0-255 unless told otherwise. ' +
+      'Send ?scale=1 (or "scale": 1 beside "pixels") for 0-1 values, or ?scale=255 if these really are 0-255 values.');
+  }
+  return Uint8Array.from(values, (v) => Math.round((v * 255) / max));
 }
 
 function flag(value: unknown): boolean {
@@ -76,6 +102,7 @@ function flag(value: unknown): boolean {
 
 export async function createPredictionServer(model: LeNet5, options: ServeOptions = {}): Promise<FastifyInstance> {
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const maxImagePixels = options.maxImagePixels ?? SERVE_MAX_IMAGE_PIXELS;
   const requestsPerSecond = options.rateLimit ?? 100;
   const batcher = new PredictBatcher(model, { maxBatch: options.maxBatch ?? 256, maxQueue: options.maxQueue ?? 1024 });
   const classes = model.classNames();
@@ -84,7 +111,17 @@ export async function createPredictionServer(model: LeNet5, options: ServeOption
 
   // A whole request (headers and body) must arrive within 30 s, so slow clients cannot hold sockets.
   const app = Fastify({ logger: false, bodyLimit: maxBodyBytes, requestTimeout: 30_000 });
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  // JSON.parse, so that a body's real problem can be named: a scalar, 1e309 (Infinity), a
+  // "__proto__" key (an own property here; only "pixels" and "scale" are ever read).
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, text, done) => {
+    try {
+      done(null, { json: JSON.parse(text as string) as unknown });
+    } catch (error) {
+      done(new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `The body is not valid JSON (${(error as Error).message}). Send ${ACCEPTED}.`), undefined);
+    }
+  });
   app.setErrorHandler((error, request, reply) => {
     const { status, code, message } = httpError(error, maxBodyBytes, request.headers['content-type'] ?? '');
     void reply.code(status).send({ ok: false, error: { code, message } });
@@ -109,17 +146,18 @@ export async function createPredictionServer(model: LeNet5, options: ServeOption
   app.post('/predict', { config: { rateLimit: rateLimitConfig } }, async (request) => {
     const query = request.query as Record<string, unknown>;
     const top = query.top === undefined ? 3 : checkTop('?top=', query.top, classes.length);
-    const body = request.body;
+    const body = request.body as Buffer | { json: unknown } | undefined;
     let pixels: Uint8Array;
     if (Buffer.isBuffer(body)) {
       const fit = query.fit === undefined ? undefined : oneOf('?fit=', query.fit, FITS);
-      pixels = await loadImage28('request body', body, { invert: flag(query.invert), fit });
-    } else if (typeof body === 'object' && body !== null) {
-      pixels = pixelsFromJson(body);
+      pixels = await loadImage28('request body', body, { invert: flag(query.invert), fit, maxPixels: maxImagePixels });
+    } else if (body !== undefined) {
+      pixels = pixelsFromJson(body.json, query.scale);
     } else {
       throw new Lenet5Error('ERR_LENET5_MEDIA_TYPE', `Unsupported Content-Type "${request.headers['content-type'] ?? ''}". Send ${ACCEPTED}.`);
     }
     const prediction = await batcher.predict(pixels);
+    checkFiniteOutputs('this image', prediction.probabilities);
     return {
       ok: true, class: prediction.class, name: classes[prediction.class], probability: prediction.probabilities[prediction.class],
       top: rankClasses(prediction.probabilities, classes, top), probabilities: prediction.probabilities,
