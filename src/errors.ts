@@ -34,7 +34,8 @@ export type ErrorCode =
   | 'ERR_LENET5_RATE_LIMITED'
   | 'ERR_LENET5_OVERLOADED'
   | 'ERR_LENET5_NOT_FOUND'
-  | 'ERR_LENET5_LISTEN';
+  | 'ERR_LENET5_LISTEN'
+  | 'ERR_LENET5_TIMEOUT';
 
 export class Lenet5Error extends Error {
   readonly code: ErrorCode;

@@ -5,11 +5,11 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { connect as netConnect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LeNet5, cuda } from '../src/index.js';
+import { Adam, LeNet5, cuda } from '../src/index.js';
 import { createPredictionServer } from '../src/serve/server.js';
 import { pngClaiming, root, syntheticImages, tempDir } from './helpers.js';
 
@@ -401,3 +401,112 @@ describe('10-12. the server\'s JSON and image inputs', () => {
     model.dispose();
   });
 });
+
+/** Opens a POST /predict that sends its headers, then one body byte every 200 ms (a slow client). */
+function trickle(port: number): { response: Promise<string>; stop: () => void } {
+  const socket = netConnect(port, '127.0.0.1');
+  let received = '';
+  socket.setEncoding('utf8').on('data', (chunk: string) => { received += chunk; });
+  socket.on('error', () => undefined);
+  socket.write('POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n[');
+  const timer = setInterval(() => { if (socket.writable) socket.write('0,'); }, 200);
+  const response = new Promise<string>((resolve) => socket.on('close', () => { clearInterval(timer); resolve(received); }));
+  return { response, stop: () => { clearInterval(timer); socket.destroy(); } };
+}
+
+describe('6. slow clients and shutdown', () => {
+  it('a body trickling past the request timeout gets 408 in the documented JSON format', async () => {
+    const model = await LeNet5.load(modelPath);
+    const app = await createPredictionServer(model, { requestTimeoutMs: 1000 });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { response, stop } = trickle((app.server.address() as { port: number }).port);
+    const deadline = setTimeout(stop, 10_000);
+    const text = await response;
+    clearTimeout(deadline);
+    expect(text).toMatch(/^HTTP\/1\.1 408 /);
+    expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4))).toMatchObject({ ok: false, error: { code: 'ERR_LENET5_TIMEOUT', message: expect.stringMatching(/within 1 s/) } });
+    await app.close();
+    model.dispose();
+  }, 20_000);
+
+  it('SIGINT finishes in-flight requests for a few seconds, then closes every socket and exits 0; a second signal exits at once', async () => {
+    for (const signals of [1, 2]) {
+      const port = await freePort();
+      const child = spawn(process.execPath, [cli, 'serve', modelPath, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+      await waitForHealth(`http://127.0.0.1:${port}`);
+      const slow = trickle(port);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      child.kill('SIGINT');
+      if (signals === 2) {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        child.kill('SIGINT');
+      }
+      const bound = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const [code, signal] = await exited;
+      clearTimeout(bound);
+      slow.stop();
+      expect({ signals, code, signal }).toEqual({ signals, code: signals === 1 ? 0 : 1, signal: null });
+    }
+  }, 60_000);
+});
+
+describe('14. a full disk', () => {
+  it('save, checkpoint, export and report fail with the OS error, keep the previous files byte-identical, leave no temporary file', async (context) => {
+    const mnt = join(dir, 'full-disk');
+    mkdirSync(mnt);
+    if (process.getuid?.() !== 0 || spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]).status !== 0) {
+      console.log('14: skipped: mounting a tmpfs needs root (CI runs as root)');
+      context.skip();
+    }
+    try {
+      const model = await LeNet5.load(modelPath);
+      const optimizer = new Adam();
+      const report = join(mnt, 'report');
+      await model.save(join(mnt, 'm.pth'));
+      await model.saveCheckpoint(join(mnt, 'c.pth'), { optimizer, epoch: 1 });
+      await model.export(join(mnt, 'm.onnx'), { format: 'onnx' });
+      await model.export(join(mnt, 'm.pt'), { format: 'torchscript' });
+      expect(lenet5('train', '--epochs', '1', '--data', data, '--out', join(dir, 'r1.pth'), '--report', report).status).toBe(0);
+      const before = snapshot(mnt);
+      let filler = 0;
+      try {
+        for (;;) {
+          appendFileSync(join(mnt, 'filler'), Buffer.alloc(64 * 1024, 1));
+          filler++;
+        }
+      } catch (error) {
+        expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      }
+      expect(filler).toBeGreaterThan(0);
+      const other = new LeNet5({ seed: 9 });
+      const writes: [string, Promise<unknown>][] = [
+        ['save', other.save(join(mnt, 'm.pth'))],
+        ['checkpoint', other.saveCheckpoint(join(mnt, 'c.pth'), { optimizer: new Adam(), epoch: 2 })],
+        ['onnx', other.export(join(mnt, 'm.onnx'), { format: 'onnx' })],
+        ['torchscript', other.export(join(mnt, 'm.pt'), { format: 'torchscript' })],
+      ];
+      for (const [what, write] of writes) await expect(write, what).rejects.toMatchObject({ code: 'ERR_LENET5_IO', message: expect.stringMatching(/ENOSPC/) });
+      const train = lenet5('train', '--epochs', '1', '--seed', '5', '--data', data, '--out', join(dir, 'r2.pth'), '--report', report, '--json');
+      expect(train.status).toBe(1);
+      expect(JSON.parse(train.stdout).error).toMatchObject({ code: 'ERR_LENET5_IO', message: expect.stringMatching(/ENOSPC/) });
+      const after = snapshot(mnt);
+      after.delete('filler');
+      expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
+      for (const [file, bytes] of before) expect(after.get(file)!.equals(bytes), file).toBe(true);
+      model.dispose();
+      other.dispose();
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  }, 120_000);
+});
+
+/** Every file under `folder` (relative path -> bytes). */
+function snapshot(folder: string): Map<string, Buffer> {
+  const files = readdirSync(folder, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  return new Map(files.map((e) => {
+    const path = join(e.parentPath ?? e.path, e.name);
+    return [path.slice(folder.length + 1), readFileSync(path)];
+  }));
+}

@@ -3,7 +3,7 @@
  * misclassified test images, and index.html tying them together. Charts are Vega-Lite specs
  * rendered to SVG in Node; the page needs no network.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PNG } from 'pngjs';
 import * as vega from 'vega';
@@ -12,6 +12,7 @@ import type { Dataset } from '../data/dataset.js';
 import { findIdxFile } from '../data/datasets.js';
 import { readIdxImages, readIdxLabels } from '../data/idx.js';
 import type { EpochResult, EvaluateResult, LeNet5 } from '../model.js';
+import { writeFileAtomic } from '../pth/write.js';
 import { percent } from './output.js';
 
 export interface ReportInput {
@@ -86,15 +87,15 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 }
 
-/** Writes the report into `dir` and returns the path of its index.html. */
+/** Writes the report into `dir` (each file atomically) and returns the path of its index.html. */
 export async function writeReport(dir: string, input: ReportInput): Promise<string> {
   const { model, history, result, settings } = input;
   const classes = model.classNames();
   await mkdir(join(dir, 'misclassified'), { recursive: true });
   const { loss, accuracy } = curves(history);
-  await writeFile(join(dir, 'loss.svg'), await renderSvg(loss));
-  await writeFile(join(dir, 'accuracy.svg'), await renderSvg(accuracy));
-  await writeFile(join(dir, 'confusion.svg'), await renderSvg(confusionSpec(result.confusionMatrix, classes)));
+  await writeFileAtomic(join(dir, 'loss.svg'), Buffer.from(await renderSvg(loss)));
+  await writeFileAtomic(join(dir, 'accuracy.svg'), Buffer.from(await renderSvg(accuracy)));
+  await writeFileAtomic(join(dir, 'confusion.svg'), Buffer.from(await renderSvg(confusionSpec(result.confusionMatrix, classes))));
 
   // The test images themselves, re-read from the IDX files the dataset came from (MNIST-format data only).
   const imagesFile = findIdxFile(settings.data, 't10k-images-idx3-ubyte');
@@ -108,7 +109,7 @@ export async function writeReport(dir: string, input: ReportInput): Promise<stri
       const predicted = prediction.classes[i];
       if (predicted !== labels[i]) wrong.push({ index: i, actual: labels[i], predicted, confidence: prediction.probabilities[i][predicted] });
     }
-    for (const w of wrong) await writeFile(join(dir, 'misclassified', `${w.index}.png`), imagePng(pixels.subarray(w.index * 784, (w.index + 1) * 784)));
+    for (const w of wrong) await writeFileAtomic(join(dir, 'misclassified', `${w.index}.png`), imagePng(pixels.subarray(w.index * 784, (w.index + 1) * 784)));
   }
   const settingsRows = Object.entries(settings).filter(([, v]) => v !== undefined && typeof v !== 'object')
     .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(String(v))}</td></tr>`).join('');
@@ -139,7 +140,7 @@ ${wrong.length ? `<h2>Misclassified test images (first ${wrong.length})</h2><div
 </body></html>
 `;
   const index = join(dir, 'index.html');
-  await writeFile(index, html);
+  await writeFileAtomic(index, Buffer.from(html));
   return resolve(index);
 }
 

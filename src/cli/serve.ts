@@ -17,6 +17,8 @@ interface ServeCommandOptions extends CommonOptions {
   allowNonFinite?: boolean;
 }
 
+const SHUTDOWN_GRACE_MS = 5000;
+
 /** Why the server could not listen, and what to do: a host that is not this machine's is a usage error. */
 function listenError(error: unknown, host: string, port: number): Error {
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -59,7 +61,18 @@ export async function serveCommand(modelPath: string, options: ServeCommandOptio
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  // New connections are refused now; requests in flight get a few seconds, then every socket is
+  // closed. A second signal stops at once.
+  say(options, `Stopping: finishing requests in flight for up to ${SHUTDOWN_GRACE_MS / 1000} s (Ctrl-C again stops at once).`);
+  const now = () => {
+    process.stderr.write('lenet5: stopped at once; requests in flight were cut off\n');
+    process.exit(1);
+  };
+  process.once('SIGINT', now);
+  process.once('SIGTERM', now);
+  const cutOff = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
   await app.close();
+  clearTimeout(cutOff);
   model.dispose();
   if (!options.json) say(options, 'Stopped.');
   return 0;

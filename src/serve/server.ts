@@ -5,6 +5,8 @@
  * into one forward pass. Every failure is a 4xx/5xx JSON body {ok: false, error: {code, message}}.
  */
 import rateLimit from '@fastify/rate-limit';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { IMAGE_PIXELS } from '../data/dataset.js';
 import { SERVE_MAX_IMAGE_PIXELS, loadImage28 } from '../data/image.js';
@@ -24,6 +26,8 @@ export interface ServeOptions {
   maxBatch?: number;
   /** Most images waiting for the model before requests get 503 (default 1024). */
   maxQueue?: number;
+  /** A whole request (headers and body) must arrive within this many milliseconds, else 408 (default 30000). */
+  requestTimeoutMs?: number;
   /** Largest image accepted, in pixels (width x height), checked before decoding (default 4096 x 4096). */
   maxImagePixels?: number;
   /** Shown by GET /healthz. */
@@ -96,6 +100,23 @@ export function pixelsFromJson(body: unknown, scaleQuery?: unknown): Uint8Array 
   return Uint8Array.from(values, (v) => Math.round((v * 255) / max));
 }
 
+/**
+ * Errors Node's HTTP parser raises before a request reaches Fastify (a request timeout, oversized
+ * or malformed headers), answered in the same JSON format as every other error.
+ */
+function clientError(error: NodeJS.ErrnoException, socket: Duplex, requestTimeout: number): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'ERR_LENET5_TIMEOUT', `The request did not arrive within ${requestTimeout / 1000} s (headers within ${Math.min(10_000, requestTimeout) / 1000} s). Send the whole request at once.`]
+      : error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'ERR_LENET5_INVALID_ARGUMENT', 'The request headers are larger than the server accepts (16 KiB). Send fewer or shorter headers.']
+        : [400, 'ERR_LENET5_INVALID_ARGUMENT', `The request is not valid HTTP (${error.code ?? error.message}).`];
+  const body = JSON.stringify({ ok: false, error: { code, message } });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
+
 function flag(value: unknown): boolean {
   return value === '' || value === '1' || value === 'true';
 }
@@ -109,8 +130,15 @@ export async function createPredictionServer(model: LeNet5, options: ServeOption
   const started = Date.now();
   const page = pageHtml(classes);
 
-  // A whole request (headers and body) must arrive within 30 s, so slow clients cannot hold sockets.
-  const app = Fastify({ logger: false, bodyLimit: maxBodyBytes, requestTimeout: 30_000 });
+  // A whole request (headers and body) must arrive within requestTimeout, so slow clients cannot
+  // hold sockets. Node checks the deadlines every connectionsCheckingInterval (30 s by default,
+  // which let a trickling client stay 60 s); headers get at most 10 s.
+  const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  const app = Fastify({
+    logger: false, bodyLimit: maxBodyBytes, requestTimeout,
+    http: { requestTimeout, headersTimeout: Math.min(10_000, requestTimeout), connectionsCheckingInterval: Math.min(1000, requestTimeout) },
+    clientErrorHandler: (error, socket) => clientError(error, socket, requestTimeout),
+  });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   // JSON.parse, so that a body's real problem can be named: a scalar, 1e309 (Infinity), a
