@@ -10,6 +10,7 @@ import { connect as netConnect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Adam, LeNet5, cuda } from '../src/index.js';
+import { boundBatchSize } from '../src/cli/train.js';
 import { createPredictionServer } from '../src/serve/server.js';
 import { pngClaiming, root, syntheticImages, tempDir } from './helpers.js';
 
@@ -305,6 +306,11 @@ describe('5. output paths and batch size are checked before training', () => {
       expect(error.message).toContain(`${flag} ${path}`);
       expect(result.stderr).not.toContain('Epoch 1');
     }
+  });
+
+  it('a batch that would not fit in free memory is a usage error naming the size that fits', () => {
+    expect(() => boundBatchSize(100_000_000, 54_000, 2e9)).toThrow(/--batch-size 100000000 needs about 4\.4 GB of memory .* 2\.0 GB are free\. Pass --batch-size 19531 or less/);
+    expect(boundBatchSize(64, 54_000, 2e9)).toEqual({ batchSize: 64, note: undefined });
   });
 
   it('a batch larger than the training set is one batch, and the command says so', () => {
