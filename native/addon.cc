@@ -3,11 +3,11 @@
 #include <napi.h>
 
 #include <ATen/Parallel.h>
+#include <torch/version.h>
 #include <cstdlib>
 #include <mutex>
 
 #include "core/allocator.h"
-#include "core/compat.h"
 #include "core/device.h"
 #include "js/addon_data.h"
 #include "js/dataset.h"
@@ -45,7 +45,7 @@ Napi::Value setNumThreads(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value torchVersion(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), compat::torchVersion());
+  return Napi::String::New(info.Env(), TORCH_VERSION);
 }
 
 // Cancels and joins this environment's running jobs. The JS layer calls it from process 'exit',

@@ -1,7 +1,7 @@
 /** Devices and threads: what LibTorch can run on here, and how many CPU threads it uses. */
 import { callNative } from './errors.js';
 import { native } from './native.js';
-import { invalid, positiveInteger, seed as checkSeed } from './validate.js';
+import { invalidArgument, positiveInteger, checkSeed } from './validate.js';
 
 export type DeviceName = 'cpu' | 'cuda' | `cuda:${number}` | 'auto';
 
@@ -10,7 +10,7 @@ export function parseDevice(name: string, value: unknown): DeviceName {
   if (typeof value === 'string' && (value === 'cpu' || value === 'cuda' || value === 'auto' || /^cuda:(0|[1-9]\d{0,3})$/.test(value))) {
     return value as DeviceName;
   }
-  throw invalid(name, "one of 'cpu', 'cuda', 'cuda:N', 'auto'", value);
+  throw invalidArgument(name, "one of 'cpu', 'cuda', 'cuda:N', 'auto'", value);
 }
 
 export const cuda = {

@@ -35,7 +35,9 @@ export type ErrorCode =
   | 'ERR_LENET5_OVERLOADED'
   | 'ERR_LENET5_NOT_FOUND'
   | 'ERR_LENET5_LISTEN'
-  | 'ERR_LENET5_TIMEOUT';
+  | 'ERR_LENET5_TIMEOUT'
+  /** An error that is not a Lenet5Error reached the CLI or the server: a bug. */
+  | 'ERR_LENET5_INTERNAL';
 
 export class Lenet5Error extends Error {
   readonly code: ErrorCode;
@@ -47,7 +49,7 @@ export class Lenet5Error extends Error {
 }
 
 /** Rethrows an error from the native addon as a Lenet5Error with the given (caller's) stack. */
-export function fromNative(error: unknown, stack?: string): unknown {
+function fromNative(error: unknown, stack?: string): unknown {
   if (!(error instanceof Error) || error instanceof Lenet5Error) return error;
   const code = (error as { code?: string }).code;
   const wrapped = new Lenet5Error((code?.startsWith('ERR_LENET5_') ? code : 'ERR_LENET5_NATIVE') as ErrorCode, error.message);

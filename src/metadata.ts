@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { Lenet5Error } from './errors.js';
 import { checkNormalization, type Normalization } from './data/dataset.js';
-import { writeFileAtomic } from './pth/write.js';
+import { writeFileAtomic } from './atomic-write.js';
 
 export interface ModelMetadata {
   format: 'lenet5-libtorch/1';

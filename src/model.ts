@@ -3,15 +3,13 @@ import { Lenet5Error, awaitNative, callNative } from './errors.js';
 import { Dataset, DEFAULT_NORMALIZATION, IMAGE_PIXELS, checkNormalization, type Normalization } from './data/dataset.js';
 import { parseDevice, type DeviceName } from './device.js';
 import { native, type NativeEvalResult, type NativeModel, type NativeTrainEvent } from './native.js';
-import { Adam, Optimizer, SGD } from './optim.js';
+import { Adam, Optimizer } from './optim.js';
 import { readMetadata, writeMetadata, type ModelMetadata } from './metadata.js';
-import { findStateDict, loadTensors, readPth, topLevelScalars, type LoadedTensor } from './pth/read.js';
-import { readOptimizerState } from './pth/optimizer-state.js';
-import { PyDict } from './pth/unpickler.js';
-import { writeFileAtomic } from './pth/write.js';
+import { readCheckpoint, readStateDict, type LoadedTensor, type StateDict } from './pth/load.js';
+import { writeFileAtomic } from './atomic-write.js';
 import { lenet5ToOnnx } from './export/onnx.js';
 import {
-  boolean, invalid, knownKeys, nonEmptyString, nonNegativeInteger, oneOf, optionsObject, positiveInteger, seed as checkSeed,
+  checkBoolean, invalidArgument, knownKeys, nonEmptyString, nonNegativeInteger, oneOf, optionsObject, positiveInteger, checkSeed,
 } from './validate.js';
 
 export interface LeNet5Options {
@@ -90,37 +88,9 @@ export interface Prediction {
   logits: Float32Array[];
 }
 
-export interface RankedClass {
-  class: number;
-  name: string;
-  probability: number;
-}
-
-/** The `top` most probable classes of one image, most probable first, with their names. */
-export function rankClasses(probabilities: ArrayLike<number>, names: readonly string[], top: number): RankedClass[] {
-  return Array.from(probabilities, (probability, c) => ({ class: c, name: names[c], probability }))
-    .sort((a, b) => b.probability - a.probability).slice(0, top);
-}
-
-/** How many classes to list: an integer from 1 to the class count, one rule for `--top` and `?top=`. */
-export function checkTop(name: string, value: unknown, numClasses: number): number {
-  const top = typeof value === 'string' ? Number(value) : value;
-  if (typeof top !== 'number' || !Number.isInteger(top) || top < 1 || top > numClasses) {
-    throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected ${name} to be an integer from 1 to ${numClasses} (the model's class count) but received "${String(value)}".`);
-  }
-  return top;
-}
-
-/** Refuses to name a class for outputs that are not finite (a model with NaN or infinite weights). */
-export function checkFiniteOutputs(image: string, probabilities: ArrayLike<number>): void {
-  if (!Array.from(probabilities).every(Number.isFinite)) {
-    throw new Lenet5Error('ERR_LENET5_NON_FINITE', `The model's outputs for ${image} are not finite (NaN or infinite), so no class can be named: its weights are not finite. Use weights saved before training diverged.`);
-  }
-}
-
 /** Names the tensors holding NaN or infinity; throws ERR_LENET5_NON_FINITE unless `allow` is true. */
 function checkFiniteTensors(tensors: LoadedTensor[], path: string, allow: unknown): void {
-  if (allow !== undefined && boolean('allowNonFinite', allow)) return;
+  if (allow !== undefined && checkBoolean('allowNonFinite', allow)) return;
   const bad = tensors.map((t) => {
     const nan = t.values.reduce((n, v) => n + (Number.isNaN(v) ? 1 : 0), 0);
     const infinite = t.values.reduce((n, v) => n + (v === Infinity || v === -Infinity ? 1 : 0), 0);
@@ -151,6 +121,8 @@ export interface LoadStateResult {
   unexpectedKeys: string[];
   /** Present in both but with different shapes (skipped when non-strict). */
   mismatchedKeys: string[];
+  /** 'module.' (nn.DataParallel, DDP) or '_orig_mod.' (torch.compile) when the file's keys all had it and it was removed; else null. */
+  strippedPrefix: string | null;
 }
 
 function shapeOf(shape: readonly number[]): string {
@@ -170,6 +142,8 @@ export class LeNet5 {
   readonly numClasses: number;
   classes: readonly string[] | undefined;
   normalization: Normalization;
+  /** What the last load from a file (load, loadStateDict, loadCheckpoint) found; undefined before any. */
+  loadResult: LoadStateResult | undefined;
   private handle: NativeModel;
 
   constructor(options: LeNet5Options = {}) {
@@ -203,26 +177,31 @@ export class LeNet5 {
     return callNative(() => this.handle.parameterInfo());
   }
 
+  /** CPU copies of the parameter values, in parameters() order (row-major, as PyTorch stores them). */
+  parameterValues(): Float32Array[] {
+    return callNative(() => this.handle.parameterValues());
+  }
+
   async train(dataset: Dataset, options: TrainOptions = {}): Promise<History> {
-    if (!(dataset instanceof Dataset)) throw invalid('dataset', 'Dataset', dataset);
+    if (!(dataset instanceof Dataset)) throw invalidArgument('dataset', 'Dataset', dataset);
     const o = optionsObject('train options', options);
     knownKeys('train options', o, ['epochs', 'batchSize', 'shuffle', 'optimizer', 'validation', 'seed', 'initialEpoch', 'signal',
       'onBatchEnd', 'onEpochEnd', 'batchEventInterval', 'nonFiniteLoss', 'onNonFiniteLoss']);
     const epochs = o.epochs === undefined ? 10 : positiveInteger('epochs', o.epochs);
     // A batch larger than the dataset is one batch of the whole dataset.
     const batchSize = Math.min(o.batchSize === undefined ? 64 : positiveInteger('batchSize', o.batchSize), Math.max(dataset.size, 1));
-    const shuffle = o.shuffle === undefined ? true : boolean('shuffle', o.shuffle);
+    const shuffle = o.shuffle === undefined ? true : checkBoolean('shuffle', o.shuffle);
     const seed = o.seed === undefined ? null : checkSeed('seed', o.seed);
     const initialEpoch = o.initialEpoch === undefined ? 0 : nonNegativeInteger('initialEpoch', o.initialEpoch);
     const optimizer = o.optimizer === undefined ? new Adam() : o.optimizer;
-    if (!(optimizer instanceof Optimizer)) throw invalid('optimizer', 'Adam or SGD instance', optimizer);
+    if (!(optimizer instanceof Optimizer)) throw invalidArgument('optimizer', 'Adam or SGD instance', optimizer);
     const validation = o.validation;
-    if (validation !== undefined && !(validation instanceof Dataset)) throw invalid('validation', 'Dataset', validation);
+    if (validation !== undefined && !(validation instanceof Dataset)) throw invalidArgument('validation', 'Dataset', validation);
     for (const name of ['onBatchEnd', 'onEpochEnd', 'onNonFiniteLoss'] as const) {
-      if (o[name] !== undefined && typeof o[name] !== 'function') throw invalid(name, 'function', o[name]);
+      if (o[name] !== undefined && typeof o[name] !== 'function') throw invalidArgument(name, 'function', o[name]);
     }
     const signal = o.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('signal', 'AbortSignal', signal);
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument('signal', 'AbortSignal', signal);
     const nonFiniteLoss = o.nonFiniteLoss === undefined ? 'error' : oneOf('nonFiniteLoss', o.nonFiniteLoss, ['error', 'skip']);
     const onCuda = this.device.startsWith('cuda');
     const batchEventInterval = options.onBatchEnd === undefined ? 0
@@ -241,7 +220,7 @@ export class LeNet5 {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await awaitNative(() => this.handle.train(dataset.handle, validation?.handle ?? null, optimizer.handle, {
-        epochs, batchSize, shuffle, seed, firstEpoch: initialEpoch + 1, batchEventInterval,
+        epochs, batchSize, shuffle, seed, initialEpoch, batchEventInterval,
         stopOnNonFiniteLoss: nonFiniteLoss === 'error', evalBatchSize: 1000, ...this.normalization,
       }, (event: NativeTrainEvent) => {
         if (event.type === 'batch') {
@@ -266,7 +245,7 @@ export class LeNet5 {
 
   /** Loss, accuracy, per-class accuracy and confusion matrix, in eval mode without gradients. */
   async evaluate(dataset: Dataset, options: { batchSize?: number } = {}): Promise<EvaluateResult> {
-    if (!(dataset instanceof Dataset)) throw invalid('dataset', 'Dataset', dataset);
+    if (!(dataset instanceof Dataset)) throw invalidArgument('dataset', 'Dataset', dataset);
     const o = optionsObject('evaluate options', options);
     knownKeys('evaluate options', o, ['batchSize']);
     const batchSize = o.batchSize === undefined ? 1000 : positiveInteger('batchSize', o.batchSize);
@@ -283,7 +262,7 @@ export class LeNet5 {
    */
   async predict(pixels: Uint8Array | Float32Array, options: { shape?: number[] } = {}): Promise<Prediction> {
     if (!(pixels instanceof Uint8Array) && !(pixels instanceof Float32Array)) {
-      throw invalid('pixels', 'Uint8Array (0-255) or Float32Array (normalised)', pixels);
+      throw invalidArgument('pixels', 'Uint8Array (0-255) or Float32Array (normalised)', pixels);
     }
     const o = optionsObject('predict options', options);
     knownKeys('predict options', o, ['shape']);
@@ -328,9 +307,9 @@ export class LeNet5 {
     nonEmptyString('path', path);
     const o = optionsObject('checkpoint options', options);
     knownKeys('checkpoint options', o, ['optimizer', 'epoch', 'loss']);
-    if (!(o.optimizer instanceof Optimizer)) throw invalid('optimizer', 'Adam or SGD instance', o.optimizer);
+    if (!(o.optimizer instanceof Optimizer)) throw invalidArgument('optimizer', 'Adam or SGD instance', o.optimizer);
     const epoch = nonNegativeInteger('epoch', o.epoch);
-    if (o.loss !== undefined && typeof o.loss !== 'number') throw invalid('loss', 'number', o.loss);
+    if (o.loss !== undefined && typeof o.loss !== 'number') throw invalidArgument('loss', 'number', o.loss);
     const optimizer = o.optimizer;
     const bytes = callNative(() => this.handle.checkpointBytes(optimizer.handle, epoch, (o.loss as number | undefined) ?? null));
     await writeFileAtomic(path, bytes);
@@ -346,11 +325,10 @@ export class LeNet5 {
     nonEmptyString('path', path);
     const o = optionsObject('loadStateDict options', options);
     knownKeys('loadStateDict options', o, ['strict', 'allowNonFinite']);
-    const strict = o.strict === undefined ? true : boolean('strict', o.strict);
-    const file = await readPth(path);
-    const tensors = loadTensors(findStateDict(file).dict);
-    checkFiniteTensors(tensors, path, o.allowNonFinite);
-    const result = this.applyTensors(tensors, strict, path);
+    const strict = o.strict === undefined ? true : checkBoolean('strict', o.strict);
+    const stateDict = await readStateDict(path);
+    checkFiniteTensors(stateDict.tensors, path, o.allowNonFinite);
+    const result = this.applyStateDict(stateDict, strict, path);
     const metadata = await readMetadata(path);
     if (metadata) this.adoptMetadata(metadata);
     return result;
@@ -361,11 +339,11 @@ export class LeNet5 {
     nonEmptyString('path', path);
     const o = optionsObject('load options', options);
     knownKeys('load options', o, ['device', 'strict', 'allowNonFinite']);
-    const file = await readPth(path);
-    const tensors = loadTensors(findStateDict(file).dict);
-    checkFiniteTensors(tensors, path, o.allowNonFinite);
-    const model = await LeNet5.fromTensors(tensors, path, o.device as DeviceName | undefined);
-    model.applyTensors(tensors, o.strict === undefined ? true : boolean('strict', o.strict), path);
+    const strict = o.strict === undefined ? true : checkBoolean('strict', o.strict);
+    const stateDict = await readStateDict(path);
+    checkFiniteTensors(stateDict.tensors, path, o.allowNonFinite);
+    const model = await LeNet5.fromStateDict(stateDict, path, o.device as DeviceName | undefined);
+    model.applyStateDict(stateDict, strict, path);
     return model;
   }
 
@@ -374,26 +352,12 @@ export class LeNet5 {
     nonEmptyString('path', path);
     const o = optionsObject('loadCheckpoint options', options);
     knownKeys('loadCheckpoint options', o, ['device']);
-    const file = await readPth(path);
-    const { dict, location } = findStateDict(file);
-    if (location === '') {
-      throw new Lenet5Error('ERR_LENET5_STATE_DICT', `${path} is a plain state_dict, not a checkpoint: it has no optimizer state or epoch. Use LeNet5.load() for it.`);
-    }
-    const tensors = loadTensors(dict);
-    checkFiniteTensors(tensors, path, false);
-    const model = await LeNet5.fromTensors(tensors, path, o.device as DeviceName | undefined);
-    model.applyTensors(tensors, true, path);
-    const optimizerValue = file.root instanceof PyDict ? file.root.map.get('optimizer_state_dict') : undefined;
-    if (optimizerValue === undefined) {
-      throw new Lenet5Error('ERR_LENET5_STATE_DICT', `${path} has model weights but no optimizer_state_dict, so training cannot resume exactly. Use LeNet5.load() and a new optimizer.`);
-    }
-    const state = readOptimizerState(optimizerValue, model.parameters());
-    const optimizer = state.settings.kind === 'adam' ? new Adam() : new SGD();
-    optimizer.applySettings(state.settings);
-    callNative(() => optimizer.handle.loadState(state.steps, state.buffers));
-    const scalars = topLevelScalars(file.root);
-    const epoch = typeof scalars.epoch === 'number' ? scalars.epoch : 0;
-    return { model, optimizer, epoch, loss: typeof scalars.loss === 'number' ? scalars.loss : null };
+    const checkpoint = await readCheckpoint(path);
+    checkFiniteTensors(checkpoint.tensors, path, false);
+    const model = await LeNet5.fromStateDict(checkpoint, path, o.device as DeviceName | undefined);
+    model.applyStateDict(checkpoint, true, path);
+    const optimizer = Optimizer.fromCheckpoint(checkpoint.optimizer, model.parameters());
+    return { model, optimizer, epoch: checkpoint.epoch, loss: checkpoint.loss };
   }
 
   /**
@@ -410,7 +374,7 @@ export class LeNet5 {
     if (format === 'torchscript') {
       bytes = callNative(() => this.handle.torchScriptBytes());
     } else {
-      const values = callNative(() => this.handle.parameterValues());
+      const values = this.parameterValues();
       bytes = lenet5ToOnnx(this.parameters().map((p, i) => ({ ...p, values: values[i] })), this.numClasses, native().torchVersion());
     }
     await writeFileAtomic(path, bytes);
@@ -422,12 +386,12 @@ export class LeNet5 {
     this.handle.dispose();
   }
 
-  /** @internal */
   /** The class names, or "0", "1", ... when the model has none. */
   classNames(): string[] {
     return this.classes ? [...this.classes] : Array.from({ length: this.numClasses }, (_, c) => String(c));
   }
 
+  /** What save() writes beside the weights (the .json file): class names, normalisation, input shape. */
   metadata(): ModelMetadata {
     return { format: 'lenet5-libtorch/1', numClasses: this.numClasses, classes: this.classes ? [...this.classes] : null, normalization: { ...this.normalization }, inputShape: [1, 28, 28] };
   }
@@ -437,7 +401,7 @@ export class LeNet5 {
     this.normalization = metadata.normalization;
   }
 
-  private static async fromTensors(tensors: LoadedTensor[], path: string, device: DeviceName | undefined): Promise<LeNet5> {
+  private static async fromStateDict({ tensors }: StateDict, path: string, device: DeviceName | undefined): Promise<LeNet5> {
     const fc3 = tensors.find((t) => t.name === 'fc3.weight');
     if (!fc3 || fc3.shape.length !== 2 || fc3.shape[0] < 1) {
       throw new Lenet5Error('ERR_LENET5_STATE_DICT', `${path} has no usable fc3.weight, so it is not a LeNet-5 state_dict. Keys found: ${tensors.map((t) => t.name).join(', ')}`);
@@ -448,7 +412,7 @@ export class LeNet5 {
     return model;
   }
 
-  private applyTensors(tensors: LoadedTensor[], strict: boolean, path: string): LoadStateResult {
+  private applyStateDict({ tensors, strippedPrefix }: StateDict, strict: boolean, path: string): LoadStateResult {
     const slots = this.parameters();
     const byName = new Map(tensors.map((t) => [t.name, t]));
     const missingKeys = slots.filter((s) => !byName.has(s.name)).map((s) => s.name);
@@ -463,12 +427,11 @@ export class LeNet5 {
       ].filter(Boolean);
       throw new Lenet5Error('ERR_LENET5_STATE_DICT', `Error(s) in loading state_dict for LeNet5 from ${path}:\n\t${parts.join('\n\t')}\nUse { strict: false } to load the matching tensors only.`);
     }
+    // Parameters the file cannot provide (null) keep their current values.
     const skipped = new Set(mismatchedKeys.concat(missingKeys));
-    // Parameters the file cannot provide keep their current values.
-    const current = skipped.size > 0 ? callNative(() => this.handle.parameterValues()) : [];
-    const values = slots.map((s, i) => (skipped.has(s.name) ? current[i] : byName.get(s.name)!.values));
-    callNative(() => this.handle.setParameters(values));
-    return { missingKeys, unexpectedKeys, mismatchedKeys };
+    callNative(() => this.handle.setParameters(slots.map((s) => (skipped.has(s.name) ? null : byName.get(s.name)!.values))));
+    this.loadResult = { missingKeys, unexpectedKeys, mismatchedKeys, strippedPrefix };
+    return this.loadResult;
   }
 }
 
@@ -486,7 +449,7 @@ function checkInputShape(shape: unknown, length: number): void {
 
 function checkClassNames(classes: unknown): string[] {
   if (!Array.isArray(classes) || classes.length === 0 || !classes.every((c) => typeof c === 'string')) {
-    throw invalid('classes', 'non-empty array of class names', classes);
+    throw invalidArgument('classes', 'non-empty array of class names', classes);
   }
   return classes;
 }

@@ -32,7 +32,7 @@ export interface NativeTrainOptions extends NativeNormalization {
   batchSize: number;
   shuffle: boolean;
   seed: number | null;
-  firstEpoch: number;
+  initialEpoch: number;
   batchEventInterval: number;
   stopOnNonFiniteLoss: boolean;
   evalBatchSize: number;
@@ -51,6 +51,12 @@ export interface NativeOptimizerOptions {
   nesterov?: boolean;
 }
 
+/** Optimizer state restored from a checkpoint: flat buffers over all parameters, in order. */
+export interface NativeOptimizerState {
+  steps: number;
+  buffers: Record<string, Float32Array>;
+}
+
 export interface NativeDataset {
   size(): number;
   maxLabel(): number;
@@ -60,14 +66,14 @@ export interface NativeDataset {
 export interface NativeOptimizer {
   setOptions(options: NativeOptimizerOptions): void;
   steps(): number;
-  loadState(steps: number, buffers: Record<string, Float32Array>): void;
 }
 
 export interface NativeModel {
   device(): string;
   to(device: string): void;
   parameterInfo(): { name: string; shape: number[] }[];
-  setParameters(values: Float32Array[]): void;
+  /** null leaves that parameter as it is. */
+  setParameters(values: (Float32Array | null)[]): void;
   parameterValues(): Float32Array[];
   stateDictBytes(): Buffer;
   checkpointBytes(optimizer: NativeOptimizer, epoch: number, loss: number | null): Buffer;
@@ -82,7 +88,7 @@ export interface NativeModel {
 
 export interface NativeAddon {
   NativeDataset: new (images: Uint8Array, labels: Uint8Array, count: number) => NativeDataset;
-  NativeOptimizer: new (options: NativeOptimizerOptions) => NativeOptimizer;
+  NativeOptimizer: new (options: NativeOptimizerOptions, state: NativeOptimizerState | null) => NativeOptimizer;
   NativeModel: new (numClasses: number, device: string, seed: number | null) => NativeModel;
   cudaIsAvailable(): boolean;
   cudaSupport(): { status: string; runtime: string };

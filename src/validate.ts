@@ -14,62 +14,62 @@ function describe(value: unknown): string {
   return `${shown} of type ${value === null ? 'null' : typeof value}`;
 }
 
-export function invalid(name: string, expected: string, value: unknown): Lenet5Error {
+export function invalidArgument(name: string, expected: string, value: unknown): Lenet5Error {
   return new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected ${expected} for ${name} but received ${describe(value)}`);
 }
 
 export function positiveInteger(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) throw invalid(name, 'positive integer', value);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) throw invalidArgument(name, 'positive integer', value);
   return value;
 }
 
 export function nonNegativeInteger(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw invalid(name, 'non-negative integer', value);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw invalidArgument(name, 'non-negative integer', value);
   return value;
 }
 
 export function positiveNumber(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw invalid(name, 'positive finite number', value);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw invalidArgument(name, 'positive finite number', value);
   return value;
 }
 
 export function nonNegativeNumber(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw invalid(name, 'non-negative finite number', value);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw invalidArgument(name, 'non-negative finite number', value);
   return value;
 }
 
 export function numberInRange(name: string, value: unknown, min: number, max: number, { minExclusive = false, maxExclusive = false } = {}): number {
   const expected = `number ${minExclusive ? '>' : '>='} ${min} and ${maxExclusive ? '<' : '<='} ${max}`;
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw invalid(name, expected, value);
-  if (minExclusive ? value <= min : value < min) throw invalid(name, expected, value);
-  if (maxExclusive ? value >= max : value > max) throw invalid(name, expected, value);
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw invalidArgument(name, expected, value);
+  if (minExclusive ? value <= min : value < min) throw invalidArgument(name, expected, value);
+  if (maxExclusive ? value >= max : value > max) throw invalidArgument(name, expected, value);
   return value;
 }
 
-export function boolean(name: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw invalid(name, 'boolean', value);
+export function checkBoolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw invalidArgument(name, 'boolean', value);
   return value;
 }
 
 export function oneOf<T extends string>(name: string, value: unknown, choices: readonly T[]): T {
-  if (typeof value !== 'string' || !choices.includes(value as T)) throw invalid(name, `one of ${choices.map((c) => `'${c}'`).join(', ')}`, value);
+  if (typeof value !== 'string' || !choices.includes(value as T)) throw invalidArgument(name, `one of ${choices.map((c) => `'${c}'`).join(', ')}`, value);
   return value as T;
 }
 
 export function nonEmptyString(name: string, value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0) throw invalid(name, 'non-empty string', value);
+  if (typeof value !== 'string' || value.length === 0) throw invalidArgument(name, 'non-empty string', value);
   return value;
 }
 
 /** A 64-bit seed as a JS number: a non-negative safe integer. */
-export function seed(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw invalid(name, 'non-negative integer seed', value);
+export function checkSeed(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw invalidArgument(name, 'non-negative integer seed', value);
   return value;
 }
 
 export function optionsObject(name: string, value: unknown): Record<string, unknown> {
   if (value === undefined) return {};
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(name, 'object', value);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidArgument(name, 'object', value);
   return value as Record<string, unknown>;
 }
 

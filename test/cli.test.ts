@@ -5,7 +5,7 @@ import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LeNet5, datasets } from '../src/index.js';
 import { readIdxImages } from '../src/data/idx.js';
-import { launchChromium, root, tempDir } from './helpers.js';
+import { launchChromium, python, pythons, root, tempDir } from './helpers.js';
 
 const dir = tempDir();
 const cli = join(root, 'dist/cli/main.js');
@@ -153,6 +153,16 @@ describe('lenet5 command', () => {
     expect(json.format).toContain('PyTorch zip');
     expect(json.tensors[0]).toEqual({ name: 'conv1.weight', dtype: 'float32', shape: [6, 1, 5, 5] });
     expect(json.tensors).toHaveLength(10);
+  });
+
+  it('export: a model saved from nn.DataParallel (module. keys) loads, with one line on stderr saying so', () => {
+    const wrapped = join(dir, 'data-parallel.pth');
+    python(pythons.current, 'save-raw', wrapped, 'module');
+    const result = lenet5Json<{ ok: boolean; out: string }>('export', wrapped, '--format', 'onnx');
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.json.ok).toBe(true);
+    expect(existsSync(result.json.out)).toBe(true);
+    expect(result.stderr).toBe(`lenet5: ${wrapped}: removed the prefix "module." from every key (saved from a wrapped model: nn.DataParallel, DDP or torch.compile)\n`);
   });
 
   it('info --json reports versions, CUDA and threads', () => {

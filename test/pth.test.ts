@@ -51,7 +51,7 @@ for (const [label, interpreter] of Object.entries(pythons)) {
         expect(result.devices[p.name]).toBe('cpu');
       }
       const mine = await LeNet5.load(path);
-      const values = (mine as unknown as { handle: { parameterValues(): Float32Array[] } }).handle.parameterValues();
+      const values = mine.parameterValues();
       model.parameters().forEach((p, i) => expect(result.digests[p.name], p.name).toBe(sha256(values[i])));
       const logits = (await model.predict(input)).logits.flatMap((row) => Array.from(row));
       logits.forEach((v, i) => expect(Math.abs(v - result.logits[i])).toBeLessThan(1e-5));
@@ -108,12 +108,29 @@ for (const [label, interpreter] of Object.entries(pythons)) {
       });
     }
 
+    it('strips a module. (DataParallel, DDP) or _orig_mod. (torch.compile) prefix from every key and says so', async () => {
+      const plainPath = join(dir, `raw-plain-${label}.pth`);
+      python(interpreter, 'save-raw', plainPath, 'plain');
+      const plain = await LeNet5.load(plainPath);
+      expect(plain.loadResult?.strippedPrefix).toBeNull();
+      for (const prefix of ['module', '_orig_mod']) {
+        const path = join(dir, `raw-${prefix}-${label}.pth`);
+        python(interpreter, 'save-raw', path, prefix);
+        const model = await LeNet5.load(path);
+        expect(model.loadResult?.strippedPrefix).toBe(`${prefix}.`);
+        expect(model.parameterValues()).toEqual(plain.parameterValues());
+        const again = new LeNet5({ seed: 3 });
+        expect(await again.loadStateDict(path)).toEqual({ missingKeys: [], unexpectedKeys: [], mismatchedKeys: [], strippedPrefix: `${prefix}.` });
+        expect(again.parameterValues()).toEqual(plain.parameterValues());
+      }
+    });
+
     it('reads views with offsets and strides, shared storages, and float64/float16/bfloat16 weights', async () => {
       for (const kind of ['shared', 'float64', 'float16', 'bfloat16']) {
         const path = join(dir, `raw-${kind}-${label}.pth`);
         const result = python<{ sums: Record<string, number> }>(interpreter, 'save-raw', path, kind);
         const model = await LeNet5.load(path);
-        const values = (model as unknown as { handle: { parameterValues(): Float32Array[] } }).handle.parameterValues();
+        const values = model.parameterValues();
         model.parameters().forEach((p, i) => {
           const sum = values[i].reduce((a, b) => a + b, 0);
           expect(Math.abs(sum - result.sums[p.name]), `${kind} ${p.name}`).toBeLessThan(1e-3);

@@ -11,10 +11,10 @@
 
 namespace lenet5 {
 
-// ToTensor() then Normalize(mean, std), as the seed's torchvision pipeline does.
+// ToTensor() then Normalize(mean, std), as the seed's torchvision pipeline does (values from TypeScript).
 struct Normalization {
-  double mean = 0.5;
-  double std = 0.5;
+  double mean{};
+  double std{};
 };
 
 // uint8 pixels [N, 28, 28] (or [N, 1, 28, 28]) -> float [N, 1, 28, 28] on the same device.

@@ -7,7 +7,6 @@
 namespace lenet5 {
 
 constexpr int64_t kImageSide = 28;
-constexpr int64_t kImagePixels = kImageSide * kImageSide;
 
 struct LeNet5Impl : torch::nn::Module {
   explicit LeNet5Impl(int64_t numClasses);

@@ -12,16 +12,17 @@
 
 namespace lenet5 {
 
+// Filled in by native/js from options src/optim.ts validated and defaulted (the defaults live there).
 struct OptimizerOptions {
   enum class Kind { Adam, Sgd } kind = Kind::Adam;
-  double lr = 1e-3;
-  double weightDecay = 0;
+  double lr{};
+  double weightDecay{};
   // Adam
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  bool amsgrad = false;
+  double beta1{}, beta2{}, eps{};
+  bool amsgrad{};
   // SGD
-  double momentum = 0, dampening = 0;
-  bool nesterov = false;
+  double momentum{}, dampening{};
+  bool nesterov{};
 };
 
 class Optimizer {

@@ -91,7 +91,7 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
   };
 
   model.net()->train();
-  for (int64_t epoch = options.firstEpoch; epoch < options.firstEpoch + options.epochs; ++epoch) {
+  for (int64_t epoch = options.initialEpoch + 1; epoch <= options.initialEpoch + options.epochs; ++epoch) {
     const auto epochStart = Clock::now();
     auto order = options.shuffle ? torch::randperm(total, seededGenerator(epochSeed(options.seed, epoch)), torch::kInt64)
                                  : torch::arange(total, torch::kInt64);

@@ -12,15 +12,16 @@
 
 namespace lenet5 {
 
+// Filled in by native/js from options src/model.ts validated and defaulted (the defaults live there).
 struct TrainOptions {
-  int64_t epochs = 10;
-  int64_t batchSize = 64;
-  bool shuffle = true;
-  uint64_t seed = 0;
-  int64_t firstEpoch = 1;          // 1-based number of the first epoch (resuming continues the shuffle sequence)
-  int64_t batchEventInterval = 0;  // report every N batches; 0 = no batch events
-  bool stopOnNonFiniteLoss = true; // false: skip the offending batch and warn
-  int64_t evalBatchSize = 1000;
+  int64_t epochs{};
+  int64_t batchSize{};
+  bool shuffle{};
+  uint64_t seed{};
+  int64_t initialEpoch{};        // epochs already done; this run's epochs are numbered from initialEpoch + 1
+  int64_t batchEventInterval{};  // report every N batches; 0 = no batch events
+  bool stopOnNonFiniteLoss{};    // false: skip the offending batch and warn
+  int64_t evalBatchSize{};
   Normalization normalization;
 };
 

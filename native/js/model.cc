@@ -23,9 +23,9 @@ constexpr int64_t kInlinePredictImages = 16;
 
 // Clears the busy flag when a job's work ends, however it ends.
 struct BusyRelease {
-  explicit BusyRelease(std::shared_ptr<ModelCore> core) : core(std::move(core)) {}
+  explicit BusyRelease(std::shared_ptr<SharedModel> core) : core(std::move(core)) {}
   ~BusyRelease() { core->busy.store(false); }
-  std::shared_ptr<ModelCore> core;
+  std::shared_ptr<SharedModel> core;
 };
 
 Normalization readNormalization(const Napi::Object& options) {
@@ -49,13 +49,13 @@ Napi::Object evalResultToJs(Napi::Env env, const EvalResult& result) {
 
 // Builds the model with the global CPU generator re-seeded, then restores the generator, so a
 // seeded construction gives the same weights without changing other random streams.
-std::unique_ptr<ModelCore> constructSeeded(int64_t numClasses, const torch::Device& device, uint64_t id,
+std::unique_ptr<SharedModel> constructSeeded(int64_t numClasses, const torch::Device& device, uint64_t id,
                                            std::optional<uint64_t> seed) {
-  if (!seed) return std::make_unique<ModelCore>(numClasses, device, id);
+  if (!seed) return std::make_unique<SharedModel>(numClasses, device, id);
   auto generator = at::detail::getDefaultCPUGenerator();
   auto saved = generator.get_state();
   generator.set_current_seed(*seed);
-  auto core = std::make_unique<ModelCore>(numClasses, torch::kCPU, id);
+  auto core = std::make_unique<SharedModel>(numClasses, torch::kCPU, id);
   generator.set_state(saved);
   core->model.to(device);
   return core;
@@ -88,7 +88,7 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
   });
 }
 
-std::shared_ptr<ModelCore> ModelWrap::live(Napi::Env env, const char* operation) {
+std::shared_ptr<SharedModel> ModelWrap::live(Napi::Env env, const char* operation) {
   if (!core_) {
     throw toJsError(env, {"ERR_LENET5_DISPOSED", std::string("Cannot ") + operation +
                                                      ": this model was disposed. Create or load a new model."});
@@ -96,7 +96,7 @@ std::shared_ptr<ModelCore> ModelWrap::live(Napi::Env env, const char* operation)
   return core_;
 }
 
-std::shared_ptr<ModelCore> ModelWrap::idle(Napi::Env env, const char* operation) {
+std::shared_ptr<SharedModel> ModelWrap::idle(Napi::Env env, const char* operation) {
   live(env, operation);
   if (core_->busy.load()) {
     throw toJsError(env, {"ERR_LENET5_BUSY", std::string("Cannot ") + operation +
@@ -107,7 +107,7 @@ std::shared_ptr<ModelCore> ModelWrap::idle(Napi::Env env, const char* operation)
 }
 
 // Marks the model busy for a job; the job's BusyRelease clears it.
-std::shared_ptr<ModelCore> ModelWrap::acquire(Napi::Env env, const char* operation) {
+std::shared_ptr<SharedModel> ModelWrap::acquire(Napi::Env env, const char* operation) {
   auto core = idle(env, operation);
   core->busy.store(true);
   core->cancel->store(false);
@@ -140,12 +140,14 @@ Napi::Value ModelWrap::parameterInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// setParameters([Float32Array, ...]) in parameterInfo() order, sizes checked by TypeScript.
+// setParameters([Float32Array | null, ...]) in parameterInfo() order, sizes checked by TypeScript;
+// null keeps that parameter's current values (a non-strict load).
 Napi::Value ModelWrap::setParameters(const Napi::CallbackInfo& info) {
   auto core = idle(info.Env(), "load parameters");
   auto arrays = info[0].As<Napi::Array>();
   guarded(info.Env(), [&] {
     for (uint32_t i = 0; i < arrays.Length(); ++i) {
+      if (arrays.Get(i).IsNull()) continue;
       auto values = arrays.Get(i).As<Napi::Float32Array>();
       core->model.setParameter(i, torch::from_blob(values.Data(), {static_cast<int64_t>(values.ElementLength())}, torch::kFloat32));
     }
@@ -208,7 +210,7 @@ Napi::Value ModelWrap::train(const Napi::CallbackInfo& info) {
   options.shuffle = o.Get("shuffle").As<Napi::Boolean>().Value();
   options.seed = o.Get("seed").IsNumber() ? static_cast<uint64_t>(o.Get("seed").As<Napi::Number>().Int64Value())
                                           : std::random_device{}();
-  options.firstEpoch = o.Get("firstEpoch").As<Napi::Number>().Int64Value();
+  options.initialEpoch = o.Get("initialEpoch").As<Napi::Number>().Int64Value();
   options.batchEventInterval = o.Get("batchEventInterval").As<Napi::Number>().Int64Value();
   options.stopOnNonFiniteLoss = o.Get("stopOnNonFiniteLoss").As<Napi::Boolean>().Value();
   options.evalBatchSize = o.Get("evalBatchSize").As<Napi::Number>().Int64Value();

@@ -12,8 +12,8 @@
 
 namespace lenet5::js {
 
-struct ModelCore {
-  ModelCore(int64_t numClasses, const torch::Device& device, uint64_t id) : model(numClasses, device), id(id) {}
+struct SharedModel {
+  SharedModel(int64_t numClasses, const torch::Device& device, uint64_t id) : model(numClasses, device), id(id) {}
   Model model;
   uint64_t id;
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
@@ -26,11 +26,11 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   explicit ModelWrap(const Napi::CallbackInfo& info);
 
  private:
-  std::shared_ptr<ModelCore> acquire(Napi::Env env, const char* operation);
+  std::shared_ptr<SharedModel> acquire(Napi::Env env, const char* operation);
   // The model, or ERR_LENET5_DISPOSED. Enough for reading what no running job changes (device, slots).
-  std::shared_ptr<ModelCore> live(Napi::Env env, const char* operation);
+  std::shared_ptr<SharedModel> live(Napi::Env env, const char* operation);
   // The model when no job runs on it; otherwise ERR_LENET5_BUSY.
-  std::shared_ptr<ModelCore> idle(Napi::Env env, const char* operation);
+  std::shared_ptr<SharedModel> idle(Napi::Env env, const char* operation);
 
   Napi::Value device(const Napi::CallbackInfo& info);
   Napi::Value to(const Napi::CallbackInfo& info);
@@ -46,7 +46,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value cancel(const Napi::CallbackInfo& info);
   Napi::Value dispose(const Napi::CallbackInfo& info);
 
-  std::shared_ptr<ModelCore> core_;
+  std::shared_ptr<SharedModel> core_;
 };
 
 }  // namespace lenet5::js

@@ -30,12 +30,15 @@ OptimizerOptions readOptions(const Napi::Object& o) {
 Napi::Function OptimizerWrap::define(Napi::Env env) {
   return DefineClass(env, "NativeOptimizer",
                      {InstanceMethod("setOptions", &OptimizerWrap::setOptions),
-                      InstanceMethod("steps", &OptimizerWrap::steps),
-                      InstanceMethod("loadState", &OptimizerWrap::loadState)});
+                      InstanceMethod("steps", &OptimizerWrap::steps)});
 }
 
+// new NativeOptimizer(options, state | null); state = { steps, buffers: { exp_avg: Float32Array, ... } },
+// flat buffers over all parameters in order (a checkpoint's, flattened by src/optim.ts).
 OptimizerWrap::OptimizerWrap(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<OptimizerWrap>(info), optimizer_(std::make_shared<Optimizer>(readOptions(info[0].As<Napi::Object>()))) {}
+    : Napi::ObjectWrap<OptimizerWrap>(info), optimizer_(std::make_shared<Optimizer>(readOptions(info[0].As<Napi::Object>()))) {
+  if (info[1].IsObject()) guarded(info.Env(), [&] { loadState(info[1].As<Napi::Object>()); });
+}
 
 Napi::Value OptimizerWrap::setOptions(const Napi::CallbackInfo& info) {
   optimizer_->setOptions(readOptions(info[0].As<Napi::Object>()));
@@ -46,21 +49,17 @@ Napi::Value OptimizerWrap::steps(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(optimizer_->steps()));
 }
 
-// loadState(steps, { exp_avg: Float32Array, ... }): flat buffers over all parameters, in order.
-Napi::Value OptimizerWrap::loadState(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&] {
-    const int64_t steps = info[0].As<Napi::Number>().Int64Value();
-    auto object = info[1].As<Napi::Object>();
-    std::map<std::string, torch::Tensor> buffers;
-    auto names = object.GetPropertyNames();
-    for (uint32_t i = 0; i < names.Length(); ++i) {
-      auto name = names.Get(i).As<Napi::String>().Utf8Value();
-      auto values = object.Get(name).As<Napi::Float32Array>();
-      buffers[name] = torch::from_blob(values.Data(), {static_cast<int64_t>(values.ElementLength())}, torch::kFloat32).clone();
-    }
-    optimizer_->loadState(steps, std::move(buffers));
-    return info.Env().Undefined();
-  });
+void OptimizerWrap::loadState(const Napi::Object& state) {
+  const int64_t steps = state.Get("steps").As<Napi::Number>().Int64Value();
+  auto object = state.Get("buffers").As<Napi::Object>();
+  std::map<std::string, torch::Tensor> buffers;
+  auto names = object.GetPropertyNames();
+  for (uint32_t i = 0; i < names.Length(); ++i) {
+    auto name = names.Get(i).As<Napi::String>().Utf8Value();
+    auto values = object.Get(name).As<Napi::Float32Array>();
+    buffers[name] = torch::from_blob(values.Data(), {static_cast<int64_t>(values.ElementLength())}, torch::kFloat32).clone();
+  }
+  optimizer_->loadState(steps, std::move(buffers));
 }
 
 }  // namespace lenet5::js

@@ -1,4 +1,4 @@
-// JS wrapper of core::Optimizer: new NativeOptimizer({ kind: 'adam' | 'sgd', lr, ... }).
+// JS wrapper of core::Optimizer: new NativeOptimizer({ kind: 'adam' | 'sgd', lr, ... }, state | null).
 #pragma once
 
 #include <memory>
@@ -18,7 +18,7 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
  private:
   Napi::Value setOptions(const Napi::CallbackInfo& info);
   Napi::Value steps(const Napi::CallbackInfo& info);
-  Napi::Value loadState(const Napi::CallbackInfo& info);
+  void loadState(const Napi::Object& state);
 
   std::shared_ptr<Optimizer> optimizer_;
 };

@@ -2,13 +2,15 @@
 import { stat } from 'node:fs/promises';
 import { Lenet5Error } from '../errors.js';
 import { info } from '../info.js';
-import { LeNet5, checkFiniteOutputs, checkTop, rankClasses } from '../model.js';
-import { inspect } from '../pth/index.js';
+import { checkFiniteOutputs, checkTop, rankClasses } from '../presentation.js';
+import { inspect } from '../pth/load.js';
 import { readKaggleCsv } from '../data/csv.js';
+import { IMAGE_PIXELS } from '../data/dataset.js';
 import { IMAGE_EXTENSIONS, decodeImages, imageFilesIn } from '../data/folder.js';
 import type { Fit } from '../data/preprocess.js';
-import { writeFileAtomic } from '../pth/write.js';
+import { writeFileAtomic } from '../atomic-write.js';
 import { loadSplits, type DataOptions } from './data.js';
+import { loadModel } from './load.js';
 import { UsageError, errorDetails, percent, printJson, say, warn, type CommonOptions } from './output.js';
 import { refuseOverwrite } from './paths.js';
 
@@ -18,7 +20,7 @@ export interface LoadFlags extends CommonOptions {
 }
 
 export async function evaluateCommand(modelPath: string, options: DataOptions & LoadFlags & { split: 'test' | 'train' }): Promise<number> {
-  const model = await LeNet5.load(modelPath, { allowNonFinite: options.allowNonFinite });
+  const model = await loadModel(modelPath, { allowNonFinite: options.allowNonFinite });
   const splits = await loadSplits(options);
   const data = options.split === 'test' ? splits.test : splits.fit;
   const dir = splits.path;
@@ -66,7 +68,7 @@ export async function predictCommand(modelPath: string, inputs: string[], option
     throw new UsageError(inputs.length ? 'Pass images (or folders) or --csv FILE, not both.' : 'Nothing to predict: pass image files or folders, or --csv FILE (Kaggle\'s test.csv).');
   }
   if (options.out) await refuseOverwrite('--out', options.out, modelPath, 'model');
-  const model = await LeNet5.load(modelPath, { allowNonFinite: options.allowNonFinite });
+  const model = await loadModel(modelPath, { allowNonFinite: options.allowNonFinite });
   const names = model.classNames();
   const top = checkTop('--top', options.top, names.length);
   let pixels: Uint8Array;
@@ -75,7 +77,7 @@ export async function predictCommand(modelPath: string, inputs: string[], option
   let errors = new Map<number, { code: string; message: string }>();
   if (options.csv) {
     ({ pixels } = await readKaggleCsv(options.csv));
-    images = Array.from({ length: pixels.length / 784 }, (_, i) => String(i + 1));
+    images = Array.from({ length: pixels.length / IMAGE_PIXELS }, (_, i) => String(i + 1));
   } else {
     images = await expandImages(inputs);
     if (images.length === 0) throw new Lenet5Error('ERR_LENET5_DATA_NOT_FOUND', `No images (${IMAGE_EXTENSIONS.join(', ')}) in ${inputs.join(', ')}.`);
@@ -145,7 +147,7 @@ export async function inspectCommand(file: string, options: CommonOptions): Prom
 export async function exportCommand(modelPath: string, options: LoadFlags & { format: 'torchscript' | 'onnx'; out?: string }): Promise<number> {
   const out = options.out ?? modelPath.replace(/\.(pth|pt|ckpt)$/i, '') + (options.format === 'onnx' ? '.onnx' : '.pt');
   await refuseOverwrite('--out', out, modelPath, 'model');
-  const model = await LeNet5.load(modelPath, { allowNonFinite: options.allowNonFinite });
+  const model = await loadModel(modelPath, { allowNonFinite: options.allowNonFinite });
   await model.export(out, { format: options.format });
   if (options.json) {
     printJson({ ok: true, command: 'export', model: modelPath, format: options.format, out, normalization: model.normalization, classes: model.classes ?? null });

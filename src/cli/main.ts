@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { FITS } from '../data/preprocess.js';
+import { parseDevice } from '../device.js';
 import { packageRoot } from '../native.js';
 import { SERVE_MAX_IMAGE_PIXELS } from '../data/image.js';
 import { dropOutputToClosedPipes, printJson, reportError } from './output.js';
@@ -55,8 +56,11 @@ function host(value: string): string {
 }
 
 function device(value: string): string {
-  if (!/^(cpu|cuda|auto|cuda:\d{1,4})$/.test(value)) throw new InvalidArgumentError(`Expected cpu, cuda, cuda:N or auto but received "${value}".`);
-  return value;
+  try {
+    return parseDevice('--device', value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 /** The options of every command that reads a dataset (train, evaluate). */

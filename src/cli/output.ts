@@ -1,6 +1,7 @@
 /** Output conventions shared by every command: one JSON object with --json, lines otherwise. */
 import { Lenet5Error } from '../errors.js';
 
+/** A command-line mistake found after parsing (exit 2, ERR_LENET5_USAGE), e.g. a --host that is not this machine's. */
 export class UsageError extends Error {}
 
 export interface CommonOptions {

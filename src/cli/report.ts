@@ -8,11 +8,12 @@ import { join, resolve } from 'node:path';
 import { PNG } from 'pngjs';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
-import type { Dataset } from '../data/dataset.js';
+import { IMAGE_PIXELS, type Dataset } from '../data/dataset.js';
 import { findIdxFile } from '../data/datasets.js';
 import { readIdxImages, readIdxLabels } from '../data/idx.js';
 import type { EpochResult, EvaluateResult, LeNet5 } from '../model.js';
-import { writeFileAtomic } from '../pth/write.js';
+import { writeFileAtomic } from '../atomic-write.js';
+import { escapeHtml } from '../presentation.js';
 import { percent } from './output.js';
 
 export interface ReportInput {
@@ -83,10 +84,6 @@ function imagePng(pixels: Uint8Array): Buffer {
   return PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false });
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
-}
-
 /** Writes the report into `dir` (each file atomically) and returns the path of its index.html. */
 export async function writeReport(dir: string, input: ReportInput): Promise<string> {
   const { model, history, result, settings } = input;
@@ -109,7 +106,7 @@ export async function writeReport(dir: string, input: ReportInput): Promise<stri
       const predicted = prediction.classes[i];
       if (predicted !== labels[i]) wrong.push({ index: i, actual: labels[i], predicted, confidence: prediction.probabilities[i][predicted] });
     }
-    for (const w of wrong) await writeFileAtomic(join(dir, 'misclassified', `${w.index}.png`), imagePng(pixels.subarray(w.index * 784, (w.index + 1) * 784)));
+    for (const w of wrong) await writeFileAtomic(join(dir, 'misclassified', `${w.index}.png`), imagePng(pixels.subarray(w.index * IMAGE_PIXELS, (w.index + 1) * IMAGE_PIXELS)));
   }
   const settingsRows = Object.entries(settings).filter(([, v]) => v !== undefined && typeof v !== 'object')
     .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(String(v))}</td></tr>`).join('');

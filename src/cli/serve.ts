@@ -1,9 +1,9 @@
 /** lenet5 serve: load a model and answer predictions over HTTP until SIGINT/SIGTERM. */
 import { basename } from 'node:path';
 import type { DeviceName } from '../device.js';
-import { LeNet5 } from '../model.js';
 import { createPredictionServer } from '../serve/server.js';
 import { Lenet5Error } from '../errors.js';
+import { loadModel } from './load.js';
 import { UsageError, say, type CommonOptions } from './output.js';
 
 interface ServeCommandOptions extends CommonOptions {
@@ -34,7 +34,7 @@ function listenError(error: unknown, host: string, port: number): Error {
 }
 
 export async function serveCommand(modelPath: string, options: ServeCommandOptions): Promise<number> {
-  const model = await LeNet5.load(modelPath, { device: options.device, allowNonFinite: options.allowNonFinite });
+  const model = await loadModel(modelPath, { device: options.device, allowNonFinite: options.allowNonFinite });
   const app = await createPredictionServer(model, {
     maxBodyBytes: options.maxBody, rateLimit: options.rateLimit, maxBatch: options.maxBatch, maxImagePixels: options.maxImagePixels, modelName: basename(modelPath),
   });

@@ -7,6 +7,7 @@ import { metadataPath } from '../metadata.js';
 import { LeNet5, type EpochResult } from '../model.js';
 import { Adam, SGD, type Optimizer } from '../optim.js';
 import { loadSplits, type DataOptions } from './data.js';
+import { noteStrippedPrefix } from './load.js';
 import { UsageError, percent, printJson, say } from './output.js';
 import { checkWritable, refuseOverwrite } from './paths.js';
 import { epochProgress } from './progress.js';
@@ -24,7 +25,7 @@ export interface TrainCommandOptions extends DataOptions {
   report?: string;
 }
 
-export function epochLine(e: EpochResult): string {
+function epochLine(e: EpochResult): string {
   const validation = e.valLoss === undefined ? '' : `, Val Loss: ${e.valLoss.toFixed(4)}, Val Accuracy: ${percent(e.valAccuracy ?? 0)}`;
   return `Epoch ${e.epoch}, Train Loss: ${e.trainLoss.toFixed(4)}${validation} (${e.seconds.toFixed(1)} s, ${Math.round(e.imagesPerSecond)} images/s)`;
 }
@@ -80,6 +81,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
   if (options.resume) {
     const checkpoint = await loadResumable(options.resume, options.device);
     ({ model, optimizer } = checkpoint);
+    noteStrippedPrefix(options.resume, model);
     doneEpochs = checkpoint.epoch;
     say(options, `Resuming from ${options.resume} after epoch ${doneEpochs}`);
     if (doneEpochs >= options.epochs) {

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { IMAGE_PIXELS } from './dataset.js';
 import { idxBytes, parseIdx } from './idx.js';
 
 export interface CachedSplit {
@@ -46,7 +47,7 @@ export async function readCache(cacheDir: string, name: string): Promise<CacheEn
     for (const [split, files] of Object.entries(index.splits)) {
       const images = parseIdx(split, await readFile(join(dir, `${split}-images-idx3-ubyte`)), 3).data;
       const labels = parseIdx(split, await readFile(join(dir, `${split}-labels-idx1-ubyte`)), 1).data;
-      if (labels.length !== files.length || images.length !== files.length * 784) return undefined;
+      if (labels.length !== files.length || images.length !== files.length * IMAGE_PIXELS) return undefined;
       splits[split] = { images, labels, files };
     }
     return { classes: index.classes, splits, badFiles: index.badFiles };

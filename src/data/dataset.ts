@@ -1,7 +1,7 @@
 /** A labelled set of 28x28 grayscale images, held natively as uint8. */
 import { Lenet5Error, callNative } from '../errors.js';
 import { native, type NativeDataset } from '../native.js';
-import { invalid, knownKeys, numberInRange, optionsObject, positiveInteger, seed as checkSeed } from '../validate.js';
+import { invalidArgument, knownKeys, numberInRange, optionsObject, positiveInteger, checkSeed } from '../validate.js';
 
 export const IMAGE_PIXELS = 28 * 28;
 
@@ -50,13 +50,13 @@ export class Dataset {
   static fromArrays(init: DatasetInit): Dataset {
     const o = optionsObject('dataset', init);
     knownKeys('dataset', o, ['images', 'labels', 'classes', 'numClasses', 'normalization']);
-    if (!(init.images instanceof Uint8Array)) throw invalid('images', 'Uint8Array of 0-255 pixels', init.images);
+    if (!(init.images instanceof Uint8Array)) throw invalidArgument('images', 'Uint8Array of 0-255 pixels', init.images);
     if (init.images.length === 0 || init.images.length % IMAGE_PIXELS !== 0) {
       throw new Lenet5Error('ERR_LENET5_SHAPE', `Expected images to hold N x 28 x 28 = a positive multiple of ${IMAGE_PIXELS} bytes but received ${init.images.length}`);
     }
     const count = init.images.length / IMAGE_PIXELS;
     if (init.labels === null || typeof init.labels !== 'object' || typeof (init.labels as ArrayLike<number>).length !== 'number') {
-      throw invalid('labels', 'Uint8Array or array of class indices', init.labels);
+      throw invalidArgument('labels', 'Uint8Array or array of class indices', init.labels);
     }
     if (init.labels.length !== count) {
       throw new Lenet5Error('ERR_LENET5_SHAPE', `Expected ${count} labels (one per image) but received ${init.labels.length}`);
@@ -66,7 +66,7 @@ export class Dataset {
     const labels = new Uint8Array(count);
     for (let i = 0; i < count; i++) {
       const label = init.labels[i];
-      if (!Number.isInteger(label) || label < 0 || label > 255) throw invalid(`labels[${i}]`, 'integer class index from 0 to 255', label);
+      if (!Number.isInteger(label) || label < 0 || label > 255) throw invalidArgument(`labels[${i}]`, 'integer class index from 0 to 255', label);
       labels[i] = label;
       if (label > maxLabel) maxLabel = label;
     }
@@ -114,7 +114,7 @@ export function checkNormalization(value: unknown): Normalization {
 
 function checkClasses(classes: unknown): string[] {
   if (!Array.isArray(classes) || classes.length === 0 || classes.length > 256 || !classes.every((c) => typeof c === 'string')) {
-    throw invalid('classes', 'array of 1 to 256 class names', classes);
+    throw invalidArgument('classes', 'array of 1 to 256 class names', classes);
   }
   return classes;
 }

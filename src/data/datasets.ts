@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lenet5Error } from '../errors.js';
 import { oneOf } from '../validate.js';
-import { Dataset, type Normalization } from './dataset.js';
+import { Dataset, IMAGE_PIXELS, type Normalization } from './dataset.js';
 import { readIdxImages, readIdxLabels } from './idx.js';
 
 export const FASHION_MNIST_CLASSES = Object.freeze([
@@ -24,8 +24,8 @@ export interface LoadOptions {
 /** Reads an image file and a label file in IDX format (gzipped or not). */
 export async function idx(imagesFile: string, labelsFile: string, options: LoadOptions = {}): Promise<Dataset> {
   const [{ pixels }, labels] = await Promise.all([readIdxImages(imagesFile), readIdxLabels(labelsFile)]);
-  if (labels.length !== pixels.length / 784) {
-    throw new Lenet5Error('ERR_LENET5_DATA', `${imagesFile} holds ${pixels.length / 784} images but ${labelsFile} holds ${labels.length} labels; they must match. Check that the two files belong together.`);
+  if (labels.length !== pixels.length / IMAGE_PIXELS) {
+    throw new Lenet5Error('ERR_LENET5_DATA', `${imagesFile} holds ${pixels.length / IMAGE_PIXELS} images but ${labelsFile} holds ${labels.length} labels; they must match. Check that the two files belong together.`);
   }
   const classes = options.classes;
   const numClasses = classes?.length ?? 10;

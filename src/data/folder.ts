@@ -7,7 +7,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { Lenet5Error, type ErrorCode } from '../errors.js';
 import { cacheName, defaultCacheDir, readCache, writeCache, type CacheEntry, type CachedSplit } from './cache.js';
-import { Dataset } from './dataset.js';
+import { Dataset, IMAGE_PIXELS } from './dataset.js';
 import { loadImage28 } from './image.js';
 import type { ImageOptions } from './preprocess.js';
 
@@ -60,7 +60,7 @@ export async function imageFilesIn(dir: string): Promise<string[]> {
 
 /** Decodes files in parallel into one pixel buffer; files that fail are returned as bad, in order. */
 export async function decodeImages(files: string[], options: DecodeOptions = {}): Promise<{ pixels: Uint8Array; ok: boolean[]; badFiles: BadFile[] }> {
-  const pixels = new Uint8Array(files.length * 784);
+  const pixels = new Uint8Array(files.length * IMAGE_PIXELS);
   const ok = new Array<boolean>(files.length).fill(false);
   const reasons = new Map<number, string>();
   let next = 0;
@@ -69,7 +69,7 @@ export async function decodeImages(files: string[], options: DecodeOptions = {})
     while (next < files.length) {
       const i = next++;
       try {
-        pixels.set(await loadImage28(files[i], await readFile(files[i]), options), i * 784);
+        pixels.set(await loadImage28(files[i], await readFile(files[i]), options), i * IMAGE_PIXELS);
         ok[i] = true;
       } catch (error) {
         reasons.set(i, (error as Error).message.replace(`${files[i]}: `, ''));
@@ -146,8 +146,8 @@ export async function imageFolder(dir: string, options: FolderOptions = {}): Pro
     for (const [split, { files, labels }] of Object.entries(listing)) {
       const keep = files.map((_, i) => decoded.ok[offset + i]);
       const kept = files.map((_, i) => i).filter((i) => keep[i]);
-      const images = new Uint8Array(kept.length * 784);
-      kept.forEach((i, k) => images.set(decoded.pixels.subarray((offset + i) * 784, (offset + i + 1) * 784), k * 784));
+      const images = new Uint8Array(kept.length * IMAGE_PIXELS);
+      kept.forEach((i, k) => images.set(decoded.pixels.subarray((offset + i) * IMAGE_PIXELS, (offset + i + 1) * IMAGE_PIXELS), k * IMAGE_PIXELS));
       splits[split] = { images, labels: Uint8Array.from(kept, (i) => labels[i]), files: kept.map((i) => relative(root, files[i])) };
       offset += files.length;
     }

@@ -15,7 +15,7 @@ function dataError(file: string, problem: string): Lenet5Error {
   return new Lenet5Error('ERR_LENET5_DATA', `${file}: ${problem}`);
 }
 
-export async function readIdxBytes(file: string): Promise<Buffer> {
+async function readIdxBytes(file: string): Promise<Buffer> {
   const raw = await readInputFile(file, 'ERR_LENET5_DATA_NOT_FOUND', 'Expected an MNIST-format IDX file (gzipped or not).');
   return decompressIdx(file, raw);
 }

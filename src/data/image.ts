@@ -6,6 +6,7 @@
 import type { ResizeOptions, Sharp } from 'sharp';
 import type { ImageOptions } from './preprocess.js';
 import { Lenet5Error } from '../errors.js';
+import { IMAGE_PIXELS } from './dataset.js';
 
 /**
  * Larger images are refused before decoding: a small compressed file can claim billions of pixels.
@@ -113,7 +114,7 @@ async function mnistStyle(gray: { width: number; height: number; pixels: Uint8Ar
       }
     }
   }
-  const out = new Uint8Array(784);
+  const out = new Uint8Array(IMAGE_PIXELS);
   if (right < 0) return out; // nothing drawn: an empty (black) image
   const sharp = await loadSharp();
   const crop = await sharp(pixels, { raw: { width, height, channels: 1 } })

@@ -5,7 +5,7 @@
  */
 import protobuf from 'protobufjs';
 
-export const ONNX_OPSET = 13;
+const ONNX_OPSET = 13;
 const IR_VERSION = 7;
 const FLOAT = 1;
 const ATTRIBUTE_INT = 2;

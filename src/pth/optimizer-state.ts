@@ -1,18 +1,26 @@
 /**
- * Converts a Python optimizer.state_dict() (Adam or SGD, as in a checkpoint) into the flat
- * buffers and settings of this package's optimizers. Parameter indices follow the model's
- * parameter order, as PyTorch's do.
+ * Reads a Python optimizer.state_dict() (Adam or SGD, as in a checkpoint) into plain values: the
+ * hyperparameters as this package's optimizer options, and each state buffer per parameter, in
+ * the optimizer's parameter order (PyTorch's, which is the model's).
  */
 import { Lenet5Error } from '../errors.js';
-import type { NativeOptimizerOptions } from '../native.js';
-import { numelOf, tensorToFloat32 } from './tensor.js';
-import { PyDict, PyTuple, type PyValue } from './unpickler.js';
+import type { AdamOptions, SGDOptions } from '../optim.js';
 import { isTensor } from './read.js';
+import { tensorToFloat32 } from './tensor.js';
+import { PyDict, PyTuple, type PyValue } from './unpickler.js';
+
+export interface ParameterBuffer {
+  shape: number[];
+  values: Float32Array;
+}
 
 export interface OptimizerState {
-  settings: NativeOptimizerOptions;
+  settings: { kind: 'adam'; options: AdamOptions } | { kind: 'sgd'; options: SGDOptions };
+  /** How many parameters the optimizer's param_groups list. */
+  parameterCount: number;
   steps: number;
-  buffers: Record<string, Float32Array>;
+  /** Buffer name (exp_avg, exp_avg_sq, max_exp_avg_sq, momentum_buffer) -> one entry per parameter. Empty before the first step. */
+  buffers: Record<string, ParameterBuffer[]>;
 }
 
 function stateError(problem: string): Lenet5Error {
@@ -37,7 +45,7 @@ function scalar(value: PyValue, what: string): number {
   throw stateError(`has a ${what} that is not a number.`);
 }
 
-export function readOptimizerState(value: PyValue, slots: { name: string; shape: number[] }[]): OptimizerState {
+export function readOptimizerState(value: PyValue): OptimizerState {
   if (!(value instanceof PyDict)) throw stateError('is not a dict.');
   const state = value.map.get('state');
   const groups = value.map.get('param_groups');
@@ -46,56 +54,45 @@ export function readOptimizerState(value: PyValue, slots: { name: string; shape:
   const group = groups[0];
   if (group.map.get('maximize') === true) throw stateError('uses maximize=True, which this package does not support.');
   const params = group.map.get('params');
-  if (!Array.isArray(params) || params.length !== slots.length) {
-    throw stateError(`lists ${Array.isArray(params) ? params.length : 'no'} parameters; LeNet-5 has ${slots.length}.`);
-  }
+  if (!Array.isArray(params)) throw stateError('lists no parameters.');
 
-  let settings: NativeOptimizerOptions;
+  let settings: OptimizerState['settings'];
   const betas = group.map.get('betas');
   if (betas instanceof PyTuple && betas.items.length === 2) {
     if (flag(group, 'decoupled_weight_decay')) throw stateError('is AdamW (decoupled weight decay), which this package does not implement.');
-    settings = {
-      kind: 'adam', lr: number(group, 'lr'), beta1: scalar(betas.items[0], 'beta'), beta2: scalar(betas.items[1], 'beta'),
+    settings = { kind: 'adam', options: {
+      lr: number(group, 'lr'), betas: [scalar(betas.items[0], 'beta'), scalar(betas.items[1], 'beta')],
       eps: number(group, 'eps'), weightDecay: number(group, 'weight_decay', 0), amsgrad: flag(group, 'amsgrad'),
-    };
+    } };
   } else if (group.map.has('momentum')) {
-    settings = {
-      kind: 'sgd', lr: number(group, 'lr'), momentum: number(group, 'momentum'), dampening: number(group, 'dampening', 0),
+    settings = { kind: 'sgd', options: {
+      lr: number(group, 'lr'), momentum: number(group, 'momentum'), dampening: number(group, 'dampening', 0),
       nesterov: flag(group, 'nesterov'), weightDecay: number(group, 'weight_decay', 0),
-    };
+    } };
   } else {
     throw stateError('is neither Adam nor SGD (no betas or momentum in param_groups).');
   }
 
-  const perSlot = params.map((id) => state.map.get(typeof id === 'number' ? id : -1));
-  const present = perSlot.filter((entry) => entry !== undefined);
-  if (present.length === 0) return { settings, steps: 0, buffers: {} };
-  if (present.length !== slots.length || !perSlot.every((entry) => entry instanceof PyDict)) {
+  const perParameter = params.map((id) => state.map.get(typeof id === 'number' ? id : -1));
+  const present = perParameter.filter((entry) => entry !== undefined);
+  const result: OptimizerState = { settings, parameterCount: params.length, steps: 0, buffers: {} };
+  if (present.length === 0) return result;
+  if (present.length !== params.length || !perParameter.every((entry) => entry instanceof PyDict)) {
     throw stateError('has state for some parameters but not all.');
   }
-  const entries = perSlot as PyDict[];
-  const names = [...entries[0].map.keys()].filter((k) => k !== 'step' && entries[0].map.get(k) !== null).map(String);
-  let steps = 0;
+  const entries = perParameter as PyDict[];
   if (settings.kind === 'adam') {
     const stepValues = entries.map((entry) => scalar(entry.map.get('step') ?? null, 'step'));
     if (stepValues.some((s) => s !== stepValues[0] || !Number.isInteger(s) || s < 0)) throw stateError('has differing step counts across parameters.');
-    steps = stepValues[0];
+    result.steps = stepValues[0];
   }
-  const total = slots.reduce((sum, slot) => sum + numelOf(slot.shape), 0);
-  const buffers: Record<string, Float32Array> = {};
+  const names = [...entries[0].map.keys()].filter((k) => k !== 'step' && entries[0].map.get(k) !== null).map(String);
   for (const name of names) {
-    const flat = new Float32Array(total);
-    let offset = 0;
-    entries.forEach((entry, i) => {
+    result.buffers[name] = entries.map((entry, i) => {
       const tensor = entry.map.get(name) ?? null;
-      const expected = slots[i].shape;
-      if (!isTensor(tensor) || tensor.shape.join(',') !== expected.join(',')) {
-        throw stateError(`has ${name} for ${slots[i].name} with shape [${isTensor(tensor) ? tensor.shape.join(', ') : '?'}]; expected [${expected.join(', ')}].`);
-      }
-      flat.set(tensorToFloat32(tensor), offset);
-      offset += numelOf(expected);
+      if (!isTensor(tensor)) throw stateError(`has no ${name} tensor for parameter ${i}.`);
+      return { shape: tensor.shape, values: tensorToFloat32(tensor) };
     });
-    buffers[name] = flat;
   }
-  return { settings, steps, buffers };
+  return result;
 }

@@ -1,8 +1,9 @@
 /**
- * Reading .pth files: what this package writes, what Python's torch.save writes (a state_dict
- * OrderedDict with _metadata, or a checkpoint dict), from PyTorch 1.6 to 2.x.
+ * Parsing .pth files into Python-like values (the zip in archive.ts, the pickle in unpickler.ts):
+ * what this package writes, what Python's torch.save writes (a state_dict OrderedDict with
+ * _metadata, or a checkpoint dict), from PyTorch 1.6 to 2.x. load.ts turns them into typed values.
  */
-import { Lenet5Error, readInputFile } from '../errors.js';
+import { readInputFile } from '../errors.js';
 import { readArchive } from './archive.js';
 import { tensorToFloat32 } from './tensor.js';
 import { DTYPE_BYTES, PyDict, PyTuple, formatError, unpickle, type DType, type PyTensor, type PyValue } from './unpickler.js';
@@ -22,10 +23,6 @@ export interface TensorInfo {
   name: string;
   dtype: DType;
   shape: number[];
-}
-
-export interface LoadedTensor extends TensorInfo {
-  values: Float32Array;
 }
 
 export async function readPth(path: string): Promise<PthFile> {
@@ -50,31 +47,6 @@ export async function parsePth(path: string, bytes: Buffer): Promise<PthFile> {
 
 export function isTensor(value: PyValue): value is PyTensor {
   return value !== null && typeof value === 'object' && 'kind' in value && value.kind === 'tensor';
-}
-
-function isStateDict(value: PyValue): value is PyDict {
-  return value instanceof PyDict && value.map.size > 0 && [...value.map.entries()].every(([k, v]) => typeof k === 'string' && isTensor(v));
-}
-
-/** Where the model weights sit in a file: the root itself, or a checkpoint's model_state_dict / state_dict. */
-export function findStateDict(file: PthFile): { dict: PyDict; location: string } {
-  if (isStateDict(file.root)) return { dict: file.root, location: '' };
-  if (file.root instanceof PyDict) {
-    for (const key of ['model_state_dict', 'state_dict', 'model']) {
-      const value = file.root.map.get(key);
-      if (value !== undefined && isStateDict(value)) return { dict: value, location: key };
-    }
-  }
-  throw new Lenet5Error('ERR_LENET5_STATE_DICT',
-    `${file.path} holds no state_dict: expected a dict of tensors (torch.save(model.state_dict(), path)) or a checkpoint ` +
-    'with a model_state_dict entry. Run "lenet5 inspect" on it to see what it holds.');
-}
-
-export function loadTensors(dict: PyDict): LoadedTensor[] {
-  return [...dict.map.entries()].map(([name, tensor]) => {
-    const t = tensor as PyTensor;
-    return { name: String(name), dtype: t.storage.dtype, shape: t.shape, values: tensorToFloat32(t) };
-  });
 }
 
 /** Every tensor in the file, named by its path through the containers (model_state_dict.conv1.weight). */

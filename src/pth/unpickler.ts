@@ -15,9 +15,6 @@ export class PyTuple {
 /** A Python dict or OrderedDict. Keys are strings or integers in state dicts. */
 export class PyDict {
   readonly map = new Map<PyKey, PyValue>();
-  /** Attributes set by BUILD (an OrderedDict's _metadata); kept for inspection, not used. */
-  attributes: PyValue = null;
-  constructor(readonly ordered: boolean) {}
 }
 
 /** A storage referenced by a tensor: raw little-endian bytes from one zip record. */
@@ -114,7 +111,7 @@ function makeAllowedGlobals(): Map<string, PyGlobal | PyStorageType> {
   const callable = (name: string, call: (args: PyValue[]) => PyValue) => allowed.set(name, { kind: 'global', name, call });
   callable('collections.OrderedDict', (args) => {
     if (args.length !== 0) throw formatError('OrderedDict with constructor arguments is not supported in a state dict.');
-    return new PyDict(true);
+    return new PyDict();
   });
   callable('torch._utils._rebuild_tensor_v2', rebuildTensor);
   callable('torch._utils._rebuild_tensor', rebuildTensor);
@@ -315,8 +312,8 @@ export function unpickle(data: Uint8Array, loadStorage: StorageLoader): PyValue 
       case 0x85: stack.push(new PyTuple([pop()])); break; // TUPLE1
       case 0x86: { const b = pop(); const a = pop(); stack.push(new PyTuple([a, b])); break; } // TUPLE2
       case 0x87: { const c = pop(); const b = pop(); const a = pop(); stack.push(new PyTuple([a, b, c])); break; } // TUPLE3
-      case 0x7d: stack.push(new PyDict(false)); break; // EMPTY_DICT
-      case 0x64: { const dict = new PyDict(false); setItems(dict, popMark()); stack.push(dict); break; } // DICT
+      case 0x7d: stack.push(new PyDict()); break; // EMPTY_DICT
+      case 0x64: { const dict = new PyDict(); setItems(dict, popMark()); stack.push(dict); break; } // DICT
       case 0x73: { const value = pop(); const key = pop(); setItems(top(), [key, value]); break; } // SETITEM
       case 0x75: { const items = popMark(); setItems(top(), items); break; } // SETITEMS
       case 0x8f: stack.push([]); break; // EMPTY_SET (as a list: sets hold no tensors in state dicts)
@@ -347,11 +344,9 @@ export function unpickle(data: Uint8Array, loadStorage: StorageLoader): PyValue 
         stack.push(callable.call(args.items));
         break;
       }
-      case 0x62: { // BUILD: only an OrderedDict's attributes (_metadata) are accepted
-        const state = pop();
-        const target = top();
-        if (!(target instanceof PyDict)) throw formatError('Unsupported pickle: BUILD on an object other than a dict.');
-        target.attributes = state;
+      case 0x62: { // BUILD: only on a dict (an OrderedDict's _metadata attribute), and dropped: loading never needs it
+        pop();
+        if (!(top() instanceof PyDict)) throw formatError('Unsupported pickle: BUILD on an object other than a dict.');
         break;
       }
       case 0x51: stack.push(persistentLoad(pop())); break; // BINPERSID

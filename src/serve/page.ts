@@ -2,14 +2,11 @@
  * GET / of `lenet5 serve`: one self-contained page (no external requests) where a user draws on a
  * canvas or drops an image and sees the model's prediction over its class names.
  */
+import { escapeHtml } from '../presentation.js';
 
 /** JSON for a <script> block: "<" is escaped so a class name cannot close the tag. */
 function inlineJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c');
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 export function pageHtml(classes: readonly string[], title = 'LeNet-5'): string {

@@ -11,7 +11,8 @@ import { gzipSync } from 'node:zlib';
 import yazl from 'yazl';
 import { Lenet5Error } from '../../src/errors.js';
 import { decompressIdx, parseIdx } from '../../src/data/idx.js';
-import { findStateDict, listTensors, loadTensors, parsePth } from '../../src/pth/read.js';
+import { stateDictOf } from '../../src/pth/load.js';
+import { listTensors, parsePth } from '../../src/pth/read.js';
 import { rng } from '../helpers.js';
 
 export interface FuzzResult {
@@ -103,7 +104,7 @@ async function parseAll(bytes: Buffer): Promise<void> {
   const file = await parsePth('fuzz.pth', bytes);
   listTensors(file.root);
   try {
-    loadTensors(findStateDict(file).dict);
+    stateDictOf(file);
   } catch (error) {
     if (!(error instanceof Lenet5Error && error.code === 'ERR_LENET5_STATE_DICT')) throw error;
   }

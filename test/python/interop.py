@@ -6,7 +6,8 @@ files written by Node, and writes files for Node to read. Prints one JSON object
   step PTH IMAGES LABELS OUT     resume a checkpoint (model + Adam/SGD), one optimizer step on the batch, save state_dict
   save-checkpoint PTH IMAGES LABELS STEPS OPT
                                  train STEPS steps on the batch from a seeded model, save a checkpoint
-  save-raw PTH KIND              write special files: views, shared storages, float64/float16/bfloat16
+  save-raw PTH KIND              write special files: views, shared storages, float64/float16/bfloat16,
+                                 keys prefixed module. or _orig_mod.; any other KIND: the plain state_dict
 """
 import hashlib
 import inspect
@@ -115,6 +116,9 @@ def main():
             state = {k: v.half() for k, v in state.items()}
         elif kind == "bfloat16":
             state = {k: v.bfloat16() for k, v in state.items()}
+        elif kind in ("module", "_orig_mod"):
+            # What nn.DataParallel / DDP ("module.") and torch.compile ("_orig_mod.") models' state_dicts hold.
+            state = {f"{kind}.{k}": v for k, v in state.items()}
         elif kind == "shared":
             # Every tensor a view into one storage, with offsets, and fc1.weight transposed (non-contiguous).
             flat = torch.cat([v.flatten() for v in state.values()])

@@ -1,0 +1,116 @@
+/**
+ * The one module that reads .pth files — state_dicts, checkpoints with their optimizer state, and
+ * any tensor file for `inspect` — and returns plain typed values. Below it: read.ts (zip + pickle
+ * to Python-like values), unpickler.ts, tensor.ts (views to Float32Array), optimizer-state.ts.
+ */
+import { Lenet5Error } from '../errors.js';
+import { readOptimizerState, type OptimizerState } from './optimizer-state.js';
+import { describeFormat, isTensor, listTensors, readPth, topLevelScalars, type PthFile, type TensorInfo } from './read.js';
+import { tensorToFloat32 } from './tensor.js';
+import { PyDict, type PyTensor, type PyValue } from './unpickler.js';
+
+export type { TensorInfo } from './read.js';
+export type { OptimizerState } from './optimizer-state.js';
+
+export interface LoadedTensor extends TensorInfo {
+  values: Float32Array;
+}
+
+export interface StateDict {
+  /** In the file's order, keys without the stripped prefix. */
+  tensors: LoadedTensor[];
+  /** 'module.' (nn.DataParallel, DDP) or '_orig_mod.' (torch.compile) when every key had it; null otherwise. */
+  strippedPrefix: string | null;
+}
+
+export interface Checkpoint extends StateDict {
+  optimizer: OptimizerState;
+  /** Epochs completed (0 when the file does not say). */
+  epoch: number;
+  loss: number | null;
+}
+
+export interface InspectResult {
+  path: string;
+  format: string;
+  records: string[];
+  /** epoch, loss, ... when the file is a checkpoint. */
+  scalars: Record<string, number | string | boolean | null>;
+  tensors: TensorInfo[];
+}
+
+/** Prefixes wrappers add to every key; stripped (outermost first) only when all keys carry one. */
+const WRAPPER_PREFIXES = ['module.', '_orig_mod.'];
+
+function isStateDict(value: PyValue | undefined): value is PyDict {
+  return value instanceof PyDict && value.map.size > 0 && [...value.map.entries()].every(([k, v]) => typeof k === 'string' && isTensor(v));
+}
+
+/** Where the weights sit: the root itself (location ''), or a checkpoint's model_state_dict / state_dict / model. */
+function findStateDict(file: PthFile): { dict: PyDict; location: string } {
+  if (isStateDict(file.root)) return { dict: file.root, location: '' };
+  if (file.root instanceof PyDict) {
+    for (const key of ['model_state_dict', 'state_dict', 'model']) {
+      const value = file.root.map.get(key);
+      if (isStateDict(value)) return { dict: value, location: key };
+    }
+  }
+  throw new Lenet5Error('ERR_LENET5_STATE_DICT',
+    `${file.path} holds no state_dict: expected a dict of tensors (torch.save(model.state_dict(), path)) or a checkpoint ` +
+    'with a model_state_dict entry. Run "lenet5 inspect" on it to see what it holds.');
+}
+
+function stripWrapperPrefixes(names: string[]): { names: string[]; prefix: string | null } {
+  let prefix = '';
+  for (;;) {
+    const next = WRAPPER_PREFIXES.find((p) => names.every((name) => name.startsWith(prefix + p) && name.length > prefix.length + p.length));
+    if (next === undefined) break;
+    prefix += next;
+  }
+  return { names: prefix ? names.map((name) => name.slice(prefix.length)) : names, prefix: prefix || null };
+}
+
+function toStateDict(dict: PyDict): StateDict {
+  const { names, prefix } = stripWrapperPrefixes([...dict.map.keys()].map(String));
+  const tensors = [...dict.map.values()].map((value, i) => {
+    const t = value as PyTensor;
+    return { name: names[i], dtype: t.storage.dtype, shape: t.shape, values: tensorToFloat32(t) };
+  });
+  return { tensors, strippedPrefix: prefix };
+}
+
+/** The model weights of a parsed file (a state_dict or a checkpoint's); exported for the fuzzer. */
+export function stateDictOf(file: PthFile): StateDict {
+  return toStateDict(findStateDict(file).dict);
+}
+
+/** The weights in a .pth file: a state_dict (Python's or this package's) or a checkpoint's model_state_dict. */
+export async function readStateDict(path: string): Promise<StateDict> {
+  return stateDictOf(await readPth(path));
+}
+
+/** A checkpoint {epoch, model_state_dict, optimizer_state_dict, loss}, this package's or Python's. */
+export async function readCheckpoint(path: string): Promise<Checkpoint> {
+  const file = await readPth(path);
+  const { dict, location } = findStateDict(file);
+  if (location === '') {
+    throw new Lenet5Error('ERR_LENET5_STATE_DICT', `${path} is a plain state_dict, not a checkpoint: it has no optimizer state or epoch. Use LeNet5.load() for it.`);
+  }
+  const optimizerValue = (file.root as PyDict).map.get('optimizer_state_dict');
+  if (optimizerValue === undefined) {
+    throw new Lenet5Error('ERR_LENET5_STATE_DICT', `${path} has model weights but no optimizer_state_dict, so training cannot resume exactly. Use LeNet5.load() and a new optimizer.`);
+  }
+  const scalars = topLevelScalars(file.root);
+  return {
+    ...toStateDict(dict),
+    optimizer: readOptimizerState(optimizerValue),
+    epoch: typeof scalars.epoch === 'number' ? scalars.epoch : 0,
+    loss: typeof scalars.loss === 'number' ? scalars.loss : null,
+  };
+}
+
+/** Lists a .pth file's tensors (name, dtype, shape) and format without building a model. */
+export async function inspect(path: string): Promise<InspectResult> {
+  const file = await readPth(path);
+  return { path, format: describeFormat(file), records: file.records, scalars: topLevelScalars(file.root), tensors: listTensors(file.root) };
+}
