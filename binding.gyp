@@ -8,6 +8,8 @@
         "native/addon.cc",
         "native/core/allocator.cc", "native/core/dataset.cc", "native/core/device.cc", "native/core/errors.cc", "native/core/export.cc", "native/core/lenet.cc",
         "native/core/model.cc", "native/core/optimizer.cc", "native/core/serialization.cc", "native/core/trainer.cc",
+        "native/core/engine/engine.cc", "native/core/engine/isa_avx2.cc", "native/core/engine/isa_avx512.cc",
+        "native/core/engine/isa_baseline.cc", "native/core/engine/kernels.cc", "native/core/engine/worker_pool.cc",
         "native/js/dataset.cc", "native/js/errors.cc", "native/js/job.cc", "native/js/model.cc", "native/js/optimizer.cc"
       ],
       "include_dirs": [
@@ -17,7 +19,7 @@
       "defines": [ "NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS", "<!@(node scripts/find-libtorch.mjs --gyp defines)" ],
       "cflags!": [ "-fno-exceptions", "-fno-rtti" ],
       "cflags_cc!": [ "-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20" ],
-      "cflags_cc": [ "<!@(node scripts/find-libtorch.mjs --gyp std)", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter" ],
+      "cflags_cc": [ "<!@(node scripts/find-libtorch.mjs --gyp std)", "-fexceptions", "-frtti", "-O3", "-ffp-contract=fast", "-Wno-unused-parameter" ],
       "libraries": [
         "-L<!@(node scripts/find-libtorch.mjs --gyp libdir)",
         "-Wl,-rpath,<!@(node scripts/find-libtorch.mjs --gyp libdir)",

@@ -2,7 +2,7 @@
 import { Lenet5Error, awaitNative, callNative } from './errors.js';
 import { Dataset, DEFAULT_NORMALIZATION, IMAGE_PIXELS, checkNormalization, type Normalization } from './data/dataset.js';
 import { parseDevice, type DeviceName } from './device.js';
-import { native, type NativeEvalResult, type NativeModel, type NativeTrainEvent } from './native.js';
+import { native, type EngineName, type NativeEvalResult, type NativeModel, type NativeTrainEvent } from './native.js';
 import { Adam, Optimizer } from './optim.js';
 import { readMetadata, writeMetadata, type ModelMetadata } from './metadata.js';
 import { readCheckpoint, readStateDict, type LoadedTensor, type StateDict } from './pth/load.js';
@@ -23,6 +23,31 @@ export interface LeNet5Options {
   classes?: string[];
   /** Pixel normalisation; train() adopts the training data's. Default mean 0.5, std 0.5. */
   normalization?: Normalization;
+  /**
+   * What computes training, evaluation and predictions on the CPU: 'fused' (this package's LeNet-5
+   * engine, the default) or 'libtorch' (LibTorch's operators, the reference). GPUs always use
+   * LibTorch. Default: the LENET5_ENGINE environment variable, else 'fused'.
+   */
+  engine?: EngineName;
+}
+
+const ENGINES: readonly EngineName[] = ['fused', 'libtorch'];
+
+function defaultEngine(): EngineName {
+  const fromEnvironment = process.env.LENET5_ENGINE;
+  if (fromEnvironment === undefined || fromEnvironment === '') return 'fused';
+  if (!(ENGINES as readonly string[]).includes(fromEnvironment)) {
+    throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT',
+      `Expected LENET5_ENGINE to be one of ${ENGINES.map((e) => `'${e}'`).join(', ')} but it is '${fromEnvironment}'. Unset it or fix its value.`);
+  }
+  return fromEnvironment as EngineName;
+}
+
+export interface BatchGradients {
+  /** Mean cross-entropy of the batch. */
+  loss: number;
+  /** d(loss)/d(parameter), by state_dict key, shaped as parameters() says (flat, row-major). */
+  gradients: Record<string, Float32Array>;
 }
 
 export interface BatchProgress {
@@ -148,7 +173,7 @@ export class LeNet5 {
 
   constructor(options: LeNet5Options = {}) {
     const o = optionsObject('LeNet5 options', options);
-    knownKeys('LeNet5 options', o, ['numClasses', 'device', 'seed', 'classes', 'normalization']);
+    knownKeys('LeNet5 options', o, ['numClasses', 'device', 'seed', 'classes', 'normalization', 'engine']);
     this.classes = o.classes === undefined ? undefined : checkClassNames(o.classes);
     this.numClasses = o.numClasses === undefined ? (this.classes?.length ?? 10) : positiveInteger('numClasses', o.numClasses);
     if (this.classes && this.classes.length !== this.numClasses) {
@@ -157,7 +182,48 @@ export class LeNet5 {
     this.normalization = o.normalization === undefined ? { ...DEFAULT_NORMALIZATION } : checkNormalization(o.normalization);
     const device = o.device === undefined ? 'cpu' : parseDevice('device', o.device);
     const seed = o.seed === undefined ? null : checkSeed('seed', o.seed);
+    const engine = o.engine === undefined ? defaultEngine() : oneOf('engine', o.engine, ENGINES);
     this.handle = callNative(() => new (native().NativeModel)(this.numClasses, device, seed));
+    this.handle.setEngine(engine);
+  }
+
+  /** 'fused' or 'libtorch': see LeNet5Options.engine. Settable between calls. */
+  get engine(): EngineName {
+    return callNative(() => this.handle.engine());
+  }
+
+  set engine(engine: EngineName) {
+    const checked = oneOf('engine', engine, ENGINES);
+    callNative(() => this.handle.setEngine(checked));
+  }
+
+  /**
+   * The mean cross-entropy of one batch and every parameter's gradient, without changing the
+   * weights (what one training step would compute). `pixels` are already normalised floats,
+   * [N, 28, 28] or [N, 1, 28, 28] flattened; `labels` has N class indices. Runs synchronously.
+   */
+  lossAndGradients(pixels: Float32Array, labels: ArrayLike<number>): BatchGradients {
+    if (!(pixels instanceof Float32Array)) throw invalid('pixels', 'Float32Array', pixels);
+    if (pixels.length === 0 || pixels.length % IMAGE_PIXELS !== 0) {
+      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected pixels to hold a positive multiple of ${IMAGE_PIXELS} values (28x28 images) but received ${pixels.length}`);
+    }
+    const count = pixels.length / IMAGE_PIXELS;
+    if (labels.length !== count) {
+      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected ${count} labels (one per image) but received ${labels.length}`);
+    }
+    const targets = Int32Array.from(labels);
+    for (let i = 0; i < count; i++) {
+      const label = labels[i];
+      if (!(Number.isInteger(label) && label! >= 0 && label! < this.numClasses)) {
+        throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected labels between 0 and ${this.numClasses - 1} but received ${label}`);
+      }
+    }
+    const raw = callNative(() => this.handle.lossAndGradients(pixels, targets, count));
+    const gradients: Record<string, Float32Array> = {};
+    this.parameters().forEach((parameter, i) => {
+      gradients[parameter.name] = raw.gradients[i]!;
+    });
+    return { loss: raw.loss, gradients };
   }
 
   /** The device the model lives on, e.g. 'cpu' or 'cuda:0'. Readable while a call runs. */

@@ -68,8 +68,13 @@ export interface NativeOptimizer {
   steps(): number;
 }
 
+export type EngineName = 'fused' | 'libtorch';
+
 export interface NativeModel {
   device(): string;
+  engine(): EngineName;
+  setEngine(engine: EngineName): void;
+  lossAndGradients(pixels: Float32Array, labels: Int32Array, count: number): { loss: number; gradients: Float32Array[] };
   to(device: string): void;
   parameterInfo(): { name: string; shape: number[] }[];
   /** null leaves that parameter as it is. */

@@ -1,5 +1,7 @@
 #include "model.h"
 
+#include "errors.h"
+
 namespace lenet5 {
 
 Model::Model(int64_t numClasses, const torch::Device& device) : net_(numClasses), device_(torch::kCPU) {
@@ -51,6 +53,23 @@ void Model::setParameter(size_t slot, const torch::Tensor& values) {
   torch::NoGradGuard noGrad;
   const auto& s = slots_.at(slot);
   flatParameters_.narrow(0, s.offset, s.numel).copy_(values.reshape({-1}));
+}
+
+engine::Engine& Model::fusedEngine() {
+  if (!fusedEngine_) {
+    // The engine reads parameters at fixed offsets of the flat buffer: check they are these.
+    const engine::ParameterLayout layout(static_cast<int>(numClasses()));
+    const int64_t expected[] = {layout.conv1Weight, layout.conv1Bias, layout.conv2Weight, layout.conv2Bias, layout.fc1Weight,
+                                layout.fc1Bias,     layout.fc2Weight, layout.fc2Bias,     layout.fc3Weight, layout.fc3Bias};
+    bool matches = slots_.size() == std::size(expected) && flatParameters_.numel() == layout.total;
+    for (size_t i = 0; matches && i < slots_.size(); ++i) matches = slots_[i].offset == expected[i];
+    if (!matches) {
+      throw NativeError("ERR_LENET5_INTERNAL",
+                        "The fused engine's parameter layout does not match the model's. Use engine 'libtorch' and report this.");
+    }
+    fusedEngine_ = std::make_unique<engine::Engine>(static_cast<int>(numClasses()));
+  }
+  return *fusedEngine_;
 }
 
 }  // namespace lenet5

@@ -2,9 +2,11 @@
 // so the optimizer updates 61,706 floats with a handful of ops instead of ten per-tensor loops.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/engine.h"
 #include "lenet.h"
 
 namespace lenet5 {
@@ -15,6 +17,10 @@ struct ParameterSlot {
   int64_t offset = 0;           // into the flat buffer
   int64_t numel = 0;
 };
+
+// What computes training steps, evaluation and predictions on the CPU: the fused engine
+// (native/core/engine/, the default) or LibTorch's operators (the reference; always used on GPUs).
+enum class ComputeEngine { Fused, LibTorch };
 
 class Model {
  public:
@@ -33,6 +39,12 @@ class Model {
   // Copies float32 values (already checked for names and shapes) into parameter `slot`.
   void setParameter(size_t slot, const torch::Tensor& values);
 
+  void setComputeEngine(ComputeEngine engine) { computeEngine_ = engine; }
+  ComputeEngine computeEngine() const { return computeEngine_; }
+  bool usesFusedEngine() const { return computeEngine_ == ComputeEngine::Fused && device_.is_cpu(); }
+  // The fused engine's scratch memory and kernels for this model, created on first use.
+  engine::Engine& fusedEngine();
+
  private:
   void flatten();
 
@@ -41,6 +53,8 @@ class Model {
   std::vector<ParameterSlot> slots_;
   torch::Tensor flatParameters_;
   torch::Tensor flatGradients_;
+  ComputeEngine computeEngine_ = ComputeEngine::Fused;
+  std::unique_ptr<engine::Engine> fusedEngine_;
 };
 
 }  // namespace lenet5

@@ -38,6 +38,40 @@ void Optimizer::step(Model& model) {
   }
 }
 
+engine::UpdatePlan Optimizer::fusedStep(Model& model) {
+  const auto& o = options_;
+  auto& params = model.flatParameters();
+  ++steps_;
+  engine::UpdatePlan plan;
+  plan.params = params.data_ptr<float>();
+  plan.gradientOut = model.flatGradients().data_ptr<float>();
+  plan.weightDecay = static_cast<float>(o.weightDecay);
+  if (o.kind == OptimizerOptions::Kind::Adam) {
+    plan.kind = engine::UpdatePlan::Kind::Adam;
+    plan.expAvg = buffer("exp_avg", params).data_ptr<float>();
+    plan.expAvgSq = buffer("exp_avg_sq", params).data_ptr<float>();
+    if (o.amsgrad) plan.maxExpAvgSq = buffer("max_exp_avg_sq", params).data_ptr<float>();
+    const double step = static_cast<double>(steps_);
+    plan.beta2 = static_cast<float>(o.beta2);
+    plan.oneMinusBeta1 = static_cast<float>(1 - o.beta1);
+    plan.oneMinusBeta2 = static_cast<float>(1 - o.beta2);
+    plan.stepSize = static_cast<float>(o.lr / (1 - std::pow(o.beta1, step)));
+    plan.biasCorrection2Sqrt = static_cast<float>(std::sqrt(1 - std::pow(o.beta2, step)));
+    plan.eps = static_cast<float>(o.eps);
+  } else {
+    plan.kind = engine::UpdatePlan::Kind::Sgd;
+    plan.lr = static_cast<float>(o.lr);
+    if (o.momentum != 0) {
+      plan.momentumFirstStep = !buffers_["momentum_buffer"].defined();
+      plan.momentumBuffer = buffer("momentum_buffer", params).data_ptr<float>();
+      plan.momentum = static_cast<float>(o.momentum);
+      plan.oneMinusDampening = static_cast<float>(1 - o.dampening);
+      plan.nesterov = o.nesterov;
+    }
+  }
+  return plan;
+}
+
 void Optimizer::adamStep(torch::Tensor& params, const torch::Tensor& grads) {
   const auto& o = options_;
   auto grad = o.weightDecay != 0 ? grads.add(params, o.weightDecay) : grads;

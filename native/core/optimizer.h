@@ -8,6 +8,7 @@
 
 #include <ATen/core/ivalue.h>
 
+#include "engine/kernels.h"
 #include "model.h"
 
 namespace lenet5 {
@@ -36,6 +37,9 @@ class Optimizer {
   // Claims the optimizer for one model (its state only makes sense for those parameters).
   void bind(uint64_t modelId);
   void step(Model& model);
+  // The same step for the fused engine: counts it, makes sure the state buffers exist (CPU) and
+  // returns the update's scalars and state pointers; the engine sums the gradients and applies it.
+  engine::UpdatePlan fusedStep(Model& model);
 
   // {"state": {index: {...}}, "param_groups": [{...}]}, as Python's optimizer.state_dict().
   c10::IValue stateDict(const Model& model) const;

@@ -2,8 +2,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "allocator.h"
+#include "engine/engine.h"
 #include "errors.h"
 
 namespace lenet5 {
@@ -29,6 +31,12 @@ void throwIfCancelled(const std::atomic<bool>* cancel, const std::string& where)
   }
 }
 
+// The fused engine runs as many threads as LibTorch's intra-op setting (threads.set(), LENET5_THREADS).
+int engineThreads() { return at::get_num_threads(); }
+
+// Up to this many images, the fused engine's forward pass runs on the calling thread.
+constexpr int64_t kInlineForwardImages = 32;
+
 // Restores train mode however the evaluation ends.
 struct EvalModeScope {
   explicit EvalModeScope(LeNet5& net) : net(net), wasTraining(net->is_training()) { net->eval(); }
@@ -37,10 +45,49 @@ struct EvalModeScope {
   bool wasTraining;
 };
 
+// The fused engine reads uint8 pixels and normalises them as normalizePixels() does.
+engine::ImageSource pixelSource(const torch::Tensor& images, const Normalization& normalization) {
+  engine::ImageSource source;
+  source.pixels = images.data_ptr<uint8_t>();
+  source.scale = static_cast<float>(1.0 / (255.0 * normalization.std));
+  source.shift = static_cast<float>(-normalization.mean / normalization.std);
+  return source;
+}
+
+EvalResult evaluateFused(Model& model, Dataset& data, int64_t batchSize, const Normalization& normalization,
+                         const std::atomic<bool>* cancel) {
+  const int64_t classes = model.numClasses();
+  auto [images, labels] = data.on(torch::kCPU);
+  images = images.contiguous();
+  labels = labels.contiguous();
+  auto& fused = model.fusedEngine();
+  engine::WorkerPool pool(engineThreads());
+  const float* params = model.flatParameters().data_ptr<float>();
+  const int64_t* labelData = labels.data_ptr<int64_t>();
+  EvalResult result;
+  result.total = data.size();
+  result.numClasses = classes;
+  result.confusion.assign(classes * classes, 0);
+  std::vector<int64_t> predicted(std::min(batchSize, std::max<int64_t>(result.total, 1)));
+  double lossSum = 0;
+  for (int64_t start = 0; start < result.total; start += batchSize) {
+    throwIfCancelled(cancel, "during evaluation");
+    const int64_t count = std::min(result.total - start, batchSize);
+    auto source = pixelSource(images, normalization);
+    source.pixels += start * kImagePixels;
+    lossSum += fused.lossAndPredictions(pool, params, source, labelData + start, count, predicted.data());
+    for (int64_t i = 0; i < count; ++i) ++result.confusion[labelData[start + i] * classes + predicted[i]];
+  }
+  for (int64_t c = 0; c < classes; ++c) result.correct += result.confusion[c * classes + c];
+  result.loss = result.total > 0 ? lossSum / static_cast<double>(result.total) : 0.0;
+  return result;
+}
+
 }  // namespace
 
 EvalResult evaluate(Model& model, Dataset& data, int64_t batchSize, const Normalization& normalization,
                     const std::atomic<bool>* cancel) {
+  if (model.usesFusedEngine()) return evaluateFused(model, data, batchSize, normalization, cancel);
   EvalModeScope evalMode(model.net());
   torch::InferenceMode inference;
   const auto device = model.device();
@@ -89,6 +136,17 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
     torch::NoGradGuard noGrad;
     params.copy_(lastGood);
   };
+  // The fused engine computes a batch's loss and gradients in one call and saves `lastGood` in
+  // its update pass; LibTorch's operators build the graph, and backward() runs after the check.
+  engine::Engine* fused = model.usesFusedEngine() ? &model.fusedEngine() : nullptr;
+  std::optional<engine::WorkerPool> pool;
+  std::optional<engine::ImageSource> source;
+  if (fused != nullptr) {
+    images = images.contiguous();
+    labels = labels.contiguous();
+    pool.emplace(engineThreads());
+    source = pixelSource(images, options.normalization);
+  }
 
   model.net()->train();
   for (int64_t epoch = options.initialEpoch + 1; epoch <= options.initialEpoch + options.epochs; ++epoch) {
@@ -101,12 +159,21 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
     int64_t windowFirstBatch = 1;
     for (int64_t batch = 1; batch <= batches; ++batch) {
       throwIfCancelled(hooks.cancel, "at epoch " + std::to_string(epoch) + ", batch " + std::to_string(batch));
-      auto index = order.slice(0, (batch - 1) * options.batchSize, std::min(total, batch * options.batchSize));
-      auto x = normalizePixels(images.index_select(0, index), options.normalization);
-      auto y = labels.index_select(0, index);
-      model.flatGradients().zero_();
-      auto loss = torch::nn::functional::cross_entropy(model.net()->forward(x), y);
-      windowLoss += loss.detach().to(torch::kFloat64);
+      const int64_t first = (batch - 1) * options.batchSize;
+      const int64_t count = std::min(total, batch * options.batchSize) - first;
+      torch::Tensor loss;
+      if (fused != nullptr) {
+        source->index = order.data_ptr<int64_t>() + first;
+        const double summed = fused->lossAndGradients(*pool, params.data_ptr<float>(), *source, labels.data_ptr<int64_t>(), count);
+        windowLoss += summed / static_cast<double>(count);
+      } else {
+        auto index = order.slice(0, first, first + count);
+        auto x = normalizePixels(images.index_select(0, index), options.normalization);
+        auto y = labels.index_select(0, index);
+        model.flatGradients().zero_();
+        loss = torch::nn::functional::cross_entropy(model.net()->forward(x), y);
+        windowLoss += loss.detach().to(torch::kFloat64);
+      }
       const bool lastBatch = batch == batches;
       if (onCpu || batch % checkEvery == 0 || lastBatch) {
         const double value = windowLoss.item<double>();
@@ -126,14 +193,22 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
           continue;
         }
         // The weights the window started from gave finite losses: they are the new fallback.
-        torch::NoGradGuard noGrad;
-        lastGood.copy_(onCpu ? params : windowStartParams);
+        if (fused == nullptr) {
+          torch::NoGradGuard noGrad;
+          lastGood.copy_(onCpu ? params : windowStartParams);
+        }
         lossSum += windowLoss;
         windowLoss.zero_();
         windowFirstBatch = batch + 1;
       }
-      loss.backward();
-      optimizer.step(model);
+      if (fused != nullptr) {
+        auto plan = optimizer.fusedStep(model);
+        plan.lastGood = lastGood.data_ptr<float>();
+        fused->step(*pool, plan);
+      } else {
+        loss.backward();
+        optimizer.step(model);
+      }
       if (!onCpu && batch % checkEvery == 0) {
         torch::NoGradGuard noGrad;
         windowStartParams.copy_(params);
@@ -157,9 +232,49 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
 }
 
 torch::Tensor predictLogits(Model& model, const torch::Tensor& input) {
+  if (model.usesFusedEngine()) {
+    auto normalized = input.contiguous();
+    const int64_t count = normalized.size(0);
+    auto logits = torch::empty({count, model.numClasses()}, torch::kFloat32);
+    engine::ImageSource source;
+    source.normalized = normalized.data_ptr<float>();
+    // A few images take microseconds: starting threads for them would cost more.
+    std::optional<engine::WorkerPool> pool;
+    if (count > kInlineForwardImages) pool.emplace(engineThreads());
+    model.fusedEngine().forward(pool ? &*pool : nullptr, model.flatParameters().data_ptr<float>(), source, count,
+                                logits.data_ptr<float>());
+    return logits;
+  }
   EvalModeScope evalMode(model.net());
   torch::InferenceMode inference;
   return model.net()->forward(input.to(model.device())).to(torch::kCPU);
+}
+
+}  // namespace lenet5
+
+namespace lenet5 {
+
+double lossAndGradients(Model& model, const torch::Tensor& input, const torch::Tensor& labels) {
+  auto x = input.contiguous();
+  auto y = labels.to(torch::kInt64).contiguous();
+  const int64_t count = x.size(0);
+  if (model.usesFusedEngine()) {
+    engine::ImageSource source;
+    source.normalized = x.data_ptr<float>();
+    engine::WorkerPool pool(engineThreads());
+    auto& fused = model.fusedEngine();
+    const double loss = fused.lossAndGradients(pool, model.flatParameters().data_ptr<float>(), source, y.data_ptr<int64_t>(), count);
+    engine::UpdatePlan sumOnly;
+    sumOnly.kind = engine::UpdatePlan::Kind::GradientsOnly;
+    sumOnly.gradientOut = model.flatGradients().data_ptr<float>();
+    fused.step(pool, sumOnly);
+    return loss / static_cast<double>(count);
+  }
+  model.net()->train();
+  model.flatGradients().zero_();
+  auto loss = torch::nn::functional::cross_entropy(model.net()->forward(x.to(model.device())), y.to(model.device()));
+  loss.backward();
+  return loss.item<double>();
 }
 
 }  // namespace lenet5

@@ -57,6 +57,9 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
            const TrainHooks& hooks);
 EvalResult evaluate(Model& model, Dataset& data, int64_t batchSize, const Normalization& normalization,
                     const std::atomic<bool>* cancel);
+// The mean cross-entropy of already-normalised float input [N, 1, 28, 28] with `labels`; leaves
+// the gradients in the model's flat gradient buffer. No optimizer step (for checks and tests).
+double lossAndGradients(Model& model, const torch::Tensor& input, const torch::Tensor& labels);
 // Logits for already-normalised float input [N, 1, 28, 28] on the CPU.
 torch::Tensor predictLogits(Model& model, const torch::Tensor& input);
 

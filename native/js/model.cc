@@ -67,6 +67,8 @@ Napi::Function ModelWrap::define(Napi::Env env) {
   return DefineClass(env, "NativeModel",
                      {InstanceMethod("device", &ModelWrap::device), InstanceMethod("to", &ModelWrap::to),
                       InstanceMethod("parameterInfo", &ModelWrap::parameterInfo),
+                      InstanceMethod("engine", &ModelWrap::engine), InstanceMethod("setEngine", &ModelWrap::setEngine),
+                      InstanceMethod("lossAndGradients", &ModelWrap::lossAndGradients),
                       InstanceMethod("setParameters", &ModelWrap::setParameters),
                       InstanceMethod("parameterValues", &ModelWrap::parameterValues),
                       InstanceMethod("stateDictBytes", &ModelWrap::stateDictBytes),
@@ -123,6 +125,45 @@ Napi::Value ModelWrap::to(const Napi::CallbackInfo& info) {
   auto core = idle(info.Env(), "move the model");
   guarded(info.Env(), [&] { core->model.to(resolveDevice(info[0].As<Napi::String>().Utf8Value())); });
   return info.Env().Undefined();
+}
+
+Napi::Value ModelWrap::engine(const Napi::CallbackInfo& info) {
+  auto core = idle(info.Env(), "read the engine");
+  return Napi::String::New(info.Env(), core->model.computeEngine() == ComputeEngine::Fused ? "fused" : "libtorch");
+}
+
+// setEngine('fused' | 'libtorch'), checked by TypeScript.
+Napi::Value ModelWrap::setEngine(const Napi::CallbackInfo& info) {
+  auto core = idle(info.Env(), "change the engine");
+  core->model.setComputeEngine(info[0].As<Napi::String>().Utf8Value() == "libtorch" ? ComputeEngine::LibTorch
+                                                                                    : ComputeEngine::Fused);
+  return info.Env().Undefined();
+}
+
+// lossAndGradients(pixels: Float32Array (normalised), labels: Int32Array, count)
+//   -> { loss, gradients: [Float32Array, ...] in parameterInfo() order }
+Napi::Value ModelWrap::lossAndGradients(const Napi::CallbackInfo& info) {
+  auto core = idle(info.Env(), "compute gradients");
+  const int64_t count = info[2].As<Napi::Number>().Int64Value();
+  auto pixels = info[0].As<Napi::Float32Array>();
+  auto labels = info[1].As<Napi::Int32Array>();
+  return guarded(info.Env(), [&] {
+    auto input = torch::from_blob(pixels.Data(), {count, 1, kImageSide, kImageSide}, torch::kFloat32);
+    auto targets = torch::from_blob(labels.Data(), {count}, torch::kInt32);
+    const double loss = lenet5::lossAndGradients(core->model, input, targets);
+    auto gradients = core->model.flatGradients().to(torch::kCPU);
+    auto out = Napi::Object::New(info.Env());
+    out.Set("loss", loss);
+    const auto& slots = core->model.slots();
+    auto arrays = Napi::Array::New(info.Env(), slots.size());
+    for (size_t i = 0; i < slots.size(); ++i) {
+      auto values = Napi::Float32Array::New(info.Env(), slots[i].numel);
+      std::memcpy(values.Data(), gradients.data_ptr<float>() + slots[i].offset, slots[i].numel * sizeof(float));
+      arrays.Set(i, values);
+    }
+    out.Set("gradients", arrays);
+    return out;
+  });
 }
 
 Napi::Value ModelWrap::parameterInfo(const Napi::CallbackInfo& info) {

@@ -34,6 +34,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   Napi::Value device(const Napi::CallbackInfo& info);
   Napi::Value to(const Napi::CallbackInfo& info);
+  Napi::Value engine(const Napi::CallbackInfo& info);
+  Napi::Value setEngine(const Napi::CallbackInfo& info);
+  Napi::Value lossAndGradients(const Napi::CallbackInfo& info);
   Napi::Value parameterInfo(const Napi::CallbackInfo& info);
   Napi::Value setParameters(const Napi::CallbackInfo& info);
   Napi::Value parameterValues(const Napi::CallbackInfo& info);

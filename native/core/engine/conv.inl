@@ -1,0 +1,160 @@
+// The two convolutions, each one matrix product over im2col columns, per image.
+//
+// Columns are ordered for the 2x2 max-pooling that follows: output pixel (y, x) = (2py + dy,
+// 2px + dx) sits in column (dy * 2 + dx) * P + py * W + px, so each of the four pooling phases
+// is a contiguous plane of P = W * W outputs and pooling is an element-wise max of four planes.
+// The columns are copied from the input split into its four row/column parity phases, where
+// each run of W outputs reads W consecutive values.
+//
+// conv1: 1x28x28, zero padding 2, 6 filters of 5x5 -> 6 x 4 phases x 14x14.
+//   forward   out[6][784]  = W[6][25] . cols[25][784] + b      117,600 MAC
+//   backward  dW[6][25]   += dOut[6][784] . cols^T             117,600 MAC (no input gradient)
+// conv2: 6x14x14, 16 filters of 6x5x5 -> 16 x 4 phases x 5x5 (100 columns, zero-padded to
+//   kConv2Stride so rows are whole vectors).
+//   forward   out[16][100] = W[16][150] . cols[150][100] + b   240,000 MAC
+//   backward  dW[16][150] += dOut . cols^T                     240,000 MAC
+//             dCols[150][100] = W^T . dOut, then col2im        240,000 MAC
+// The columns are rebuilt for the backward pass rather than kept for the whole block.
+
+constexpr int kConv1Phase = 14 * 14;
+constexpr int kConv1Columns = 4 * kConv1Phase;  // 784: whole vectors of 4, 8 and 16
+constexpr int kConv2Phase = 5 * 5;
+constexpr int kConv2Pixels = 4 * kConv2Phase;
+constexpr int kConv2Stride = roundUpToLanes(kConv2Pixels);
+constexpr int kConv2Taps = 6 * 25;
+constexpr int kPool1Size = 6 * 14 * 14;  // conv2's input per image
+
+// Copies (or adds) `Count` consecutive floats, a whole or masked vector at a time.
+template <int Count, bool Add>
+inline void moveRun(const float* src, float* dst) {
+  for (int x = 0; x < Count; x += kLanes) {
+    const int n = Count - x < kLanes ? Count - x : kLanes;
+    const Vec value = loadFirst(src + x, n);
+    storeFirst(dst + x, Add ? loadFirst(dst + x, n) + value : value, n);
+  }
+}
+
+// The four parity phases (even/odd rows x even/odd columns) of a Side x Side plane, each
+// (Side/2)^2: phases[((r & 1) * 2 + (c & 1)) * (Side/2)^2 + (r / 2) * (Side/2) + c / 2] = plane[r][c].
+// Join does the reverse.
+template <int Side>
+inline void splitPhases(const float* plane, float* phases) {
+  constexpr int half = Side / 2;
+  for (int r = 0; r < Side; ++r) {
+    for (int c = 0; c < Side; ++c) phases[((r & 1) * 2 + (c & 1)) * half * half + (r / 2) * half + c / 2] = plane[r * Side + c];
+  }
+}
+template <int Side>
+inline void joinPhases(const float* phases, float* plane) {
+  constexpr int half = Side / 2;
+  for (int r = 0; r < Side; ++r) {
+    for (int c = 0; c < Side; ++c) plane[r * Side + c] = phases[((r & 1) * 2 + (c & 1)) * half * half + (r / 2) * half + c / 2];
+  }
+}
+
+// Visits, for a 5x5 kernel over a phase-split input of side 2*Half, every run of OutHalf
+// columns: column row `tap`, starting at (dy*2+dx) * OutHalf^2 + py * OutHalf, holds
+// in[2py+dy+ky][2px+dx+kx] for px = 0..OutHalf-1, which is a run of the input's phase planes
+// starting at the returned offset. im2col copies along these runs; col2im adds back along them.
+template <int Half, int OutHalf, typename Visit>
+inline void forEachColumnRun(Visit visit) {
+  for (int ky = 0; ky < 5; ++ky) {
+    for (int kx = 0; kx < 5; ++kx) {
+      for (int dy = 0; dy < 2; ++dy) {
+        for (int dx = 0; dx < 2; ++dx) {
+          const int r = dy + ky, c = dx + kx;
+          const int input = ((r & 1) * 2 + (c & 1)) * Half * Half + (r / 2) * Half + c / 2;
+          const int column = (dy * 2 + dx) * OutHalf * OutHalf;
+          for (int py = 0; py < OutHalf; ++py) visit(ky * 5 + kx, column + py * OutHalf, input + py * Half);
+        }
+      }
+    }
+  }
+}
+
+template <int Half, int OutHalf>
+inline void phaseColumns(const float* phases, float* cols, int colStride) {
+  forEachColumnRun<Half, OutHalf>([&](int tap, int column, int input) {
+    moveRun<OutHalf, false>(phases + input, cols + tap * colStride + column);
+  });
+}
+
+// The image zero-padded to 32x32, then split into four 16x16 phases.
+inline void conv1Columns(const float* image, float* padded /*32x32, border zero*/, float* phases, float* cols) {
+  for (int y = 0; y < kSide; ++y) std::memcpy(padded + (y + 2) * 32 + 2, image + y * kSide, kSide * sizeof(float));
+  splitPhases<32>(padded, phases);
+  phaseColumns<16, 14>(phases, cols, kConv1Columns);
+}
+
+inline void conv1Forward(const float* cols, const float* weight, const float* bias, float* out) {
+  for (int c = 0; c < 6; ++c) {
+    const Vec b = splat(bias[c]);
+    for (int i = 0; i < kConv1Columns; i += kLanes) store(out + c * kConv1Columns + i, b);
+  }
+  productAccumulate(6, kConv1Columns, 25, weight, 25, 1, cols, kConv1Columns, out, kConv1Columns, true);
+}
+
+inline void conv1Backward(const float* dOut, const float* cols, float* dWeight, float* dBias) {
+  for (int c = 0; c < 6; ++c) dBias[c] += rowSum(dOut + c * kConv1Columns, kConv1Columns);
+  productDot(6, 25, kConv1Columns, dOut, kConv1Columns, cols, kConv1Columns, dWeight, 25, true);
+}
+
+// Columns 100.. stay zero (set once per workspace).
+inline void conv2Columns(const float* in, float* phases, float* cols) {
+  for (int ic = 0; ic < 6; ++ic) {
+    splitPhases<14>(in + ic * 196, phases);
+    phaseColumns<7, 5>(phases, cols + ic * 25 * kConv2Stride, kConv2Stride);
+  }
+}
+
+inline void conv2Forward(const float* cols, const float* weight, const float* bias, float* out) {
+  for (int c = 0; c < 16; ++c) {
+    const Vec b = splat(bias[c]);
+    for (int i = 0; i < kConv2Stride; i += kLanes) store(out + c * kConv2Stride + i, b);
+  }
+  productAccumulate(16, kConv2Stride, kConv2Taps, weight, kConv2Taps, 1, cols, kConv2Stride, out, kConv2Stride, true);
+}
+
+// conv2's col2im for one input channel, into its phase-split gradient (4 x 7x7). Input pixel
+// (2py+r, 2px+c) of row offset r = dy+ky, c = dx+kx collects up to four column runs; they are
+// summed in registers first and then added once, visiting the four parity planes in turn, so
+// no masked load waits on a masked store to an overlapping address.
+inline void conv2Col2im(const float* dCols, float* dPhases) {
+  std::memset(dPhases, 0, 196 * sizeof(float));
+  for (int rh = 0; rh < 3; ++rh) {
+    for (int ch = 0; ch < 3; ++ch) {
+      for (int parity = 0; parity < 4; ++parity) {
+        const int r = 2 * rh + (parity >> 1), c = 2 * ch + (parity & 1);
+        if (r > 5 || c > 5) continue;
+        float* dst = dPhases + parity * 49 + rh * 7 + ch;
+        for (int py = 0; py < 5; ++py) {
+          for (int x = 0; x < 5; x += kLanes) {
+            const int n = 5 - x < kLanes ? 5 - x : kLanes;
+            Vec sum = {};
+            for (int ky = r > 0 ? r - 1 : 0; ky <= (r < 4 ? r : 4); ++ky) {
+              for (int kx = c > 0 ? c - 1 : 0; kx <= (c < 4 ? c : 4); ++kx) {
+                const int phase = (r - ky) * 2 + (c - kx);
+                sum += loadFirst(dCols + (ky * 5 + kx) * kConv2Stride + phase * kConv2Phase + py * 5 + x, n);
+              }
+            }
+            storeFirst(dst + py * 7 + x, loadFirst(dst + py * 7 + x, n) + sum, n);
+          }
+        }
+      }
+    }
+  }
+}
+
+// dOut's padding columns must be zero. Writes the gradient of conv2's input into dIn[6][14][14]
+// (dPhases: scratch for one phase-split channel).
+inline void conv2Backward(const float* dOut, const float* cols, const float* weight, float* dWeight, float* dBias,
+                          float* dCols, float* dPhases, float* dIn) {
+  for (int c = 0; c < 16; ++c) dBias[c] += rowSum(dOut + c * kConv2Stride, kConv2Stride);
+  productDot(16, kConv2Taps, kConv2Stride, dOut, kConv2Stride, cols, kConv2Stride, dWeight, kConv2Taps, true);
+  productAccumulate(kConv2Taps, kConv2Stride, 16, weight, 1, kConv2Taps, dOut, kConv2Stride, dCols, kConv2Stride, false);
+  // col2im: each column entry is added back to the input pixel it was copied from.
+  for (int ic = 0; ic < 6; ++ic) {
+    conv2Col2im(dCols + ic * 25 * kConv2Stride, dPhases);
+    joinPhases<14>(dPhases, dIn + ic * 196);
+  }
+}

@@ -1,0 +1,61 @@
+// The fused LeNet-5 CPU engine: a whole training step -- forward pass, cross-entropy, backward
+// pass and optimizer update -- in two parallel regions, with no LibTorch operator in between.
+//
+// Threading: the batch is split into one contiguous share of images per thread (at least
+// kMinImagesPerThread each); every thread runs its images through all layers and back and adds
+// its weight gradients into its own buffer. The update region then gives each thread a slice of
+// the parameters: it sums the threads' gradients in thread order (so results are bit-identical
+// for a given thread count) and applies Adam or SGD in the same pass. Evaluation and prediction
+// split images the same way and run the forward pass only.
+//
+// Kernels and per-layer costs: kernels.h and the .inl files. This class is plain C++ (no
+// LibTorch types); trainer.cc and optimizer.cc connect it to the model, the data and the
+// optimizer state.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "kernels.h"
+#include "worker_pool.h"
+
+namespace lenet5::engine {
+
+class Engine {
+ public:
+  explicit Engine(int classes);
+
+  const Kernels& kernels() const { return kernels_; }
+  int64_t parameterCount() const { return layout_.total; }
+
+  // Gradients of the mean cross-entropy over `count` images (left in the threads' buffers for
+  // step()); returns the summed loss.
+  double lossAndGradients(WorkerPool& pool, const float* params, const ImageSource& source, const int64_t* labels,
+                          int64_t count);
+  // Sums the gradients of the last lossAndGradients() into plan.gradientOut and applies the
+  // optimizer (plan.params, its state and scalars prepared by the caller).
+  void step(WorkerPool& pool, UpdatePlan plan);
+  // Logits of `count` images, row by row. A null pool runs on the calling thread.
+  void forward(WorkerPool* pool, const float* params, const ImageSource& source, int64_t count, float* logits);
+  // Summed loss and argmax of `count` labelled images.
+  double lossAndPredictions(WorkerPool& pool, const float* params, const ImageSource& source, const int64_t* labels,
+                            int64_t count, int64_t* predicted);
+
+ private:
+  struct ThreadState {
+    std::unique_ptr<char[], void (*)(void*)> workspace{nullptr, nullptr};
+    std::vector<float> gradients;
+  };
+  ThreadState& state(int thread);
+  // How many threads share `count` images, and thread t's share.
+  int threadsFor(const WorkerPool* pool, int64_t count) const;
+  static int64_t shareBegin(int64_t count, int threads, int t) { return count * t / threads; }
+
+  const Kernels& kernels_;
+  ParameterLayout layout_;
+  std::vector<ThreadState> threads_;
+  int lastThreads_ = 0;
+};
+
+}  // namespace lenet5::engine

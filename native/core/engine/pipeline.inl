@@ -1,0 +1,166 @@
+// Whole images through the network and back, a block of images at a time, on one thread.
+// Convolutions and pooling run image by image with their activations in L1/L2; the fully
+// connected layers run on the whole block; only what the backward pass needs is kept per image
+// (pooled outputs and pooling winners, ~8 KB an image).
+
+constexpr int kBlockImages = 64;
+constexpr int kFeatures = 400;  // fc1's input: 16 x 5 x 5
+constexpr int kHidden1 = 120;
+constexpr int kHidden2 = 84;
+
+// One thread's scratch memory, carved from a single allocation. Constructing it only computes
+// addresses, so a null base measures the size (workspaceBytes).
+struct Workspace {
+  Workspace(void* memory, int classes) {
+    uintptr_t cursor = reinterpret_cast<uintptr_t>(memory);
+    auto take = [&cursor](size_t bytes) {
+      const uintptr_t at = cursor;
+      cursor += (bytes + 63) / 64 * 64;
+      return at;
+    };
+    auto floats = [&take](size_t count) { return reinterpret_cast<float*>(take(count * sizeof(float))); };
+    image = floats(kPixels);
+    padded = floats(32 * 32);
+    phases = floats(32 * 32);
+    cols1 = floats(25 * kConv1Columns);
+    conv1 = floats(6 * kConv1Columns);
+    pool1 = floats(kBlockImages * kPool1Size);
+    winner1 = floats(kBlockImages * kPool1Size);
+    cols2 = floats(kConv2Taps * kConv2Stride);
+    conv2 = floats(16 * kConv2Stride);
+    features = floats(kBlockImages * kFeatures);
+    winner2 = floats(kBlockImages * kFeatures);
+    hidden1 = floats(kBlockImages * kHidden1);
+    hidden2 = floats(kBlockImages * kHidden2);
+    logits = floats(kBlockImages * classes);
+    dFeatures = floats(kBlockImages * kFeatures);
+    dHidden1 = floats(kBlockImages * kHidden1);
+    dHidden2 = floats(kBlockImages * kHidden2);
+    dConv2 = floats(16 * kConv2Stride);
+    dCols2 = floats(kConv2Taps * kConv2Stride);
+    dPool1 = floats(kPool1Size);
+    size = cursor - reinterpret_cast<uintptr_t>(memory);
+  }
+  // Padding that the kernels read but never write must be zero.
+  void clearPadding() {
+    std::memset(padded, 0, 32 * 32 * sizeof(float));
+    std::memset(cols2, 0, kConv2Taps * kConv2Stride * sizeof(float));
+    std::memset(dConv2, 0, 16 * kConv2Stride * sizeof(float));
+  }
+  float *image, *padded, *phases, *cols1, *conv1, *pool1, *cols2, *conv2, *features, *hidden1, *hidden2, *logits;
+  float *dFeatures, *dHidden1, *dHidden2, *dConv2, *dCols2, *dPool1;
+  float *winner1, *winner2;  // pooling winners, 0-3
+  size_t size;
+  // The backward pass writes conv1's output gradient over its forward output, no longer needed.
+};
+
+inline size_t workspaceBytes(int classes) { return Workspace(nullptr, classes).size; }
+
+inline void loadImage(const ImageSource& source, int64_t i, float* image) {
+  const int64_t row = source.row(i);
+  if (source.normalized != nullptr) {
+    std::memcpy(image, source.normalized + row * kPixels, kPixels * sizeof(float));
+    return;
+  }
+  const uint8_t* pixels = source.pixels + row * kPixels;
+  for (int p = 0; p < kPixels; ++p) image[p] = static_cast<float>(pixels[p]) * source.scale + source.shift;
+}
+
+struct Weights {
+  Weights(const float* params, const ParameterLayout& layout)
+      : conv1(params + layout.conv1Weight), conv1Bias(params + layout.conv1Bias), conv2(params + layout.conv2Weight),
+        conv2Bias(params + layout.conv2Bias), fc1(params + layout.fc1Weight), fc1Bias(params + layout.fc1Bias),
+        fc2(params + layout.fc2Weight), fc2Bias(params + layout.fc2Bias), fc3(params + layout.fc3Weight),
+        fc3Bias(params + layout.fc3Bias) {}
+  const float *conv1, *conv1Bias, *conv2, *conv2Bias, *fc1, *fc1Bias, *fc2, *fc2Bias, *fc3, *fc3Bias;
+};
+
+// Forward pass of images [first, first + n) into ws.logits, keeping what backward needs.
+inline void forwardBlock(const Weights& w, int classes, const ImageSource& source, int64_t first, int n, Workspace& ws) {
+  for (int i = 0; i < n; ++i) {
+    loadImage(source, first + i, ws.image);
+    conv1Columns(ws.image, ws.padded, ws.phases, ws.cols1);
+    conv1Forward(ws.cols1, w.conv1, w.conv1Bias, ws.conv1);
+    reluPoolForward(ws.conv1, 6, kConv1Phase, kConv1Columns, ws.pool1 + i * kPool1Size, ws.winner1 + i * kPool1Size);
+    conv2Columns(ws.pool1 + i * kPool1Size, ws.phases, ws.cols2);
+    conv2Forward(ws.cols2, w.conv2, w.conv2Bias, ws.conv2);
+    reluPoolForward(ws.conv2, 16, kConv2Phase, kConv2Stride, ws.features + i * kFeatures, ws.winner2 + i * kFeatures);
+  }
+  linearForward(n, kFeatures, kHidden1, ws.features, w.fc1, w.fc1Bias, ws.hidden1, true);
+  linearForward(n, kHidden1, kHidden2, ws.hidden1, w.fc2, w.fc2Bias, ws.hidden2, true);
+  linearForward(n, kHidden2, classes, ws.hidden2, w.fc3, w.fc3Bias, ws.logits, false);
+}
+
+// Backward pass of the block whose forward pass (and dLogits, in ws.logits) is in `ws`.
+inline void backwardBlock(const Weights& w, float* gradients, const ParameterLayout& layout, const ImageSource& source,
+                          int64_t first, int n, Workspace& ws) {
+  const int classes = layout.classes;
+  linearBackward(n, kHidden2, classes, ws.hidden2, w.fc3, ws.logits, gradients + layout.fc3Weight,
+                 gradients + layout.fc3Bias, ws.dHidden2);
+  reluBackward(n * kHidden2, ws.hidden2, ws.dHidden2);
+  linearBackward(n, kHidden1, kHidden2, ws.hidden1, w.fc2, ws.dHidden2, gradients + layout.fc2Weight,
+                 gradients + layout.fc2Bias, ws.dHidden1);
+  reluBackward(n * kHidden1, ws.hidden1, ws.dHidden1);
+  linearBackward(n, kFeatures, kHidden1, ws.features, w.fc1, ws.dHidden1, gradients + layout.fc1Weight,
+                 gradients + layout.fc1Bias, ws.dFeatures);
+  float* dConv1 = ws.conv1;
+  for (int i = 0; i < n; ++i) {
+    reluPoolBackward(ws.dFeatures + i * kFeatures, ws.features + i * kFeatures, ws.winner2 + i * kFeatures, 16,
+                     kConv2Phase, kConv2Stride, ws.dConv2);
+    conv2Columns(ws.pool1 + i * kPool1Size, ws.phases, ws.cols2);
+    conv2Backward(ws.dConv2, ws.cols2, w.conv2, gradients + layout.conv2Weight, gradients + layout.conv2Bias, ws.dCols2,
+                  ws.phases, ws.dPool1);
+    reluPoolBackward(ws.dPool1, ws.pool1 + i * kPool1Size, ws.winner1 + i * kPool1Size, 6, kConv1Phase, kConv1Columns,
+                     dConv1);
+    loadImage(source, first + i, ws.image);
+    conv1Columns(ws.image, ws.padded, ws.phases, ws.cols1);
+    conv1Backward(dConv1, ws.cols1, gradients + layout.conv1Weight, gradients + layout.conv1Bias);
+  }
+}
+
+inline double trainImages(const float* params, float* gradients, int classes, const ImageSource& source,
+                          const int64_t* labels, int64_t begin, int64_t end, float lossScale, void* memory) {
+  const ParameterLayout layout(classes);
+  const Weights w(params, layout);
+  Workspace ws(memory, classes);
+  ws.clearPadding();
+  double loss = 0;
+  for (int64_t first = begin; first < end; first += kBlockImages) {
+    const int n = static_cast<int>(std::min<int64_t>(kBlockImages, end - first));
+    forwardBlock(w, classes, source, first, n, ws);
+    loss += crossEntropy(n, classes, ws.logits, labels, source, first, lossScale, true);
+    backwardBlock(w, gradients, layout, source, first, n, ws);
+  }
+  return loss;
+}
+
+inline void forwardImages(const float* params, int classes, const ImageSource& source, int64_t begin, int64_t end,
+                          float* logits, void* memory) {
+  const ParameterLayout layout(classes);
+  const Weights w(params, layout);
+  Workspace ws(memory, classes);
+  ws.clearPadding();
+  for (int64_t first = begin; first < end; first += kBlockImages) {
+    const int n = static_cast<int>(std::min<int64_t>(kBlockImages, end - first));
+    forwardBlock(w, classes, source, first, n, ws);
+    std::memcpy(logits + (first - begin) * classes, ws.logits, static_cast<size_t>(n) * classes * sizeof(float));
+  }
+}
+
+inline double evaluateImages(const float* params, int classes, const ImageSource& source, const int64_t* labels,
+                             int64_t begin, int64_t end, int64_t* predicted, void* memory) {
+  const ParameterLayout layout(classes);
+  const Weights w(params, layout);
+  Workspace ws(memory, classes);
+  ws.clearPadding();
+  double loss = 0;
+  for (int64_t first = begin; first < end; first += kBlockImages) {
+    const int n = static_cast<int>(std::min<int64_t>(kBlockImages, end - first));
+    forwardBlock(w, classes, source, first, n, ws);
+    for (int i = 0; i < n; ++i) predicted[first + i] = firstMaximum(ws.logits + i * classes, classes);
+    loss += crossEntropy(n, classes, ws.logits, labels, source, first, 1.0f, false);
+  }
+  return loss;
+}
+
+const Kernels kKernels = {LENET5_ISA_NAME, workspaceBytes, trainImages, forwardImages, evaluateImages, update};

@@ -1,0 +1,60 @@
+// ReLU followed by 2x2 max-pooling with stride 2 (torch.relu, then F.max_pool2d), fused and
+// vectorised over the four phase planes the convolutions write (conv.inl): window element q of
+// output cell j is phase plane q's element j. The forward pass keeps each cell's winner (0-3,
+// row-major in the window); ties go to the first maximum and NaN wins, as in PyTorch's
+// max_pool2d kernel, so gradients are routed where PyTorch routes them.
+
+inline Vec reluVec(Vec x) { return (x > 0 || x != x) ? x : Vec{}; }
+inline float relu(float x) { return x > 0 || x != x ? x : 0.0f; }
+
+// in: `channels` x 4 phase planes of `cells` floats each, channels `channelStride` apart.
+// out, winner: channels x cells (winner as 0.0-3.0, kept in float lanes).
+inline void reluPoolForward(const float* in, int channels, int cells, int channelStride, float* out, float* winner) {
+  for (int c = 0; c < channels; ++c) {
+    const float* planes = in + c * channelStride;
+    for (int j = 0; j < cells; j += kLanes) {
+      const int count = cells - j < kLanes ? cells - j : kLanes;
+      auto get = [&](int q) { return count == kLanes ? load(planes + q * cells + j) : loadFirst(planes + q * cells + j, count); };
+      Vec best = reluVec(get(0));
+      Vec which = {};
+      for (int q = 1; q < 4; ++q) {
+        const Vec value = reluVec(get(q));
+        const auto takes = value > best || value != value;
+        best = takes ? value : best;
+        which = takes ? splat(static_cast<float>(q)) : which;
+      }
+      if (count == kLanes) {
+        store(out + c * cells + j, best);
+        store(winner + c * cells + j, which);
+      } else {
+        storeFirst(out + c * cells + j, best, count);
+        storeFirst(winner + c * cells + j, which, count);
+      }
+    }
+  }
+}
+
+// Writes all four phase planes of dIn: each cell's gradient goes to its winner where the ReLU
+// passed it (out > 0), zero elsewhere.
+inline void reluPoolBackward(const float* dOut, const float* out, const float* winner, int channels, int cells,
+                             int channelStride, float* dIn) {
+  for (int c = 0; c < channels; ++c) {
+    float* planes = dIn + c * channelStride;
+    for (int j = 0; j < cells; j += kLanes) {
+      const int count = cells - j < kLanes ? cells - j : kLanes;
+      const int at = c * cells + j;
+      const Vec gradient = count == kLanes ? load(dOut + at) : loadFirst(dOut + at, count);
+      const Vec value = count == kLanes ? load(out + at) : loadFirst(out + at, count);
+      const Vec which = count == kLanes ? load(winner + at) : loadFirst(winner + at, count);
+      const Vec passed = value > 0 ? gradient : Vec{};
+      for (int q = 0; q < 4; ++q) {
+        const Vec routed = which == splat(static_cast<float>(q)) ? passed : Vec{};
+        if (count == kLanes) {
+          store(planes + q * cells + j, routed);
+        } else {
+          storeFirst(planes + q * cells + j, routed, count);
+        }
+      }
+    }
+  }
+}
