@@ -9,6 +9,7 @@
 
 #include "core/allocator.h"
 #include "core/device.h"
+#include "core/engine/kernels.h"
 #include "js/addon_data.h"
 #include "js/dataset.h"
 #include "js/errors.h"
@@ -58,6 +59,11 @@ Napi::Value stopJobs(const Napi::CallbackInfo& info) {
 
 Napi::Value parallelInfo(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), at::get_parallel_info()); }
 
+// The instruction set of the fused engine's kernels on this CPU: "avx512", "avx2" or "baseline".
+Napi::Value engineKernels(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), engine::selectKernels().name);
+}
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   static std::once_flag atexitOnce;
   std::call_once(atexitOnce, [] {
@@ -83,6 +89,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaSupport", Napi::Function::New(env, cudaSupportJs));
   exports.Set("cudaManualSeed", Napi::Function::New(env, cudaManualSeed));
   exports.Set("getNumThreads", Napi::Function::New(env, getNumThreads));
+  exports.Set("engineKernels", Napi::Function::New(env, engineKernels));
   exports.Set("setNumThreads", Napi::Function::New(env, setNumThreads));
   exports.Set("torchVersion", Napi::Function::New(env, torchVersion));
   exports.Set("stopJobs", Napi::Function::New(env, stopJobs));

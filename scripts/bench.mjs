@@ -1,11 +1,16 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick]: this package against the seed's Python loop on the same machine, in
-// the same run, interleaved (A B C, A B C, ...), on the same data (Fashion-MNIST, 54k/6k split)
-// and hyperparameters (batch 64, Adam lr 0.001). Writes BENCHMARKS.md.
-//   (a) this package: training and evaluation images/s, single-image predict latency, peak RSS
-//   (b) the seed's loop (scripts/bench/seed_loop.py), PyTorch defaults
-//   (c) the same loop tuned: the best torch thread count found, OPENBLAS_NUM_THREADS=1
-// Then one 10-epoch run of (a) and (c) each for accuracy (skipped with --quick).
+// npm run bench [-- --quick] [-- --rounds N]: this package against the seed's Python loop on the
+// same machine, in the same run, interleaved round by round, on the same data (Fashion-MNIST,
+// 54k/6k split) and hyperparameters (batch 64, Adam lr 0.001). Writes BENCHMARKS.md.
+// Each round trains one epoch with:
+//   engine      this package, fused CPU engine, default threads (all cores)
+//   engine-1t   the same, LENET5_THREADS=1 (parallel efficiency)
+//   libtorch    this package, LENET5_ENGINE=libtorch (LibTorch's operators, the reference path)
+//   py-default  the seed's loop (scripts/bench/seed_loop.py), PyTorch's default threads
+//   py-best     the same loop at its best thread count, OPENBLAS_NUM_THREADS=1
+// and reports every round's ratios with their min / median / max, user CPU seconds per 1,000
+// training images, evaluation and predict latency, the engine's per-layer roofline
+// (scripts/bench/engine_layers.cc) and, unless --quick, 10-epoch accuracy for two seeds.
 import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -17,7 +22,7 @@ import { readSection } from './bench/sections.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, out: { type: 'string', default: join(root, 'BENCHMARKS.md') } } });
 const quick = args.quick;
-const rounds = Number(args.rounds ?? (quick ? 1 : 3));
+const rounds = Number(args.rounds ?? (quick ? 2 : 5));
 const python = process.env.LENET5_PYTHON ?? join(root, '.venv/bin/python');
 const maxBatches = quick ? 200 : 0;
 const TRAIN_FLOP_PER_IMAGE = 2.5e6; // forward ~0.83 MFLOP (conv1 0.24, conv2 0.48, fc 0.12), backward ~2x forward
@@ -28,9 +33,13 @@ function run(command, commandArgs, env = {}) {
   return JSON.parse(result.stdout.trim().split('\n').pop());
 }
 
-const node = (epochs, extra = []) => run(process.execPath, [join(root, 'scripts/bench/node_loop.mjs'), '--epochs', String(epochs), '--max-batches', String(maxBatches), ...extra]);
-const seedLoop = (epochs, threads, env) => run(python, [join(root, 'scripts/bench/seed_loop.py'), '--epochs', String(epochs), '--max-batches', String(maxBatches), ...(threads ? ['--threads', String(threads)] : [])], env);
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const node = (epochs, env = {}, extra = []) =>
+  run(process.execPath, [join(root, 'scripts/bench/node_loop.mjs'), '--epochs', String(epochs), '--max-batches', String(maxBatches), ...extra], env);
+const seedLoop = (epochs, threads, env, extra = []) =>
+  run(python, [join(root, 'scripts/bench/seed_loop.py'), '--epochs', String(epochs), '--max-batches', String(maxBatches), ...(threads ? ['--threads', String(threads)] : []), ...extra], env);
+const sorted = (values) => [...values].sort((a, b) => a - b);
+const median = (values) => sorted(values)[Math.floor(values.length / 2)];
+const spread = (values) => { const s = sorted(values); return { min: s[0], median: median(values), max: s.at(-1) }; };
 
 function cpuPeak() {
   const info = readFileSync('/proc/cpuinfo', 'utf8');
@@ -45,90 +54,120 @@ function cpuPeak() {
   return { model, mhz, cores, perCycle, gflops: (cores * mhz * 1e6 * perCycle) / 1e9, flags: { avx512f: flags.includes('avx512f'), avx2: flags.includes('avx2') } };
 }
 
-// Find the tuned Python setting: the best thread count, OpenBLAS single-threaded.
+// The Python loop's best thread count (OpenBLAS single-threaded), found before the rounds.
 const cores = cpus().length;
-const threadCandidates = [...new Set([1, cores])];
 const tuneEnv = { OPENBLAS_NUM_THREADS: '1' };
-const tuning = threadCandidates.map((threads) => ({ threads, ips: seedLoop(1, threads, tuneEnv).trainImagesPerSecond }));
+const tuning = [...new Set([1, cores])].map((threads) => ({ threads, ips: seedLoop(1, threads, tuneEnv).trainImagesPerSecond }));
 const bestThreads = tuning.reduce((a, b) => (b.ips > a.ips ? b : a)).threads;
 
-// The kernels alone (scripts/bench/kernel_floor.py): with glibc's default malloc settings, and with
-// the ones this package sets (native/core/allocator.cc) passed as GLIBC_TUNABLES.
-const PACKAGE_MALLOC = { GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456' };
-const kernelFloor = (env) => run(python, [join(root, 'scripts/bench/kernel_floor.py'), '--threads', String(bestThreads), '--seconds', quick ? '2' : '5'], { ...tuneEnv, ...env });
-const floor = { defaultMalloc: kernelFloor({}), packageMalloc: kernelFloor(PACKAGE_MALLOC) };
-
-const samples = { node: [], pyDefault: [], pyTuned: [] };
+const contenders = {
+  engine: () => node(1),
+  'engine-1t': () => node(1, { LENET5_THREADS: '1' }),
+  libtorch: () => node(1, { LENET5_ENGINE: 'libtorch' }),
+  'py-default': () => seedLoop(1, 0, {}),
+  'py-best': () => seedLoop(1, bestThreads, tuneEnv),
+};
+const samples = Object.fromEntries(Object.keys(contenders).map((name) => [name, []]));
 for (let round = 0; round < rounds; round++) {
-  samples.node.push(node(1));
-  samples.pyDefault.push(seedLoop(1, 0, {}));
-  samples.pyTuned.push(seedLoop(1, bestThreads, tuneEnv));
-  process.stderr.write(`round ${round + 1}/${rounds}: node ${Math.round(samples.node.at(-1).trainImagesPerSecond)}, ` +
-    `python ${Math.round(samples.pyDefault.at(-1).trainImagesPerSecond)}, tuned ${Math.round(samples.pyTuned.at(-1).trainImagesPerSecond)} images/s\n`);
+  for (const [name, measure] of Object.entries(contenders)) samples[name].push(measure());
+  process.stderr.write(`round ${round + 1}/${rounds}: ${Object.keys(contenders).map((name) => `${name} ${Math.round(samples[name].at(-1).trainImagesPerSecond)}`).join(', ')} images/s\n`);
 }
-const med = (key, field) => median(samples[key].map((s) => s[field]));
-const train = { node: med('node', 'trainImagesPerSecond'), pyDefault: med('pyDefault', 'trainImagesPerSecond'), pyTuned: med('pyTuned', 'trainImagesPerSecond') };
-const evaluation = { node: med('node', 'evalImagesPerSecond'), pyDefault: med('pyDefault', 'evalImagesPerSecond'), pyTuned: med('pyTuned', 'evalImagesPerSecond') };
-const predict = { p50: med('node', 'predictP50Ms'), p99: med('node', 'predictP99Ms') };
+const perRound = (name, field) => samples[name].map((s) => s[field]);
+const ratios = (a, b, field = 'trainImagesPerSecond') => samples[a].map((s, i) => s[field] / samples[b][i][field]);
+
+// The engine's layers alone, one core, this CPU's best instruction set.
+const layerBinary = join(root, 'build/engine_layers');
+const built = spawnSync('g++', ['-O3', '-march=native', '-ffp-contract=fast', '-std=c++17', '-o', layerBinary, join(root, 'scripts/bench/engine_layers.cc')], { encoding: 'utf8' });
+if (built.status !== 0) throw new Error(`g++ failed on scripts/bench/engine_layers.cc:\n${built.stderr}`);
+const layerRuns = Array.from({ length: 3 }, () => JSON.parse(spawnSync(layerBinary, { encoding: 'utf8' }).stdout));
 
 let full;
 if (!quick) {
-  const nodeFull = node(10, ['--rss-per-epoch']);
-  const pyFull = seedLoop(10, bestThreads, tuneEnv);
-  full = { node: nodeFull, python: pyFull };
+  full = [0, 1].map((seed) => ({
+    seed,
+    engine: node(10, {}, ['--seed', String(seed), '--rss-per-epoch']),
+    libtorch: node(10, { LENET5_ENGINE: 'libtorch' }, ['--seed', String(seed)]),
+    python: seedLoop(10, bestThreads, tuneEnv, ['--seed', String(seed)]),
+  }));
 }
 
 const peak = cpuPeak();
-const gflops = (train.node * TRAIN_FLOP_PER_IMAGE) / 1e9;
-const torchVersion = samples.node[0].libtorch;
+const fmt = (x, digits = 0) => x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const ratioCell = (values) => { const s = spread(values); return `${s.median.toFixed(2)}x (${s.min.toFixed(2)}-${s.max.toFixed(2)})`; };
+const roundsCell = (values, digits = 0) => values.map((v) => fmt(v, digits)).join(' · ');
+const engineTrain = median(perRound('engine', 'trainImagesPerSecond'));
+const gflops = (engineTrain * TRAIN_FLOP_PER_IMAGE) / 1e9;
+const first = samples.engine[0];
 const lines = [
   '# Benchmarks',
   '',
   `Latest ${quick ? 'quick' : 'full'} run of \`npm run bench${quick ? ' -- --quick' : ''}\`, ${new Date().toISOString().slice(0, 10)}.`,
   '',
   `Machine: ${peak.model}, ${peak.cores} cores at ${peak.mhz} MHz, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ` +
-    `LibTorch ${torchVersion} (this package) and PyTorch ${samples.pyDefault[0].torch} (the Python loop; the same LibTorch build).`,
-  `Data: Fashion-MNIST, 54,000 training / 6,000 validation images, batch 64, Adam lr 0.001. ${rounds} interleaved round(s) of one epoch each${quick ? ` (first ${maxBatches} batches)` : ''}; medians.`,
-  `Python default: the seed's loop with TensorDataset + DataLoader(batch_size=64, shuffle=True), PyTorch's default threads (${samples.pyDefault[0].threads}).`,
-  `Python tuned: the same loop, torch.set_num_threads(${bestThreads}) (best of ${tuning.map((t) => `${t.threads}: ${Math.round(t.ips)}`).join(', ')} images/s), OPENBLAS_NUM_THREADS=1.`,
-  `This package: ${samples.node[0].threads} LibTorch thread(s), OpenBLAS single-threaded.`,
+    `LibTorch ${first.libtorch} (this package) and PyTorch ${samples['py-default'][0].torch} (the Python loop; the same LibTorch build); ` +
+    `engine kernels: ${first.engineKernels}.`,
+  `Data: Fashion-MNIST, 54,000 training / 6,000 validation images, batch 64, Adam lr 0.001. ${rounds} interleaved rounds of one epoch each${quick ? ` (first ${maxBatches} batches)` : ''}.`,
+  `py-default: the seed's loop with TensorDataset + DataLoader(batch_size=64, shuffle=True), PyTorch's default threads (${samples['py-default'][0].threads}). ` +
+    `py-best: the same loop, torch.set_num_threads(${bestThreads}) (best of ${tuning.map((t) => `${t.threads}: ${Math.round(t.ips)}`).join(', ')} images/s), OPENBLAS_NUM_THREADS=1.`,
+  `engine: this package's fused CPU engine, ${first.threads} threads; engine-1t: LENET5_THREADS=1; libtorch: LENET5_ENGINE=libtorch (LibTorch's operators), ${first.threads} threads.`,
   '',
-  '| measure | this package | Python default | Python tuned | vs default | vs tuned |',
-  '|---|---|---|---|---|---|',
-  `| training images/s | ${Math.round(train.node)} | ${Math.round(train.pyDefault)} | ${Math.round(train.pyTuned)} | ${(train.node / train.pyDefault).toFixed(2)}x | ${(train.node / train.pyTuned).toFixed(2)}x |`,
-  `| evaluation images/s (10k test images; Python: DataLoader batch 1000) | ${Math.round(evaluation.node)} | ${Math.round(evaluation.pyDefault)} | ${Math.round(evaluation.pyTuned)} | ${(evaluation.node / evaluation.pyDefault).toFixed(2)}x | ${(evaluation.node / evaluation.pyTuned).toFixed(2)}x |`,
-  `| single-image predict latency from JS, warm | p50 ${predict.p50.toFixed(3)} ms, p99 ${predict.p99.toFixed(3)} ms | | | | |`,
-  `| peak RSS of the Node process (1 epoch) | ${med('node', 'maxRssMb').toFixed(0)} MB | | | | |`,
+  '## Training, one epoch',
   '',
-  `Achieved: ${gflops.toFixed(1)} GFLOP/s in training (${TRAIN_FLOP_PER_IMAGE / 1e6} MFLOP per image × ${Math.round(train.node)} images/s), ` +
+  '| run | images/s, every round | median | user CPU s per 1,000 images (median) |',
+  '|---|---|---|---|',
+  ...Object.keys(contenders).map((name) => `| ${name} | ${roundsCell(perRound(name, 'trainImagesPerSecond'))} | ${fmt(median(perRound(name, 'trainImagesPerSecond')))} | ${median(perRound(name, 'trainUserCpuPer1000')).toFixed(3)} |`),
+  '',
+  '| ratio, same round | median (min-max) | every round |',
+  '|---|---|---|',
+  ...[['engine', 'py-best'], ['engine', 'py-default'], ['engine', 'libtorch'], ['engine', 'engine-1t'], ['libtorch', 'py-best']].map(([a, b]) =>
+    `| ${a} / ${b} | ${ratioCell(ratios(a, b))} | ${roundsCell(ratios(a, b), 2)} |`),
+  '',
+  `Achieved: ${gflops.toFixed(1)} GFLOP/s in training (${TRAIN_FLOP_PER_IMAGE / 1e6} MFLOP per image × ${fmt(engineTrain)} images/s), ` +
     `${((gflops / peak.gflops) * 100).toFixed(1)}% of the CPU's FP32 peak of ${peak.gflops.toFixed(0)} GFLOP/s ` +
-    `(${peak.cores} cores × ${peak.mhz} MHz × ${peak.perCycle} FLOP/cycle: ${peak.flags.avx512f ? 'AVX-512' : peak.flags.avx2 ? 'AVX2' : 'SSE'} FMA on 2 units; the clock is /proc/cpuinfo's, not the turbo clock).`,
-];
-const pct = (x) => `${(x * 100).toFixed(0)}%`;
-lines.push('', '## Where the time goes', '',
-  `The same LibTorch's kernels with nothing around them (scripts/bench/kernel_floor.py: the seed's LeNet5 on random tensors, no DataLoader, ${bestThreads} thread(s)), against the loops above:`, '',
-  '| | training step, batch 64 (forward, backward, Adam) | forward pass, batch 1000 |', '|---|---|---|',
-  `| LibTorch kernels alone, glibc's default malloc | ${Math.round(floor.defaultMalloc.trainStepImagesPerSecond)} images/s | ${Math.round(floor.defaultMalloc.forwardImagesPerSecond)} images/s |`,
-  `| LibTorch kernels alone, this package's malloc settings | ${Math.round(floor.packageMalloc.trainStepImagesPerSecond)} images/s | ${Math.round(floor.packageMalloc.forwardImagesPerSecond)} images/s |`,
-  `| this package's loop (data gathering, normalisation, loss checks included) | ${Math.round(train.node)} images/s | ${Math.round(evaluation.node)} images/s |`,
-  `| the seed's Python loop, default | ${Math.round(train.pyDefault)} images/s | ${Math.round(evaluation.pyDefault)} images/s |`,
+    `(${peak.cores} cores × ${peak.mhz} MHz × ${peak.perCycle} FLOP/cycle: ${peak.flags.avx512f ? 'AVX-512' : peak.flags.avx2 ? 'AVX2' : 'SSE'} FMA on 2 units; /proc/cpuinfo's clock, not the turbo clock).`,
   '',
-  `Training at 2x the seed's loop would take ${Math.round(2 * train.pyDefault)} images/s, ${(2 * train.pyDefault / floor.packageMalloc.trainStepImagesPerSecond).toFixed(2)}x what the kernels alone do; ` +
-    `evaluation at 3x, ${Math.round(3 * evaluation.pyDefault)} images/s, ${(3 * evaluation.pyDefault / floor.packageMalloc.forwardImagesPerSecond).toFixed(2)}x the kernels' forward pass. ` +
-    'Past that point the work is inside LibTorch\'s operators. torch.profiler, training step (self CPU time): ' +
-    `${floor.packageMalloc.trainProfile.map((p) => `${p.op} ${pct(p.share)}`).join(', ')}.`);
+  '## Evaluation and prediction',
+  '',
+  '| measure | engine | libtorch | py-default | py-best | engine / py-default | engine / py-best |',
+  '|---|---|---|---|---|---|---|',
+  `| evaluation images/s (10k test images, batch 1000) | ${fmt(median(perRound('engine', 'evalImagesPerSecond')))} | ${fmt(median(perRound('libtorch', 'evalImagesPerSecond')))} | ` +
+    `${fmt(median(perRound('py-default', 'evalImagesPerSecond')))} | ${fmt(median(perRound('py-best', 'evalImagesPerSecond')))} | ` +
+    `${ratioCell(ratios('engine', 'py-default', 'evalImagesPerSecond'))} | ${ratioCell(ratios('engine', 'py-best', 'evalImagesPerSecond'))} |`,
+  `| single-image predict from JS, warm, p50 / p99 (ms) | ${median(perRound('engine', 'predictP50Ms')).toFixed(3)} / ${median(perRound('engine', 'predictP99Ms')).toFixed(3)} | ` +
+    `${median(perRound('libtorch', 'predictP50Ms')).toFixed(3)} / ${median(perRound('libtorch', 'predictP99Ms')).toFixed(3)} | | | | |`,
+  `| peak RSS of the Node process, 1 epoch (MB) | ${fmt(median(perRound('engine', 'maxRssMb')))} | ${fmt(median(perRound('libtorch', 'maxRssMb')))} | | | | |`,
+  '',
+  '## Where the engine\'s time goes',
+  '',
+  `Each layer's kernels alone on one core (scripts/bench/engine_layers.cc, ${layerRuns[0].isa}, a block of ${layerRuns[0].images} images, best of 3 runs). ` +
+    'FLOPs count multiply-adds twice; bytes are what each kernel must read and write at least once.',
+  '',
+  '| layer | FLOP / image | bytes / image | µs / image | GFLOP/s | FLOP / byte | share |',
+  '|---|---|---|---|---|---|---|',
+];
+const layers = layerRuns[0].layers.map((layer, i) => ({ ...layer, microsecondsPerImage: Math.min(...layerRuns.map((r) => r.layers[i].microsecondsPerImage)) }));
+const layerTotal = layers.reduce((sum, l) => sum + l.microsecondsPerImage, 0);
+for (const l of layers) {
+  lines.push(`| ${l.layer} | ${fmt(l.flopPerImage)} | ${fmt(l.bytesPerImage)} | ${l.microsecondsPerImage.toFixed(2)} | ${(l.flopPerImage / l.microsecondsPerImage / 1e3).toFixed(1)} | ` +
+    `${(l.flopPerImage / l.bytesPerImage).toFixed(1)} | ${((100 * l.microsecondsPerImage) / layerTotal).toFixed(0)}% |`);
+}
+lines.push('', `Sum: ${layerTotal.toFixed(1)} µs per image on one core = ${fmt(1e6 / layerTotal)} images/s per core before threading, ` +
+  `the Adam update and data gathering; one core's FP32 peak is ${(peak.gflops / peak.cores).toFixed(0)} GFLOP/s.`);
 if (full) {
-  const nodeAcc = full.node.testAccuracy;
-  const pyAcc = full.python.testAccuracy;
   lines.push('', '## 10 epochs', '',
-    '| | test accuracy | last validation accuracy | training images/s | peak RSS |', '|---|---|---|---|---|',
-    `| this package | ${(nodeAcc * 100).toFixed(2)}% | ${(full.node.epochs.at(-1).valAccuracy * 100).toFixed(2)}% | ${Math.round(full.node.trainImagesPerSecond)} | ${full.node.maxRssMb.toFixed(0)} MB |`,
-    `| Python tuned | ${(pyAcc * 100).toFixed(2)}% | ${(full.python.epochs.at(-1).valAccuracy * 100).toFixed(2)}% | ${Math.round(full.python.trainImagesPerSecond)} | |`,
-    '', `Accuracy difference: ${((nodeAcc - pyAcc) * 100).toFixed(2)} points. RSS after each epoch (MB): ${full.node.rssPerEpochMb.map(Math.round).join(', ')}.`);
+    '| seed | run | test accuracy | last validation accuracy | training images/s | peak RSS (MB) |', '|---|---|---|---|---|---|');
+  for (const f of full) {
+    for (const name of ['engine', 'libtorch', 'python']) {
+      const r = f[name];
+      lines.push(`| ${f.seed} | ${name === 'python' ? 'py-best' : name} | ${(r.testAccuracy * 100).toFixed(2)}% | ${(r.epochs.at(-1).valAccuracy * 100).toFixed(2)}% | ` +
+        `${fmt(r.trainImagesPerSecond)} | ${r.maxRssMb ? fmt(r.maxRssMb) : ''} |`);
+    }
+  }
+  lines.push('', `Engine RSS after each epoch (MB, seed 0): ${full[0].engine.rssPerEpochMb.map(Math.round).join(', ')}.`);
 }
 // The HTTP load test (npm run bench:serve) keeps its own section.
 const serveSection = readSection(args.out, 'serve');
 if (serveSection) lines.push('', serveSection);
-lines.push('', 'Raw medians and samples:', '', '```json', JSON.stringify({ train, evaluation, predict, tuning, floor, samples }, null, 1).slice(0, 20000), '```', '');
+lines.push('', 'Raw samples:', '', '```json', JSON.stringify({ tuning, samples, layerRuns }, null, 1).slice(0, 30000), '```', '');
 writeFileSync(args.out, lines.join('\n'));
-console.log(lines.slice(0, lines.indexOf('Raw medians and samples:')).join('\n'));
+console.log(lines.slice(0, lines.indexOf('Raw samples:')).join('\n'));

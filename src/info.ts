@@ -15,6 +15,8 @@ export interface Info {
   cudaAvailable: boolean;
   cudaDeviceCount: number;
   threads: number;
+  /** The fused CPU engine's kernels on this CPU: 'avx512', 'avx2' or 'baseline' (LENET5_ISA picks another). */
+  engineKernels: string;
   parallel: string;
 }
 
@@ -32,6 +34,7 @@ export function info(): Info {
     cudaAvailable: addon.cudaIsAvailable(),
     cudaDeviceCount: addon.cudaDeviceCount(),
     threads: addon.getNumThreads(),
+    engineKernels: addon.engineKernels(),
     parallel: addon.parallelInfo(),
   };
 }

@@ -103,6 +103,7 @@ export interface NativeAddon {
   setNumThreads(threads: number): void;
   torchVersion(): string;
   parallelInfo(): string;
+  engineKernels(): string;
   stopJobs(): void;
 }
 

@@ -8,6 +8,7 @@ import argparse
 import gzip
 import json
 import os
+import resource
 import time
 
 import torch
@@ -107,13 +108,14 @@ def main():
         return loss / seen, correct / seen, seen / (time.perf_counter() - start)
 
     epochs = []
-    train_images, train_seconds = 0, 0.0
+    train_images, train_seconds, train_user_cpu = 0, 0.0, 0.0
     for epoch in range(args.epochs):
         model.train()
         total_loss, batches = 0.0, 0
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
+        user_cpu_start = resource.getrusage(resource.RUSAGE_SELF).ru_utime
         for images, labels in train_loader:
             images, labels = images.to(device), labels.to(device)
             outputs = model(images)
@@ -129,6 +131,7 @@ def main():
         if device.type == "cuda":
             torch.cuda.synchronize()
         train_seconds += time.perf_counter() - start
+        train_user_cpu += resource.getrusage(resource.RUSAGE_SELF).ru_utime - user_cpu_start
         val_loss, val_acc, _ = evaluate(val_loader)
         epochs.append({"epoch": epoch + 1, "trainLoss": total_loss / batches, "valLoss": val_loss, "valAccuracy": val_acc})
     test_loss, test_acc, eval_ips = evaluate(test_loader)
@@ -136,6 +139,7 @@ def main():
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "openblasThreads": os.environ.get("OPENBLAS_NUM_THREADS"), "device": str(device),
         "trainImagesPerSecond": train_images / train_seconds, "evalImagesPerSecond": eval_ips,
+        "trainUserCpuPer1000": 1000 * train_user_cpu / train_images,
         "epochs": epochs, "testLoss": test_loss, "testAccuracy": test_acc,
     }))
 

@@ -167,6 +167,7 @@ export async function infoCommand(options: CommonOptions): Promise<number> {
     say(options, `Node.js ${details.node}, LibTorch ${details.libtorch}`);
     say(options, `CUDA available: ${details.cudaAvailable ? 'yes' : 'no'}, devices: ${details.cudaDeviceCount} (LibTorch CUDA support: ${details.cudaSupport}${details.cudaRuntime ? `, runtime ${details.cudaRuntime}` : ''})`);
     say(options, `CPU threads: ${details.threads}`);
+    say(options, `CPU engine kernels: ${details.engineKernels} (LENET5_ENGINE=libtorch uses LibTorch's operators instead)`);
   }
   return 0;
 }

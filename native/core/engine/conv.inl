@@ -145,12 +145,17 @@ inline void conv2Col2im(const float* dCols, float* dPhases) {
   }
 }
 
-// dOut's padding columns must be zero. Writes the gradient of conv2's input into dIn[6][14][14]
-// (dPhases: scratch for one phase-split channel).
-inline void conv2Backward(const float* dOut, const float* cols, const float* weight, float* dWeight, float* dBias,
-                          float* dCols, float* dPhases, float* dIn) {
+// dOut's padding columns must be zero. Adds the weight gradient, transposed, into
+// dWeightT[150][16]: as dW^T = cols . dOut^T it is one product with 16 outputs per row (a whole
+// vector), where dW = dOut . cols^T would be 2,400 dot products of only 100 terms each. Writes the
+// gradient of conv2's input into dIn[6][14][14]. dOutT, dPhases: scratch.
+inline void conv2Backward(const float* dOut, const float* cols, const float* weight, float* dWeightT, float* dBias,
+                          float* dOutT, float* dCols, float* dPhases, float* dIn) {
   for (int c = 0; c < 16; ++c) dBias[c] += rowSum(dOut + c * kConv2Stride, kConv2Stride);
-  productDot(16, kConv2Taps, kConv2Stride, dOut, kConv2Stride, cols, kConv2Stride, dWeight, kConv2Taps, true);
+  for (int c = 0; c < 16; ++c) {
+    for (int p = 0; p < kConv2Pixels; ++p) dOutT[p * 16 + c] = dOut[c * kConv2Stride + p];
+  }
+  productAccumulate(kConv2Taps, 16, kConv2Pixels, cols, kConv2Stride, 1, dOutT, 16, dWeightT, 16, true);
   productAccumulate(kConv2Taps, kConv2Stride, 16, weight, 1, kConv2Taps, dOut, kConv2Stride, dCols, kConv2Stride, false);
   // col2im: each column entry is added back to the input pixel it was copied from.
   for (int ic = 0; ic < 6; ++ic) {

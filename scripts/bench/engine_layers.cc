@@ -1,0 +1,118 @@
+// Per-layer roofline of the fused engine on one core: each layer's forward and backward kernels
+// timed alone over a block of 64 random images, with their FLOPs and the bytes they read and
+// write (compulsory traffic, once each). Built and run by `npm run bench` with this CPU's best
+// instruction set (-march=native); prints one JSON object.
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <vector>
+
+#include "../../native/core/engine/kernels.h"
+
+namespace lenet5::engine::bench {
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define LENET5_LANES 16
+#define LENET5_AVX512_MASKS
+#define LENET5_ISA_NAME "avx512"
+#elif defined(__AVX2__)
+#include <immintrin.h>
+#define LENET5_LANES 8
+#define LENET5_AVX2_MASKS
+#define LENET5_ISA_NAME "avx2"
+#else
+#define LENET5_LANES 4
+#define LENET5_ISA_NAME "baseline"
+#endif
+#include "../../native/core/engine/kernels.inl"
+}  // namespace lenet5::engine::bench
+
+namespace lenet5::engine {
+ParameterLayout::ParameterLayout(int classes) : classes(classes) {}  // unused here
+}
+
+using namespace lenet5::engine::bench;
+using lenet5::engine::kPixels;
+
+int main() {
+  constexpr int n = kBlockImages, classes = 10;
+  std::mt19937 random(1);
+  std::normal_distribution<float> normal(0, 0.1f);
+  auto randomVector = [&](size_t size) {
+    std::vector<float> v(size);
+    for (auto& x : v) x = normal(random);
+    return v;
+  };
+  auto conv1W = randomVector(150), conv1B = randomVector(6), conv2W = randomVector(2400), conv2B = randomVector(16);
+  auto fc1W = randomVector(48000), fc1B = randomVector(120), fc2W = randomVector(10080), fc2B = randomVector(84);
+  auto fc3W = randomVector(840), fc3B = randomVector(10), grads = randomVector(61706);
+  auto images = randomVector(n * kPixels), pool1 = randomVector(n * kPool1Size), features = randomVector(n * kFeatures);
+  auto hidden1 = randomVector(n * 120), hidden2 = randomVector(n * 84), logits = randomVector(n * classes);
+  auto dHidden1 = randomVector(n * 120), dHidden2 = randomVector(n * 84), dFeatures = randomVector(n * kFeatures);
+  std::vector<float> padded(32 * 32, 0.0f), phases(32 * 32), cols1(25 * kConv1Columns), conv1(6 * kConv1Columns);
+  std::vector<float> cols2(kConv2Taps * kConv2Stride, 0.0f), conv2(16 * kConv2Stride), dCols2(kConv2Taps * kConv2Stride);
+  std::vector<float> winner1(n * kPool1Size), winner2(n * kFeatures), dPool1(kPool1Size), dConv2T(1600), dConv2WeightT(2400);
+  std::vector<int64_t> labels(n);
+  for (auto& l : labels) l = random() % classes;
+  lenet5::engine::ImageSource source;
+
+  struct Row { const char* layer; double flop, bytes; std::function<void()> run; };
+  const double f = sizeof(float);
+  std::vector<Row> rows = {
+      {"conv1 forward (im2col + GEMM)", 2.0 * 117600 * n, f * n * (784 + 150 + 6 * 784), [&] {
+         for (int i = 0; i < n; ++i) {
+           conv1Columns(&images[i * kPixels], padded.data(), phases.data(), cols1.data());
+           conv1Forward(cols1.data(), conv1W.data(), conv1B.data(), conv1.data());
+         }}},
+      {"relu + pool1 forward", 4.0 * 1176 * n, f * n * (6 * 784 + 2 * 1176), [&] {
+         for (int i = 0; i < n; ++i) reluPoolForward(conv1.data(), 6, kConv1Phase, kConv1Columns, &pool1[i * kPool1Size], &winner1[i * kPool1Size]);
+       }},
+      {"conv2 forward (im2col + GEMM)", 2.0 * 240000 * n, f * n * (1176 + 2400 + 1600), [&] {
+         for (int i = 0; i < n; ++i) {
+           conv2Columns(&pool1[i * kPool1Size], phases.data(), cols2.data());
+           conv2Forward(cols2.data(), conv2W.data(), conv2B.data(), conv2.data());
+         }}},
+      {"relu + pool2 forward", 4.0 * 400 * n, f * n * (1600 + 800), [&] {
+         for (int i = 0; i < n; ++i) reluPoolForward(conv2.data(), 16, kConv2Phase, kConv2Stride, &features[i * kFeatures], &winner2[i * kFeatures]);
+       }},
+      {"fc1-fc3 forward (block of 64)", 2.0 * (48000 + 10080 + 840) * n, f * (58920 + n * (400 + 120 + 84 + 10)), [&] {
+         linearForward(n, 400, 120, features.data(), fc1W.data(), fc1B.data(), hidden1.data(), true);
+         linearForward(n, 120, 84, hidden1.data(), fc2W.data(), fc2B.data(), hidden2.data(), true);
+         linearForward(n, 84, classes, hidden2.data(), fc3W.data(), fc3B.data(), logits.data(), false);
+       }},
+      {"cross-entropy", 0, f * n * classes * 2, [&] { crossEntropy(n, classes, logits.data(), labels.data(), source, 0, 1.0f / n, true); }},
+      {"fc3-fc1 backward", 4.0 * (48000 + 10080 + 840) * n, f * (2 * 58920 + n * 2 * (400 + 120 + 84 + 10)), [&] {
+         linearBackward(n, 84, classes, hidden2.data(), fc3W.data(), logits.data(), &grads[0], &grads[840], dHidden2.data());
+         linearBackward(n, 120, 84, hidden1.data(), fc2W.data(), dHidden2.data(), &grads[1000], &grads[12000], dHidden1.data());
+         linearBackward(n, 400, 120, features.data(), fc1W.data(), dHidden1.data(), &grads[13000], &grads[61000], dFeatures.data());
+       }},
+      {"pool2 + conv2 backward (im2col, dW, dX, col2im)", 4.0 * 240000 * n, f * n * (1600 + 2 * 1176 + 2 * 2400), [&] {
+         for (int i = 0; i < n; ++i) {
+           reluPoolBackward(&dFeatures[i * kFeatures], &features[i * kFeatures], &winner2[i * kFeatures], 16, kConv2Phase, kConv2Stride, conv2.data());
+           conv2Columns(&pool1[i * kPool1Size], phases.data(), cols2.data());
+           conv2Backward(conv2.data(), cols2.data(), conv2W.data(), dConv2WeightT.data(), &grads[2556], dConv2T.data(), dCols2.data(), phases.data(), dPool1.data());
+         }}},
+      {"pool1 + conv1 backward (im2col, dW)", 2.0 * 117600 * n, f * n * (784 + 2 * 1176 + 6 * 784), [&] {
+         for (int i = 0; i < n; ++i) {
+           reluPoolBackward(dPool1.data(), &pool1[i * kPool1Size], &winner1[i * kPool1Size], 6, kConv1Phase, kConv1Columns, conv1.data());
+           conv1Columns(&images[i * kPixels], padded.data(), phases.data(), cols1.data());
+           conv1Backward(conv1.data(), cols1.data(), &grads[0], &grads[150]);
+         }}},
+  };
+  std::printf("{\"isa\":\"%s\",\"images\":%d,\"layers\":[", LENET5_ISA_NAME, n);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    for (int warm = 0; warm < 20; ++warm) rows[r].run();
+    int reps = 0;
+    const auto start = std::chrono::steady_clock::now();
+    double seconds = 0;
+    do {
+      rows[r].run();
+      ++reps;
+      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    } while (seconds < 0.3);
+    std::printf("%s{\"layer\":\"%s\",\"flopPerImage\":%.0f,\"bytesPerImage\":%.0f,\"microsecondsPerImage\":%.4f}", r ? "," : "",
+                rows[r].layer, rows[r].flop / n, rows[r].bytes / n, 1e6 * seconds / reps / n);
+  }
+  std::printf("]}\n");
+}
