@@ -68,11 +68,12 @@ export function callNative<T>(body: () => T): T {
 
 /** Awaits an addon promise; the stack is captured before the call so rejections point at the caller. */
 export async function awaitNative<T>(start: () => Promise<T>): Promise<T> {
-  const stack = new Error().stack;
+  // V8 records the frames here but formats .stack only when it is read: on failure.
+  const caller = new Error();
   try {
     return await start();
   } catch (error) {
-    throw fromNative(error, stack);
+    throw fromNative(error, caller.stack);
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <optional>
 
 #include "allocator.h"
@@ -46,9 +47,9 @@ struct EvalModeScope {
 };
 
 // The fused engine reads uint8 pixels and normalises them as normalizePixels() does.
-engine::ImageSource pixelSource(const torch::Tensor& images, const Normalization& normalization) {
+engine::ImageSource pixelSource(const uint8_t* pixels, const Normalization& normalization) {
   engine::ImageSource source;
-  source.pixels = images.data_ptr<uint8_t>();
+  source.pixels = pixels;
   source.scale = static_cast<float>(1.0 / (255.0 * normalization.std));
   source.shift = static_cast<float>(-normalization.mean / normalization.std);
   return source;
@@ -73,7 +74,7 @@ EvalResult evaluateFused(Model& model, Dataset& data, int64_t batchSize, const N
   for (int64_t start = 0; start < result.total; start += batchSize) {
     throwIfCancelled(cancel, "during evaluation");
     const int64_t count = std::min(result.total - start, batchSize);
-    auto source = pixelSource(images, normalization);
+    auto source = pixelSource(images.data_ptr<uint8_t>(), normalization);
     source.pixels += start * kImagePixels;
     lossSum += fused.lossAndPredictions(pool, params, source, labelData + start, count, predicted.data());
     for (int64_t i = 0; i < count; ++i) ++result.confusion[labelData[start + i] * classes + predicted[i]];
@@ -145,7 +146,7 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
     images = images.contiguous();
     labels = labels.contiguous();
     pool.emplace(engineThreads());
-    source = pixelSource(images, options.normalization);
+    source = pixelSource(images.data_ptr<uint8_t>(), options.normalization);
   }
 
   model.net()->train();
@@ -231,23 +232,28 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
   releaseFreedTensorMemory();
 }
 
-torch::Tensor predictLogits(Model& model, const torch::Tensor& input) {
+void predictLogits(Model& model, const PredictInput& input, float* logits) {
   if (model.usesFusedEngine()) {
-    auto normalized = input.contiguous();
-    const int64_t count = normalized.size(0);
-    auto logits = torch::empty({count, model.numClasses()}, torch::kFloat32);
     engine::ImageSource source;
-    source.normalized = normalized.data_ptr<float>();
+    if (input.pixels != nullptr) {
+      source = pixelSource(input.pixels, input.normalization);
+    } else {
+      source.normalized = input.normalized;
+    }
     // A few images take microseconds: starting threads for them would cost more.
     std::optional<engine::WorkerPool> pool;
-    if (count > kInlineForwardImages) pool.emplace(engineThreads());
-    model.fusedEngine().forward(pool ? &*pool : nullptr, model.flatParameters().data_ptr<float>(), source, count,
-                                logits.data_ptr<float>());
-    return logits;
+    if (input.count > kInlineForwardImages) pool.emplace(engineThreads());
+    model.fusedEngine().forward(pool ? &*pool : nullptr, model.flatParameters().data_ptr<float>(), source, input.count, logits);
+    return;
   }
   EvalModeScope evalMode(model.net());
   torch::InferenceMode inference;
-  return model.net()->forward(input.to(model.device())).to(torch::kCPU);
+  auto x = input.pixels != nullptr
+               ? normalizePixels(torch::from_blob(const_cast<uint8_t*>(input.pixels), {input.count, kImageSide, kImageSide}, torch::kUInt8),
+                                 input.normalization)
+               : torch::from_blob(const_cast<float*>(input.normalized), {input.count, 1, kImageSide, kImageSide}, torch::kFloat32);
+  auto out = model.net()->forward(x.to(model.device())).to(torch::kCPU).contiguous();
+  std::memcpy(logits, out.data_ptr<float>(), out.numel() * sizeof(float));
 }
 
 }  // namespace lenet5

@@ -60,7 +60,14 @@ EvalResult evaluate(Model& model, Dataset& data, int64_t batchSize, const Normal
 // The mean cross-entropy of already-normalised float input [N, 1, 28, 28] with `labels`; leaves
 // the gradients in the model's flat gradient buffer. No optimizer step (for checks and tests).
 double lossAndGradients(Model& model, const torch::Tensor& input, const torch::Tensor& labels);
-// Logits for already-normalised float input [N, 1, 28, 28] on the CPU.
-torch::Tensor predictLogits(Model& model, const torch::Tensor& input);
+// Images to predict: raw uint8 pixels (normalised here) or already-normalised floats, count x 28 x 28.
+struct PredictInput {
+  const uint8_t* pixels = nullptr;
+  const float* normalized = nullptr;
+  int64_t count = 0;
+  Normalization normalization;
+};
+// Writes the logits, count x numClasses, to `logits` (CPU memory).
+void predictLogits(Model& model, const PredictInput& input, float* logits);
 
 }  // namespace lenet5

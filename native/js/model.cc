@@ -3,6 +3,7 @@
 #include <cstring>
 #include <optional>
 #include <random>
+#include <vector>
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -319,38 +320,55 @@ Napi::Value ModelWrap::evaluate(const Napi::CallbackInfo& info) {
 // predict(pixels: Float32Array (normalised) | Uint8Array (raw), count, { mean, std }) -> Promise<Float32Array logits>
 Napi::Value ModelWrap::predict(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  const int64_t count = info[1].As<Napi::Number>().Int64Value();
-  auto normalization = readNormalization(info[2].As<Napi::Object>());
-  torch::Tensor input;
-  if (info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
-    auto pixels = info[0].As<Napi::Uint8Array>();
-    input = normalizePixels(torch::from_blob(pixels.Data(), {count, kImageSide, kImageSide}, torch::kUInt8), normalization);
-  } else {
-    auto values = info[0].As<Napi::Float32Array>();
-    input = torch::from_blob(values.Data(), {count, 1, kImageSide, kImageSide}, torch::kFloat32).clone();
-  }
-  auto toJs = [](Napi::Env env, const torch::Tensor& logits) -> Napi::Value {
-    auto out = Napi::Float32Array::New(env, logits.numel());
-    std::memcpy(out.Data(), logits.data_ptr<float>(), logits.numel() * sizeof(float));
-    return out;
-  };
+  PredictInput input;
+  input.count = info[1].As<Napi::Number>().Int64Value();
+  input.normalization = readNormalization(info[2].As<Napi::Object>());
+  const bool raw = info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
   auto core = acquire(env, "predict");
-  // A few images on the CPU take tens of microseconds: run them here rather than pay for a thread
-  // (and, with OpenMP, a new thread team) per call. Larger inputs and GPUs go to a job thread.
-  if (count <= kInlinePredictImages && core->model.device().is_cpu()) {
+  const int64_t outputs = input.count * core->model.numClasses();
+  // A few images on the CPU take tens of microseconds: run them here, reading and writing the
+  // JavaScript arrays directly, rather than pay for a thread. Larger inputs and GPUs go to a job
+  // thread, with copies of the input.
+  if (input.count <= kInlinePredictImages && core->model.device().is_cpu()) {
     BusyRelease release(core);
     auto deferred = Napi::Promise::Deferred::New(env);
     try {
-      deferred.Resolve(toJs(env, predictLogits(core->model, input).contiguous()));
+      if (raw) {
+        input.pixels = info[0].As<Napi::Uint8Array>().Data();
+      } else {
+        input.normalized = info[0].As<Napi::Float32Array>().Data();
+      }
+      auto logits = Napi::Float32Array::New(env, outputs);
+      predictLogits(core->model, input, logits.Data());
+      deferred.Resolve(logits);
     } catch (const std::exception& error) {
       deferred.Reject(toJsError(env, describeException(error)).Value());
     }
     return deferred.Promise();
   }
-  return Job::start(env, env.Undefined(), core->cancel, [=](Job&) {
+  auto pixels = std::make_shared<std::vector<uint8_t>>();
+  auto normalized = std::make_shared<std::vector<float>>();
+  if (raw) {
+    auto array = info[0].As<Napi::Uint8Array>();
+    pixels->assign(array.Data(), array.Data() + array.ElementLength());
+  } else {
+    auto array = info[0].As<Napi::Float32Array>();
+    normalized->assign(array.Data(), array.Data() + array.ElementLength());
+  }
+  return Job::start(env, env.Undefined(), core->cancel, [=](Job&) mutable {
     BusyRelease release(core);
-    auto logits = predictLogits(core->model, input).contiguous();
-    return std::function<Napi::Value(Napi::Env)>([logits, toJs](Napi::Env env) { return toJs(env, logits); });
+    if (raw) {
+      input.pixels = pixels->data();
+    } else {
+      input.normalized = normalized->data();
+    }
+    auto logits = std::make_shared<std::vector<float>>(outputs);
+    predictLogits(core->model, input, logits->data());
+    return std::function<Napi::Value(Napi::Env)>([logits](Napi::Env env) {
+      auto out = Napi::Float32Array::New(env, logits->size());
+      std::memcpy(out.Data(), logits->data(), logits->size() * sizeof(float));
+      return out;
+    });
   });
 }
 
