@@ -203,7 +203,7 @@ export class LeNet5 {
    * [N, 28, 28] or [N, 1, 28, 28] flattened; `labels` has N class indices. Runs synchronously.
    */
   lossAndGradients(pixels: Float32Array, labels: ArrayLike<number>): BatchGradients {
-    if (!(pixels instanceof Float32Array)) throw invalid('pixels', 'Float32Array', pixels);
+    if (!(pixels instanceof Float32Array)) throw invalidArgument('pixels', 'Float32Array', pixels);
     if (pixels.length === 0 || pixels.length % IMAGE_PIXELS !== 0) {
       throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected pixels to hold a positive multiple of ${IMAGE_PIXELS} values (28x28 images) but received ${pixels.length}`);
     }
@@ -246,6 +246,21 @@ export class LeNet5 {
   /** CPU copies of the parameter values, in parameters() order (row-major, as PyTorch stores them). */
   parameterValues(): Float32Array[] {
     return callNative(() => this.handle.parameterValues());
+  }
+
+  /** Replaces every parameter's values, given in parameters() order and shapes (row-major, as parameterValues() returns them). */
+  setParameterValues(values: Float32Array[]): void {
+    const parameters = this.parameters();
+    if (!Array.isArray(values) || values.length !== parameters.length) {
+      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected an array of ${parameters.length} Float32Arrays (one per parameter, in parameters() order) but received ${Array.isArray(values) ? `${values.length} items` : typeof values}`);
+    }
+    parameters.forEach(({ name, shape }, i) => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      if (!(values[i] instanceof Float32Array) || values[i]!.length !== size) {
+        throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected ${name} as a Float32Array of ${size} values (shape [${shape.join(', ')}]) but received ${values[i] instanceof Float32Array ? `${values[i]!.length} values` : typeof values[i]}`);
+      }
+    });
+    callNative(() => this.handle.setParameters(values));
   }
 
   async train(dataset: Dataset, options: TrainOptions = {}): Promise<History> {

@@ -5,7 +5,6 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Adam, Dataset, LeNet5, SGD, threads, type Optimizer } from '../src/index.js';
-import type { NativeModel } from '../src/native.js';
 import { rng, root, syntheticImages } from './helpers.js';
 
 // 1e-5 relative, 1e-6 absolute (the issue's bound).
@@ -17,10 +16,6 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, wha
       expect.fail(`${what}[${i}]: ${actual[i]} differs from LibTorch's ${expected[i]} by more than ${bound}`);
     }
   }
-}
-
-function handle(model: LeNet5): NativeModel {
-  return (model as unknown as { handle: NativeModel }).handle;
 }
 
 function twins(seed: number, numClasses = 10): [LeNet5, LeNet5] {
@@ -62,12 +57,12 @@ describe('fused engine', () => {
     // all four positions of every pool1 window tie; their neighbourhoods differ, so conv1's other
     // taps' gradients depend on which position receives the gradient.
     const [fused, reference] = twins(3);
-    const values = handle(reference).parameterValues();
+    const values = reference.parameterValues();
     const conv1 = values[0]!;
     conv1.fill(0);
     for (let c = 0; c < 6; c++) conv1[c * 25 + 12] = 0.5 + c / 10;
     values[1]!.fill(0.1);
-    for (const model of [fused, reference]) handle(model).setParameters(values);
+    for (const model of [fused, reference]) model.setParameterValues(values);
     const random = rng(9);
     const count = 5;
     const pixels = new Float32Array(count * 784);
@@ -105,7 +100,7 @@ describe('fused engine', () => {
       const data = Dataset.fromArrays({ images, labels, numClasses: 10 });
       // Two steps (64 + 32 images), so momentum and moment buffers are used after their first step.
       for (const model of [fused, reference]) await model.train(data, { epochs: 1, batchSize: 64, optimizer: make(), seed: 1 });
-      const a = handle(fused).parameterValues(), b = handle(reference).parameterValues();
+      const a = fused.parameterValues(), b = reference.parameterValues();
       reference.parameters().forEach(({ name: parameter }, i) => expectClose(a[i]!, b[i]!, parameter));
     });
   }
@@ -117,7 +112,7 @@ describe('fused engine', () => {
     for (let run = 0; run < 2; run++) {
       const model = new LeNet5({ seed: 8, engine: 'fused' });
       await model.train(data, { epochs: 1, batchSize: 64, seed: 3 });
-      runs.push(handle(model).parameterValues());
+      runs.push(model.parameterValues());
     }
     expect(threads.get()).toBeGreaterThan(0);
     runs[0]!.forEach((values, i) => expect(Buffer.from(values.buffer).equals(Buffer.from(runs[1]![i]!.buffer))).toBe(true));

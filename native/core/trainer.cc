@@ -75,7 +75,7 @@ EvalResult evaluateFused(Model& model, Dataset& data, int64_t batchSize, const N
     throwIfCancelled(cancel, "during evaluation");
     const int64_t count = std::min(result.total - start, batchSize);
     auto source = pixelSource(images.data_ptr<uint8_t>(), normalization);
-    source.pixels += start * kImagePixels;
+    source.pixels += start * engine::kPixels;
     lossSum += fused.lossAndPredictions(pool, params, source, labelData + start, count, predicted.data());
     for (int64_t i = 0; i < count; ++i) ++result.confusion[labelData[start + i] * classes + predicted[i]];
   }
