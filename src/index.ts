@@ -3,6 +3,8 @@ export { LeNet5 } from './model.js';
 export type { LeNet5Options, TrainOptions, History, EpochResult, BatchProgress, EvaluateResult, Prediction, CheckpointOptions, LoadedCheckpoint, LoadStateResult, BatchGradients } from './model.js';
 export type { EngineName } from './native.js';
 export { Adam, SGD, Optimizer } from './optim.js';
+export { StepLR, CosineAnnealingLR, ReduceLROnPlateau, LRScheduler, EarlyStopping, schedulerFromState } from './schedule.js';
+export type { SchedulerState } from './schedule.js';
 export type { AdamOptions, SGDOptions } from './optim.js';
 export { cuda, threads } from './device.js';
 export type { DeviceName } from './device.js';

@@ -2,8 +2,9 @@
 import { Lenet5Error, awaitNative, callNative } from './errors.js';
 import { Dataset, DEFAULT_NORMALIZATION, IMAGE_PIXELS, checkNormalization, type Normalization } from './data/dataset.js';
 import { parseDevice, type DeviceName } from './device.js';
-import { native, type EngineName, type NativeEvalResult, type NativeModel, type NativeTrainEvent } from './native.js';
+import { native, type EngineName, type NativeEvalResult, type NativeModel, type NativeTrainEvent, type PickleValue } from './native.js';
 import { Adam, Optimizer } from './optim.js';
+import { EarlyStopping, LRScheduler, ReduceLROnPlateau, pickleState, type SchedulerState } from './schedule.js';
 import { readMetadata, writeMetadata, type ModelMetadata } from './metadata.js';
 import { readCheckpoint, readStateDict, type LoadedTensor, type StateDict } from './pth/load.js';
 import { writeFileAtomic } from './atomic-write.js';
@@ -61,6 +62,8 @@ export interface BatchProgress {
 
 export interface EpochResult {
   epoch: number;
+  /** The learning rate this epoch trained with. */
+  lr: number;
   trainLoss: number;
   valLoss?: number;
   valAccuracy?: number;
@@ -93,6 +96,10 @@ export interface TrainOptions {
   /** 'error' (default): stop with ERR_LENET5_NON_FINITE_LOSS. 'skip': skip that batch, warn through onNonFiniteLoss, continue. */
   nonFiniteLoss?: 'error' | 'skip';
   onNonFiniteLoss?: (where: { epoch: number; batch: number }) => void;
+  /** Stepped after every epoch (ReduceLROnPlateau with the validation loss). Build it on the same optimizer. */
+  lrScheduler?: LRScheduler;
+  /** Stops before `epochs` when the validation loss stops improving; see its stoppedEpoch and reason. */
+  earlyStopping?: EarlyStopping;
 }
 
 export interface EvaluateResult {
@@ -132,6 +139,12 @@ export interface CheckpointOptions {
   /** Epochs completed. */
   epoch: number;
   loss?: number;
+  /** Saved as lr_scheduler_state_dict, in PyTorch's scheduler.state_dict() layout. */
+  lrScheduler?: LRScheduler;
+  /** Saved as early_stopping_state_dict (patience, min_delta, best, best_epoch, num_bad_epochs). */
+  earlyStopping?: EarlyStopping;
+  /** Further top-level numbers, e.g. { best_val_accuracy: 0.9, best_epoch: 3n }: numbers become Python floats, bigints ints. */
+  extra?: Record<string, number | bigint>;
 }
 
 export interface LoadedCheckpoint {
@@ -139,6 +152,11 @@ export interface LoadedCheckpoint {
   optimizer: Optimizer;
   epoch: number;
   loss: number | null;
+  /** The checkpoint's lr_scheduler_state_dict (this package's or Python's); schedulerFromState() rebuilds it. */
+  lrSchedulerState: SchedulerState | null;
+  earlyStoppingState: SchedulerState | null;
+  /** Every top-level number, string or boolean of the checkpoint. */
+  scalars: Record<string, number | string | boolean | null>;
 }
 
 export interface LoadStateResult {
@@ -267,7 +285,7 @@ export class LeNet5 {
     if (!(dataset instanceof Dataset)) throw invalidArgument('dataset', 'Dataset', dataset);
     const o = optionsObject('train options', options);
     knownKeys('train options', o, ['epochs', 'batchSize', 'shuffle', 'optimizer', 'validation', 'seed', 'initialEpoch', 'signal',
-      'onBatchEnd', 'onEpochEnd', 'batchEventInterval', 'nonFiniteLoss', 'onNonFiniteLoss']);
+      'onBatchEnd', 'onEpochEnd', 'batchEventInterval', 'nonFiniteLoss', 'onNonFiniteLoss', 'lrScheduler', 'earlyStopping']);
     const epochs = o.epochs === undefined ? 10 : positiveInteger('epochs', o.epochs);
     // A batch larger than the dataset is one batch of the whole dataset.
     const batchSize = Math.min(o.batchSize === undefined ? 64 : positiveInteger('batchSize', o.batchSize), Math.max(dataset.size, 1));
@@ -283,6 +301,16 @@ export class LeNet5 {
     }
     const signal = o.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument('signal', 'AbortSignal', signal);
+    const lrScheduler = o.lrScheduler as LRScheduler | undefined;
+    if (lrScheduler !== undefined && !(lrScheduler instanceof LRScheduler)) throw invalidArgument('lrScheduler', 'StepLR, CosineAnnealingLR or ReduceLROnPlateau', lrScheduler);
+    if (lrScheduler && lrScheduler.optimizer !== optimizer) {
+      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', 'The lrScheduler was built on another optimizer than the one training uses. Build it on the optimizer you pass (new StepLR(optimizer, ...)).');
+    }
+    const earlyStopping = o.earlyStopping as EarlyStopping | undefined;
+    if (earlyStopping !== undefined && !(earlyStopping instanceof EarlyStopping)) throw invalidArgument('earlyStopping', 'EarlyStopping', earlyStopping);
+    if ((earlyStopping || lrScheduler instanceof ReduceLROnPlateau) && !validation) {
+      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', 'Early stopping and ReduceLROnPlateau watch the validation loss, but no validation set was given. Pass validation: a Dataset.');
+    }
     const nonFiniteLoss = o.nonFiniteLoss === undefined ? 'error' : oneOf('nonFiniteLoss', o.nonFiniteLoss, ['error', 'skip']);
     const onCuda = this.device.startsWith('cuda');
     const batchEventInterval = options.onBatchEnd === undefined ? 0
@@ -299,25 +327,37 @@ export class LeNet5 {
     const history: History = [];
     const onAbort = () => this.handle.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      await awaitNative(() => this.handle.train(dataset.handle, validation?.handle ?? null, optimizer.handle, {
-        epochs, batchSize, shuffle, seed, initialEpoch, batchEventInterval,
-        stopOnNonFiniteLoss: nonFiniteLoss === 'error', evalBatchSize: 1000, ...this.normalization,
-      }, (event: NativeTrainEvent) => {
-        if (event.type === 'batch') {
-          options.onBatchEnd?.({ epoch: event.epoch, batch: event.batch, batches: event.batches, loss: event.loss, imagesPerSecond: event.imagesPerSecond });
-        } else if (event.type === 'epoch') {
-          const result: EpochResult = { epoch: event.epoch, trainLoss: event.trainLoss, seconds: event.seconds, imagesPerSecond: event.imagesPerSecond };
-          if (event.validation) {
-            result.valLoss = event.validation.loss;
-            result.valAccuracy = event.validation.correct / event.validation.total;
-          }
-          history.push(result);
-          options.onEpochEnd?.(result);
-        } else {
-          options.onNonFiniteLoss?.({ epoch: event.epoch, batch: event.batch });
+    const run = (count: number, done: number) => awaitNative(() => this.handle.train(dataset.handle, validation?.handle ?? null, optimizer.handle, {
+      epochs: count, batchSize, shuffle, seed, initialEpoch: done, batchEventInterval,
+      stopOnNonFiniteLoss: nonFiniteLoss === 'error', evalBatchSize: 1000, ...this.normalization,
+    }, (event: NativeTrainEvent) => {
+      if (event.type === 'batch') {
+        options.onBatchEnd?.({ epoch: event.epoch, batch: event.batch, batches: event.batches, loss: event.loss, imagesPerSecond: event.imagesPerSecond });
+      } else if (event.type === 'epoch') {
+        const result: EpochResult = { epoch: event.epoch, lr: optimizer.lr, trainLoss: event.trainLoss, seconds: event.seconds, imagesPerSecond: event.imagesPerSecond };
+        if (event.validation) {
+          result.valLoss = event.validation.loss;
+          result.valAccuracy = event.validation.correct / event.validation.total;
         }
-      }));
+        history.push(result);
+        options.onEpochEnd?.(result);
+      } else {
+        options.onNonFiniteLoss?.({ epoch: event.epoch, batch: event.batch });
+      }
+    }));
+    try {
+      if (!lrScheduler && !earlyStopping) {
+        await run(epochs, initialEpoch);
+      } else {
+        // One native call per epoch, so the learning rate can change in between; the shuffle is
+        // seeded per epoch number, so this trains exactly like one call of `epochs` epochs.
+        for (let done = initialEpoch; done < initialEpoch + epochs; done++) {
+          await run(1, done);
+          const valLoss = history[history.length - 1].valLoss as number;
+          lrScheduler?.step(valLoss);
+          if (earlyStopping?.step(valLoss, done + 1)) break;
+        }
+      }
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
@@ -387,12 +427,25 @@ export class LeNet5 {
   async saveCheckpoint(path: string, options: CheckpointOptions): Promise<void> {
     nonEmptyString('path', path);
     const o = optionsObject('checkpoint options', options);
-    knownKeys('checkpoint options', o, ['optimizer', 'epoch', 'loss']);
+    knownKeys('checkpoint options', o, ['optimizer', 'epoch', 'loss', 'lrScheduler', 'earlyStopping', 'extra']);
     if (!(o.optimizer instanceof Optimizer)) throw invalidArgument('optimizer', 'Adam or SGD instance', o.optimizer);
     const epoch = nonNegativeInteger('epoch', o.epoch);
     if (o.loss !== undefined && typeof o.loss !== 'number') throw invalidArgument('loss', 'number', o.loss);
     const optimizer = o.optimizer;
-    const bytes = callNative(() => this.handle.checkpointBytes(optimizer.handle, epoch, (o.loss as number | undefined) ?? null));
+    const extra: Record<string, PickleValue> = {};
+    if (o.lrScheduler !== undefined) {
+      if (!(o.lrScheduler instanceof LRScheduler)) throw invalidArgument('lrScheduler', 'StepLR, CosineAnnealingLR or ReduceLROnPlateau', o.lrScheduler);
+      extra.lr_scheduler_state_dict = pickleState(o.lrScheduler.stateDict(), o.lrScheduler.intKeys);
+    }
+    if (o.earlyStopping !== undefined) {
+      if (!(o.earlyStopping instanceof EarlyStopping)) throw invalidArgument('earlyStopping', 'EarlyStopping', o.earlyStopping);
+      extra.early_stopping_state_dict = pickleState(o.earlyStopping.stateDict(), EarlyStopping.intKeys);
+    }
+    for (const [key, value] of Object.entries(optionsObject('extra', o.extra ?? {}))) {
+      if (typeof value !== 'number' && typeof value !== 'bigint') throw invalidArgument(`extra.${key}`, 'number or bigint', value);
+      extra[key] = value;
+    }
+    const bytes = callNative(() => this.handle.checkpointBytes(optimizer.handle, epoch, (o.loss as number | undefined) ?? null, extra));
     await writeFileAtomic(path, bytes);
     await writeMetadata(path, this.metadata());
   }
@@ -438,7 +491,8 @@ export class LeNet5 {
     const model = await LeNet5.fromStateDict(checkpoint, path, o.device as DeviceName | undefined);
     model.applyStateDict(checkpoint, true, path);
     const optimizer = Optimizer.fromCheckpoint(checkpoint.optimizer, model.parameters());
-    return { model, optimizer, epoch: checkpoint.epoch, loss: checkpoint.loss };
+    const { epoch, loss, lrSchedulerState, earlyStoppingState, scalars } = checkpoint;
+    return { model, optimizer, epoch, loss, lrSchedulerState, earlyStoppingState, scalars };
   }
 
   /**

@@ -56,6 +56,8 @@ export interface NativeOptimizerState {
   steps: number;
   buffers: Record<string, Float32Array>;
 }
+/** A plain value the addon pickles like Python: number -> float, bigint -> int, arrays -> list, objects -> dict. */
+export type PickleValue = number | bigint | string | boolean | null | PickleValue[] | { [key: string]: PickleValue };
 
 export interface NativeDataset {
   size(): number;
@@ -81,7 +83,7 @@ export interface NativeModel {
   setParameters(values: (Float32Array | null)[]): void;
   parameterValues(): Float32Array[];
   stateDictBytes(): Buffer;
-  checkpointBytes(optimizer: NativeOptimizer, epoch: number, loss: number | null): Buffer;
+  checkpointBytes(optimizer: NativeOptimizer, epoch: number, loss: number | null, extra: Record<string, PickleValue>): Buffer;
   torchScriptBytes(): Buffer;
   train(data: NativeDataset, validation: NativeDataset | null, optimizer: NativeOptimizer, options: NativeTrainOptions,
     onEvent: (event: NativeTrainEvent) => void): Promise<void>;

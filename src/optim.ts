@@ -6,10 +6,10 @@
 import { Lenet5Error, callNative } from './errors.js';
 import { native, type NativeOptimizer, type NativeOptimizerOptions, type NativeOptimizerState } from './native.js';
 import type { OptimizerState } from './pth/load.js';
-import { checkBoolean, invalidArgument, knownKeys, nonNegativeNumber, numberInRange, optionsObject, positiveNumber } from './validate.js';
+import { checkBoolean, invalidArgument, knownKeys, nonNegativeNumber, numberInRange, optionsObject } from './validate.js';
 
 export interface AdamOptions {
-  /** Learning rate. Default 0.001. */
+  /** Learning rate, 0 or more (as in PyTorch). Default 0.001. */
   lr?: number;
   /** Coefficients for the running averages of the gradient and its square. Default [0.9, 0.999]. */
   betas?: [number, number];
@@ -22,7 +22,7 @@ export interface AdamOptions {
 }
 
 export interface SGDOptions {
-  /** Learning rate. Default 0.001. */
+  /** Learning rate, 0 or more (as in PyTorch). Default 0.001. */
   lr?: number;
   /** Default 0. */
   momentum?: number;
@@ -59,9 +59,9 @@ export abstract class Optimizer {
     return this.settings.lr;
   }
 
-  /** Changes the learning rate for the following steps (a schedule can call this between epochs). */
+  /** Changes the learning rate for the following steps (a schedule does this between epochs). 0 is allowed, as in PyTorch: a cosine schedule with etaMin 0 ends there. */
   set lr(value: number) {
-    this.settings = { ...this.settings, lr: positiveNumber('lr', value) };
+    this.settings = { ...this.settings, lr: nonNegativeNumber('lr', value) };
     this.handle.setOptions(this.settings);
   }
 }
@@ -103,7 +103,7 @@ export class Adam extends Optimizer {
     }
     super({
       kind: 'adam',
-      lr: o.lr === undefined ? 1e-3 : positiveNumber('lr', o.lr),
+      lr: o.lr === undefined ? 1e-3 : nonNegativeNumber('lr', o.lr),
       beta1: numberInRange('betas[0]', betas[0], 0, 1, { maxExclusive: true }),
       beta2: numberInRange('betas[1]', betas[1], 0, 1, { maxExclusive: true }),
       eps: o.eps === undefined ? 1e-8 : nonNegativeNumber('eps', o.eps),
@@ -126,7 +126,7 @@ export class SGD extends Optimizer {
     }
     super({
       kind: 'sgd',
-      lr: o.lr === undefined ? 1e-3 : positiveNumber('lr', o.lr),
+      lr: o.lr === undefined ? 1e-3 : nonNegativeNumber('lr', o.lr),
       momentum,
       dampening,
       nesterov,

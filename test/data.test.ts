@@ -6,22 +6,15 @@ import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { datasets } from '../src/index.js';
 import { loadImage28 } from '../src/data/image.js';
-import { rng, root, syntheticImages, tempDir } from './helpers.js';
+import { rng, root, syntheticImages, tempDir, lenet5Json as runCli } from './helpers.js';
 
 const dir = tempDir();
 const cacheDir = join(dir, 'cache');
 const cli = join(root, 'dist/cli/main.js');
 const SHAPES = ['hline', 'ring', 'vline'] as const; // sorted, as the class names will be
 
-function lenet5Json<T = Record<string, unknown>>(...args: string[]): { status: number | null; json: T; stderr: string; stdout: string } {
-  const result = spawnSync(process.execPath, [cli, ...args, '--json'], { cwd: dir, encoding: 'utf8', timeout: 120_000, env: { ...process.env, LENET5_CACHE: cacheDir } });
-  let json: T;
-  try {
-    json = JSON.parse(result.stdout) as T;
-  } catch {
-    throw new Error(`stdout is not one JSON object:\n${result.stdout}\nstderr:\n${result.stderr}`);
-  }
-  return { status: result.status, json, stderr: result.stderr, stdout: result.stdout };
+function lenet5Json<T = Record<string, unknown>>(...args: string[]) {
+  return runCli<T>(dir, args, { ...process.env, LENET5_CACHE: cacheDir });
 }
 
 /** A dark shape drawn on a light background of random size, at a random place: what people scan or draw. */

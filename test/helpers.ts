@@ -1,5 +1,5 @@
 /** Shared test fixtures: data the tests make themselves, temp folders, and real Python PyTorch. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -102,4 +102,16 @@ export function pngClaiming(width: number, height: number): Buffer {
   header.writeUInt32BE(height, 4);
   header[8] = 8; // bit depth; colour type 0 (gray) and the rest stay 0
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', deflateSync(Buffer.alloc(1000))), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** Runs `lenet5 ARGS --json` (the built dist/) in `cwd`: exactly one JSON object on stdout, parsed. */
+export function lenet5Json<T = Record<string, unknown>>(cwd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { status: number | null; json: T; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [join(root, 'dist/cli/main.js'), ...args, '--json'], { cwd, encoding: 'utf8', timeout: 120_000, env });
+  let json: T;
+  try {
+    json = JSON.parse(result.stdout) as T;
+  } catch {
+    throw new Error(`stdout is not one JSON object:\n${result.stdout}\nstderr:\n${result.stderr}`);
+  }
+  return { status: result.status, json, stdout: result.stdout, stderr: result.stderr };
 }

@@ -141,7 +141,7 @@ describe('LeNet5 model', () => {
       [() => model.train(data, { shuffle: 'yes' as never }), 'Expected boolean for shuffle but received "yes" of type string'],
       [() => model.train(data, { optimizer: {} as never }), 'Expected Adam or SGD instance for optimizer but received an object of type object'],
       [() => model.train(data, { epoch: 3 } as never), 'Unknown option epoch in train options; expected one of'],
-      [() => new Adam({ lr: -1 }), 'Expected positive finite number for lr but received -1 of type number'],
+      [() => new Adam({ lr: -1 }), 'Expected non-negative finite number for lr but received -1 of type number'],
       [() => new Adam({ betas: [0.9, 1] }), 'Expected number >= 0 and < 1 for betas[1] but received 1 of type number'],
       [() => new SGD({ nesterov: true }), 'Expected momentum > 0 and dampening 0 (as PyTorch requires) for nesterov'],
       [() => new LeNet5({ device: 'gpu' as never }), "Expected one of 'cpu', 'cuda', 'cuda:N', 'auto' for device but received \"gpu\" of type string"],

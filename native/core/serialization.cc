@@ -37,6 +37,7 @@ c10::IValue checkpointValue(const Model& model, const Optimizer& optimizer, cons
   checkpoint.insert("model_state_dict", stateDictValue(model));
   checkpoint.insert("optimizer_state_dict", optimizer.stateDict(model));
   checkpoint.insert("loss", info.hasLoss ? c10::IValue(info.loss) : c10::IValue());
+  for (const auto& [key, value] : info.extra) checkpoint.insert(key, value);
   return checkpoint;
 }
 

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <ATen/core/ivalue.h>
 
@@ -20,8 +22,10 @@ struct CheckpointInfo {
   int64_t epoch = 0;
   bool hasLoss = false;
   double loss = 0;
+  // Further top-level entries, e.g. lr_scheduler_state_dict, written after the usual four.
+  std::vector<std::pair<std::string, c10::IValue>> extra;
 };
-// {epoch, model_state_dict, optimizer_state_dict, loss}: PyTorch's usual checkpoint layout.
+// {epoch, model_state_dict, optimizer_state_dict, loss, ...extra}: PyTorch's usual checkpoint layout.
 c10::IValue checkpointValue(const Model& model, const Optimizer& optimizer, const CheckpointInfo& info);
 
 }  // namespace lenet5

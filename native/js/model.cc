@@ -33,6 +33,33 @@ Normalization readNormalization(const Napi::Object& options) {
   return {options.Get("mean").As<Napi::Number>().DoubleValue(), options.Get("std").As<Napi::Number>().DoubleValue()};
 }
 
+// A plain JS value as the IValue Python's pickle would hold: number -> float, bigint -> int,
+// string, boolean, null, array -> list, object -> dict with string keys.
+c10::IValue toIValue(const Napi::Value& value) {
+  if (value.IsNull() || value.IsUndefined()) return c10::IValue();
+  if (value.IsBoolean()) return value.As<Napi::Boolean>().Value();
+  if (value.IsNumber()) return value.As<Napi::Number>().DoubleValue();
+  if (value.IsBigInt()) {
+    bool lossless = false;
+    return value.As<Napi::BigInt>().Int64Value(&lossless);
+  }
+  if (value.IsString()) return value.As<Napi::String>().Utf8Value();
+  if (value.IsArray()) {
+    auto array = value.As<Napi::Array>();
+    c10::impl::GenericList list(c10::AnyType::get());
+    for (uint32_t i = 0; i < array.Length(); i++) list.push_back(toIValue(array.Get(i)));
+    return list;
+  }
+  auto object = value.As<Napi::Object>();
+  auto keys = object.GetPropertyNames();
+  c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
+  for (uint32_t i = 0; i < keys.Length(); i++) {
+    auto key = keys.Get(i).As<Napi::String>();
+    dict.insert(key.Utf8Value(), toIValue(object.Get(key)));
+  }
+  return dict;
+}
+
 Napi::Buffer<char> toBuffer(Napi::Env env, const std::string& bytes) {
   return Napi::Buffer<char>::Copy(env, bytes.data(), bytes.size());
 }
@@ -218,7 +245,7 @@ Napi::Value ModelWrap::stateDictBytes(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&] { return toBuffer(info.Env(), serializeToPth(stateDictValue(core->model))); });
 }
 
-// checkpointBytes(optimizer, epoch, loss | null)
+// checkpointBytes(optimizer, epoch, loss | null, extra: {key: plain value})
 Napi::Value ModelWrap::checkpointBytes(const Napi::CallbackInfo& info) {
   auto core = idle(info.Env(), "save a checkpoint");
   auto* optimizer = unwrapAs<OptimizerWrap>(info[0], addonData(info.Env()).optimizerConstructor, "an optimizer");
@@ -226,6 +253,12 @@ Napi::Value ModelWrap::checkpointBytes(const Napi::CallbackInfo& info) {
   checkpoint.epoch = info[1].As<Napi::Number>().Int64Value();
   checkpoint.hasLoss = info[2].IsNumber();
   if (checkpoint.hasLoss) checkpoint.loss = info[2].As<Napi::Number>().DoubleValue();
+  auto extra = info[3].As<Napi::Object>();
+  auto keys = extra.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); i++) {
+    auto key = keys.Get(i).As<Napi::String>();
+    checkpoint.extra.emplace_back(key.Utf8Value(), toIValue(extra.Get(key)));
+  }
   return guarded(info.Env(), [&] {
     optimizer->optimizer()->bind(core->id);
     return toBuffer(info.Env(), serializeToPth(checkpointValue(core->model, *optimizer->optimizer(), checkpoint)));

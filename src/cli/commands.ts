@@ -19,10 +19,10 @@ export interface LoadFlags extends CommonOptions {
   allowNonFinite?: boolean;
 }
 
-export async function evaluateCommand(modelPath: string, options: DataOptions & LoadFlags & { split: 'test' | 'train' }): Promise<number> {
+export async function evaluateCommand(modelPath: string, options: DataOptions & LoadFlags & { split: 'test' | 'val' | 'train' }): Promise<number> {
   const model = await loadModel(modelPath, { allowNonFinite: options.allowNonFinite });
   const splits = await loadSplits(options);
-  const data = options.split === 'test' ? splits.test : splits.fit;
+  const data = { test: splits.test, val: splits.validation, train: splits.fit }[options.split];
   const dir = splits.path;
   const result = await model.evaluate(data);
   const classes = model.classes ?? data.classes ?? [];

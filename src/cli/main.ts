@@ -28,6 +28,12 @@ function nonNegativeInt(value: string): number {
   return n;
 }
 
+function nonNegativeFloat(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`Expected a non-negative number but received "${value}".`);
+  return n;
+}
+
 function positiveFloat(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`Expected a positive number but received "${value}".`);
@@ -103,13 +109,17 @@ dataOptions(program.command('train'))
   .option('--checkpoint <file>', 'write a resumable checkpoint after every epoch')
   .option('--resume <file>', 'continue from a checkpoint (this package\'s or Python\'s) up to --epochs')
   .option('--report <dir>', 'write an HTML report with curves, confusion matrix and misclassified images')
+  .option('--lr-schedule <spec>', 'step:STEP_SIZE:GAMMA, cosine[:T_MAX[:ETA_MIN]] (T_MAX default: --epochs) or plateau:PATIENCE:FACTOR; PyTorch\'s StepLR, CosineAnnealingLR, ReduceLROnPlateau, stepped once per epoch')
+  .option('--early-stop <patience>', 'stop when the validation loss has not improved for this many epochs', positiveInt)
+  .option('--min-delta <d>', 'with --early-stop: the least decrease of the validation loss that counts as an improvement', nonNegativeFloat, 0)
+  .option('--save-best', 'keep the weights of the epoch with the best validation accuracy: the test and --out use them')
   .option('--json', 'print one JSON object instead of lines')
   .action(run(async (options) => (await import('./train.js')).trainCommand(options)));
 
 dataOptions(program.command('evaluate'))
   .description('Evaluate a saved model: loss, accuracy, per-class accuracy, confusion matrix (data without a test split: the test set train held out)')
   .argument('<model>', '.pth file')
-  .addOption(new Option('--split <split>', 'which split').choices(['test', 'train']).default('test'))
+  .addOption(new Option('--split <split>', 'which split').choices(['test', 'val', 'train']).default('test'))
   .addOption(allowNonFinite())
   .option('--json', 'print one JSON object')
   .action(run(async (model, options) => (await commands()).evaluateCommand(model, options)));

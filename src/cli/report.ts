@@ -110,7 +110,7 @@ export async function writeReport(dir: string, input: ReportInput): Promise<stri
   }
   const settingsRows = Object.entries(settings).filter(([, v]) => v !== undefined && typeof v !== 'object')
     .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(String(v))}</td></tr>`).join('');
-  const epochRows = history.map((e) => `<tr><td>${e.epoch}</td><td>${e.trainLoss.toFixed(4)}</td><td>${e.valLoss?.toFixed(4) ?? ''}</td>` +
+  const epochRows = history.map((e) => `<tr><td>${e.epoch}</td><td>${Number(e.lr.toPrecision(6))}</td><td>${e.trainLoss.toFixed(4)}</td><td>${e.valLoss?.toFixed(4) ?? ''}</td>` +
     `<td>${e.valAccuracy === undefined ? '' : percent(e.valAccuracy)}</td><td>${e.seconds.toFixed(1)}</td><td>${Math.round(e.imagesPerSecond)}</td></tr>`).join('');
   const classRows = classes.map((name, i) => `<tr><td>${escapeHtml(name)}</td><td>${percent(result.perClassAccuracy[i] || 0)}</td></tr>`).join('');
   const grid = wrong.map((w) => `<figure><img src="misclassified/${w.index}.png" alt="test image ${w.index}" width="84" height="84">` +
@@ -132,7 +132,7 @@ table{border-collapse:collapse;margin:1rem 0} th,td{border:1px solid #ddd;paddin
 <h2>Confusion matrix (test)</h2><div class="charts"><img class="chart" src="confusion.svg" alt="confusion matrix"></div>
 <h2>Per-class accuracy</h2><table><tr><th>class</th><th>accuracy</th></tr>${classRows}</table>
 ${wrong.length ? `<h2>Misclassified test images (first ${wrong.length})</h2><div class="grid">${grid}</div>` : ''}
-<h2>Epochs</h2><table><tr><th>epoch</th><th>train loss</th><th>val loss</th><th>val accuracy</th><th>seconds</th><th>images/s</th></tr>${epochRows}</table>
+<h2>Epochs</h2><table><tr><th>epoch</th><th>learning rate</th><th>train loss</th><th>val loss</th><th>val accuracy</th><th>seconds</th><th>images/s</th></tr>${epochRows}</table>
 <h2>Settings</h2><table>${settingsRows}</table>
 </body></html>
 `;

@@ -4,7 +4,8 @@ import { resolve } from 'node:path';
 import { Lenet5Error } from '../errors.js';
 import type { DeviceName } from '../device.js';
 import { metadataPath } from '../metadata.js';
-import { LeNet5, type EpochResult } from '../model.js';
+import { LeNet5, type EpochResult, type LoadedCheckpoint } from '../model.js';
+import { EarlyStopping, parseSchedule, schedulerFromState, type LRScheduler } from '../schedule.js';
 import { Adam, SGD, type Optimizer } from '../optim.js';
 import { loadSplits, type DataOptions } from './data.js';
 import { noteStrippedPrefix } from './load.js';
@@ -23,11 +24,15 @@ export interface TrainCommandOptions extends DataOptions {
   checkpoint?: string;
   resume?: string;
   report?: string;
+  lrSchedule?: string;
+  earlyStop?: number;
+  minDelta: number;
+  saveBest?: boolean;
 }
 
 function epochLine(e: EpochResult): string {
   const validation = e.valLoss === undefined ? '' : `, Val Loss: ${e.valLoss.toFixed(4)}, Val Accuracy: ${percent(e.valAccuracy ?? 0)}`;
-  return `Epoch ${e.epoch}, Train Loss: ${e.trainLoss.toFixed(4)}${validation} (${e.seconds.toFixed(1)} s, ${Math.round(e.imagesPerSecond)} images/s)`;
+  return `Epoch ${e.epoch}, Train Loss: ${e.trainLoss.toFixed(4)}${validation} (lr ${Number(e.lr.toPrecision(6))}, ${e.seconds.toFixed(1)} s, ${Math.round(e.imagesPerSecond)} images/s)`;
 }
 
 /** LeNet5.loadCheckpoint, with the command line's advice when the file is weights without training state. */
@@ -62,10 +67,11 @@ export function boundBatchSize(requested: number, trainingImages: number, freeBy
 }
 
 export async function trainCommand(options: TrainCommandOptions): Promise<number> {
-  // Settle the device and the outputs before minutes of data loading and training.
+  // Settle the device, the schedule and the outputs before minutes of data loading and training.
   const probe = new LeNet5({ device: options.device });
   const device = probe.device;
   probe.dispose();
+  const makeScheduler = options.lrSchedule === undefined ? undefined : parseSchedule(options.lrSchedule, options.epochs);
   if (options.resume) await refuseOverwrite('--out', options.out, options.resume, 'checkpoint (--resume)');
   await checkWritable('--out', options.out, 'file');
   if (options.checkpoint) await checkWritable('--checkpoint', options.checkpoint, 'file');
@@ -78,8 +84,10 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
   let model: LeNet5;
   let optimizer: Optimizer;
   let doneEpochs = 0;
+  let resumed: LoadedCheckpoint | undefined;
   if (options.resume) {
     const checkpoint = await loadResumable(options.resume, options.device);
+    resumed = checkpoint;
     ({ model, optimizer } = checkpoint);
     noteStrippedPrefix(options.resume, model);
     doneEpochs = checkpoint.epoch;
@@ -92,6 +100,23 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
     optimizer = options.optimizer === 'adam' ? new Adam({ lr: options.lr }) : new SGD({ lr: options.lr, momentum: 0.9 });
   }
   say(options, `Model: LeNet-5 on ${model.device}, ${optimizer instanceof Adam ? 'Adam' : 'SGD'} lr ${optimizer.lr}, batch ${batchSize}`);
+
+  // Schedules, early stopping and the best epoch continue from a checkpoint's state (this package's or Python's).
+  let lrScheduler: LRScheduler | undefined;
+  if (resumed?.lrSchedulerState) {
+    lrScheduler = schedulerFromState(optimizer, resumed.lrSchedulerState);
+    say(options, `Learning-rate schedule: the checkpoint's ${lrScheduler.describe()}${options.lrSchedule ? ` (it replaces --lr-schedule ${options.lrSchedule})` : ''}`);
+  } else if (makeScheduler) {
+    lrScheduler = makeScheduler(optimizer);
+    say(options, `Learning-rate schedule: ${lrScheduler.describe()}`);
+  }
+  const earlyStopping = options.earlyStop === undefined ? undefined : new EarlyStopping({ patience: options.earlyStop, minDelta: options.minDelta });
+  if (earlyStopping && resumed?.earlyStoppingState) earlyStopping.loadStateDict(resumed.earlyStoppingState);
+  const best = { valAccuracy: -1, epoch: 0 };
+  if (options.saveBest && typeof resumed?.scalars.best_val_accuracy === 'number' && typeof resumed.scalars.best_epoch === 'number') {
+    best.valAccuracy = resumed.scalars.best_val_accuracy;
+    best.epoch = resumed.scalars.best_epoch;
+  }
 
   const controller = new AbortController();
   const onSigint = () => controller.abort();
@@ -111,6 +136,8 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
         validation,
         seed: options.seed,
         signal: controller.signal,
+        lrScheduler,
+        earlyStopping,
         // Batch events cross from the training thread; ask for them only when a bar shows them.
         onBatchEnd: showProgress ? (p) => progress.update(p) : undefined,
         onEpochEnd: (e) => {
@@ -119,19 +146,39 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
           say(options, epochLine(e));
         },
       });
-      if (options.checkpoint) await model.saveCheckpoint(options.checkpoint, { optimizer, epoch: epoch + 1, loss: history[history.length - 1].trainLoss });
+      const last = history[history.length - 1];
+      if (options.saveBest && (last.valAccuracy ?? 0) > best.valAccuracy) {
+        // The best weights so far go to --out now; the final test and save reload them.
+        Object.assign(best, { valAccuracy: last.valAccuracy, epoch: last.epoch });
+        await model.save(options.out);
+      }
+      if (options.checkpoint) {
+        await model.saveCheckpoint(options.checkpoint, {
+          optimizer, epoch: epoch + 1, loss: last.trainLoss, lrScheduler, earlyStopping,
+          extra: options.saveBest ? { best_val_accuracy: best.valAccuracy, best_epoch: BigInt(best.epoch) } : undefined,
+        });
+      }
+      if (earlyStopping?.stoppedEpoch !== undefined) {
+        say(options, `Early stopping after epoch ${earlyStopping.stoppedEpoch}: ${earlyStopping.reason}.`);
+        break;
+      }
     }
   } catch (error) {
     progress.stop();
     if (error instanceof Lenet5Error && error.code === 'ERR_LENET5_ABORTED') {
       const kept = options.checkpoint && history.length ? ` The checkpoint ${options.checkpoint} holds epoch ${history[history.length - 1].epoch}.` : '';
-      throw new Lenet5Error('ERR_LENET5_ABORTED', `Interrupted: training stopped after the current batch; ${options.out} was not written.${kept}`);
+      const written = best.epoch > 0 ? `${options.out} holds the best weights so far (epoch ${best.epoch}).` : `${options.out} was not written.`;
+      throw new Lenet5Error('ERR_LENET5_ABORTED', `Interrupted: training stopped after the current batch; ${written}${kept}`);
     }
     throw error;
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
 
+  if (options.saveBest && best.epoch > 0) {
+    if (best.epoch !== history[history.length - 1]?.epoch) await model.loadStateDict(options.out);
+    say(options, `Best validation accuracy ${percent(best.valAccuracy)} at epoch ${best.epoch}: testing and saving the weights of that epoch.`);
+  }
   const result = await model.evaluate(test);
   say(options, `Test Loss: ${result.loss.toFixed(4)}, Test Accuracy: ${percent(result.accuracy)} (${result.correct}/${result.total})`);
   await model.save(options.out);
@@ -145,7 +192,10 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
   say(options, `  import torch`);
   say(options, `  model.load_state_dict(torch.load(${JSON.stringify(options.out)}, weights_only=True))`);
   if (options.json) {
-    printJson({ ok: true, command: 'train', data: { format: source.format, description: source.description, classes: source.classes, badFiles: source.badFiles, cache: source.cache ?? null, train: fit.size, validation: validation.size, test: test.size }, device: model.device, epochs: history, test: result, out: resolve(options.out), checkpoint: options.checkpoint ?? null, report: reportIndex ?? null });
+    printJson({ ok: true, command: 'train', data: { format: source.format, description: source.description, classes: source.classes, badFiles: source.badFiles, cache: source.cache ?? null, train: fit.size, validation: validation.size, test: test.size }, device: model.device, epochs: history,
+      lrSchedule: lrScheduler ? { description: lrScheduler.describe(), state: lrScheduler.stateDict() } : null,
+      earlyStopping: earlyStopping ? { stoppedEpoch: earlyStopping.stoppedEpoch ?? null, reason: earlyStopping.stoppedEpoch ? earlyStopping.reason : null } : null,
+      best: options.saveBest ? best : null, test: result, out: resolve(options.out), checkpoint: options.checkpoint ?? null, report: reportIndex ?? null });
   }
   model.dispose();
   return 0;

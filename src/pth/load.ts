@@ -7,7 +7,7 @@ import { Lenet5Error } from '../errors.js';
 import { readOptimizerState, type OptimizerState } from './optimizer-state.js';
 import { describeFormat, isTensor, listTensors, readPth, topLevelScalars, type PthFile, type TensorInfo } from './read.js';
 import { tensorToFloat32 } from './tensor.js';
-import { PyDict, type PyTensor, type PyValue } from './unpickler.js';
+import { PyDict, PyTuple, type PyTensor, type PyValue } from './unpickler.js';
 
 export type { TensorInfo } from './read.js';
 export type { OptimizerState } from './optimizer-state.js';
@@ -23,11 +23,19 @@ export interface StateDict {
   strippedPrefix: string | null;
 }
 
+/** A dict of plain values (numbers, strings, booleans, None, lists of numbers), as a scheduler.state_dict() holds. */
+export type PlainState = Record<string, number | string | boolean | null | number[]>;
+
 export interface Checkpoint extends StateDict {
   optimizer: OptimizerState;
   /** Epochs completed (0 when the file does not say). */
   epoch: number;
   loss: number | null;
+  /** lr_scheduler_state_dict and early_stopping_state_dict, when the checkpoint has them. */
+  lrSchedulerState: PlainState | null;
+  earlyStoppingState: PlainState | null;
+  /** Every top-level number, string or boolean (best_val_accuracy, ...). */
+  scalars: Record<string, number | string | boolean | null>;
 }
 
 export interface InspectResult {
@@ -106,7 +114,26 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
     optimizer: readOptimizerState(optimizerValue),
     epoch: typeof scalars.epoch === 'number' ? scalars.epoch : 0,
     loss: typeof scalars.loss === 'number' ? scalars.loss : null,
+    lrSchedulerState: plainState(file, 'lr_scheduler_state_dict'),
+    earlyStoppingState: plainState(file, 'early_stopping_state_dict'),
+    scalars,
   };
+}
+
+/** A checkpoint's dict entry of plain values; null when absent. Python ints (even big ones) become numbers. */
+function plainState(file: PthFile, name: string): PlainState | null {
+  const value = (file.root as PyDict).map.get(name);
+  if (value === undefined || value === null) return null;
+  if (!(value instanceof PyDict)) throw new Lenet5Error('ERR_LENET5_STATE_DICT', `${file.path}: the checkpoint's ${name} is not a dict.`);
+  const plain = (v: PyValue): number | string | boolean | null | undefined =>
+    typeof v === 'bigint' ? Number(v) : v === null || ['number', 'string', 'boolean'].includes(typeof v) ? v as number | string | boolean | null : undefined;
+  const state: PlainState = {};
+  for (const [key, v] of value.map) {
+    const items = Array.isArray(v) ? v : v instanceof PyTuple ? v.items : undefined;
+    if (items) state[String(key)] = items.map((item) => Number(plain(item)));
+    else if (plain(v) !== undefined) state[String(key)] = plain(v) as number | string | boolean | null;
+  }
+  return state;
 }
 
 /** Lists a .pth file's tensors (name, dtype, shape) and format without building a model. */
