@@ -2,7 +2,7 @@
 # Packs what scripts/gpu-check.sh needs on a GPU machine that has Python PyTorch with CUDA, CMake
 # and a compiler, but no Node.js and no network: the node binary (xz, about 25 MB), the runtime
 # node_modules needed to build and run the addon (cmake-js and its dependencies, node-addon-api,
-# node-api-headers, yauzl: a few MB), and the Fashion-MNIST files (30 MB). The compiled
+# node-api-headers, yauzl, protobufjs (dist/index.js imports it): a few MB), and the Fashion-MNIST files (30 MB). The compiled
 # TypeScript (dist/) travels as it is. Output: gpu-bundle/ (git-ignored), under 64 MB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ modules=$(node -e "
   const walk = (name) => { if (seen.has(name)) return; seen.add(name);
     const pkg = JSON.parse(fs.readFileSync('node_modules/' + name + '/package.json'));
     Object.keys(pkg.dependencies || {}).forEach(walk); };
-  ['cmake-js', 'node-addon-api', 'node-api-headers', 'yauzl'].forEach(walk);
+  ['cmake-js', 'node-addon-api', 'node-api-headers', 'yauzl', 'protobufjs'].forEach(walk);
   console.log([...seen].map((m) => 'node_modules/' + m).join(' '));")
 # shellcheck disable=SC2086
 tar czf "$out/node_modules.tgz" $modules
