@@ -1,8 +1,9 @@
 // Per-layer roofline of the fused engine on one core: each layer's forward and backward kernels
 // timed alone over a block of 64 random images, with their FLOPs and the bytes they read and
-// write (compulsory traffic, once each). Built and run by `npm run bench` with this CPU's best
-// instruction set (-march=native); prints one JSON object.
-#include <chrono>
+// write (compulsory traffic, once each). Times are the thread's CPU time, so other processes on a
+// busy machine count less. Built and run by `npm run bench` with this CPU's best instruction set
+// (-march=native); prints one JSON object.
+#include <ctime>
 #include <cstdio>
 #include <functional>
 #include <random>
@@ -33,6 +34,12 @@ ParameterLayout::ParameterLayout(int classes) : classes(classes) {}  // unused h
 }
 
 using namespace lenet5::engine::bench;
+
+static double threadSeconds() {
+  timespec now;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
+}
 using lenet5::engine::kPixels;
 
 int main() {
@@ -104,12 +111,12 @@ int main() {
   for (size_t r = 0; r < rows.size(); ++r) {
     for (int warm = 0; warm < 20; ++warm) rows[r].run();
     int reps = 0;
-    const auto start = std::chrono::steady_clock::now();
+    const double start = threadSeconds();
     double seconds = 0;
     do {
       rows[r].run();
       ++reps;
-      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      seconds = threadSeconds() - start;
     } while (seconds < 0.3);
     std::printf("%s{\"layer\":\"%s\",\"flopPerImage\":%.0f,\"bytesPerImage\":%.0f,\"microsecondsPerImage\":%.4f}", r ? "," : "",
                 rows[r].layer, rows[r].flop / n, rows[r].bytes / n, 1e6 * seconds / reps / n);

@@ -115,31 +115,56 @@ inline void conv2Forward(const float* cols, const float* weight, const float* bi
   productAccumulate(16, kConv2Stride, kConv2Taps, weight, kConv2Taps, 1, cols, kConv2Stride, out, kConv2Stride, true);
 }
 
-// conv2's col2im for one input channel, into its phase-split gradient (4 x 7x7). Input pixel
-// (2py+r, 2px+c) of row offset r = dy+ky, c = dx+kx collects up to four column runs; they are
-// summed in registers first and then added once, visiting the four parity planes in turn, so
-// no masked load waits on a masked store to an overlapping address.
+// conv2's col2im for one input channel, into its phase-split gradient (4 planes of 7x7): input
+// pixel (2R + pr, 2C + pc) collects, for every r = dy + ky = 2rh + pr and c = dx + kx = 2ch + pc,
+// the column entries of output pixel (R - rh, C - ch). Each 7-wide destination row is summed in a
+// register from shifted runs of 5 columns and stored once: no read-modify-write of memory. The
+// loops unroll completely, so every bound, address offset and mask is a constant.
 inline void conv2Col2im(const float* dCols, float* dPhases) {
-  std::memset(dPhases, 0, 196 * sizeof(float));
-  for (int rh = 0; rh < 3; ++rh) {
-    for (int ch = 0; ch < 3; ++ch) {
-      for (int parity = 0; parity < 4; ++parity) {
-        const int r = 2 * rh + (parity >> 1), c = 2 * ch + (parity & 1);
-        if (r > 5 || c > 5) continue;
-        float* dst = dPhases + parity * 49 + rh * 7 + ch;
-        for (int py = 0; py < 5; ++py) {
-          for (int x = 0; x < 5; x += kLanes) {
-            const int n = 5 - x < kLanes ? 5 - x : kLanes;
-            Vec sum = {};
+  #pragma GCC unroll 8
+  for (int parity = 0; parity < 4; ++parity) {
+    const int pr = parity >> 1, pc = parity & 1;
+    #pragma GCC unroll 8
+    for (int row = 0; row < 7; ++row) {
+      float* dst = dPhases + parity * 49 + row * 7;
+      if constexpr (kLanes >= 8) {
+        Vec sum = {};
+        #pragma GCC unroll 8
+        for (int rh = 0; rh < 3; ++rh) {
+          const int py = row - rh, r = 2 * rh + pr;
+          if (py < 0 || py > 4 || r > 5) continue;
+          #pragma GCC unroll 8
+          for (int ch = 0; ch < 3; ++ch) {
+            const int c = 2 * ch + pc;
+            if (c > 5) continue;
+            #pragma GCC unroll 8
             for (int ky = r > 0 ? r - 1 : 0; ky <= (r < 4 ? r : 4); ++ky) {
+              #pragma GCC unroll 8
               for (int kx = c > 0 ? c - 1 : 0; kx <= (c < 4 ? c : 4); ++kx) {
                 const int phase = (r - ky) * 2 + (c - kx);
-                sum += loadFirst(dCols + (ky * 5 + kx) * kConv2Stride + phase * kConv2Phase + py * 5 + x, n);
+                sum += loadShifted(dCols + (ky * 5 + kx) * kConv2Stride + phase * kConv2Phase + py * 5, 5, ch);
               }
             }
-            storeFirst(dst + py * 7 + x, loadFirst(dst + py * 7 + x, n) + sum, n);
           }
         }
+        storeFirst(dst, sum, 7);
+      } else {
+        float sum[7] = {};
+        for (int rh = 0; rh < 3; ++rh) {
+          const int py = row - rh, r = 2 * rh + pr;
+          if (py < 0 || py > 4 || r > 5) continue;
+          for (int ch = 0; ch < 3; ++ch) {
+            const int c = 2 * ch + pc;
+            if (c > 5) continue;
+            for (int ky = r > 0 ? r - 1 : 0; ky <= (r < 4 ? r : 4); ++ky) {
+              for (int kx = c > 0 ? c - 1 : 0; kx <= (c < 4 ? c : 4); ++kx) {
+                const float* run = dCols + (ky * 5 + kx) * kConv2Stride + ((r - ky) * 2 + (c - kx)) * kConv2Phase + py * 5;
+                for (int x = 0; x < 5; ++x) sum[x + ch] += run[x];
+              }
+            }
+          }
+        }
+        std::memcpy(dst, sum, sizeof(sum));
       }
     }
   }
