@@ -1,6 +1,7 @@
 #include "engine.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 
 namespace lenet5::engine {
@@ -8,6 +9,9 @@ namespace {
 
 // Fewer images than this per thread cost more in fork/join and gradient summing than they save.
 constexpr int64_t kMinImagesPerThread = 8;
+// Forward passes hand out images in chunks of this many to whichever thread is free, so a thread
+// that the OS deschedules on a busy machine delays one chunk, not half the work.
+constexpr int64_t kChunkImages = 64;
 
 }  // namespace
 
@@ -24,15 +28,14 @@ Engine::ThreadState& Engine::state(int thread) {
   return s;
 }
 
-int Engine::threadsFor(const WorkerPool* pool, int64_t count) const {
-  if (pool == nullptr) return 1;
+int Engine::threadsFor(const WorkerPool& pool, int64_t count) const {
   const int64_t useful = std::max<int64_t>(1, count / kMinImagesPerThread);
-  return static_cast<int>(std::min<int64_t>(pool->size(), useful));
+  return static_cast<int>(std::min<int64_t>(pool.size(), useful));
 }
 
 double Engine::lossAndGradients(WorkerPool& pool, const float* params, const ImageSource& source, const int64_t* labels,
                                 int64_t count) {
-  const int threads = threadsFor(&pool, count);
+  const int threads = threadsFor(pool, count);
   for (int t = 0; t < threads; ++t) state(t);  // allocate outside the parallel region
   std::vector<double> losses(threads, 0.0);
   const float scale = 1.0f / static_cast<float>(count);
@@ -66,34 +69,38 @@ void Engine::step(WorkerPool& pool, UpdatePlan plan) {
 }
 
 void Engine::forward(WorkerPool* pool, const float* params, const ImageSource& source, int64_t count, float* logits) {
-  const int threads = threadsFor(pool, count);
-  for (int t = 0; t < threads; ++t) state(t);
-  auto task = [&](int t) {
-    if (t >= threads) return;
-    const int64_t begin = shareBegin(count, threads, t);
-    kernels_.forwardImages(params, layout_.classes, source, begin, shareBegin(count, threads, t + 1),
-                           logits + begin * layout_.classes, threads_[t].workspace.get());
-  };
   if (pool == nullptr) {
-    task(0);
-  } else {
-    pool->run(task);
+    kernels_.forwardImages(params, layout_.classes, source, 0, count, logits, state(0).workspace.get());
+    return;
   }
+  forEachChunk(*pool, count, [&](int t, int64_t begin, int64_t end, int64_t) {
+    kernels_.forwardImages(params, layout_.classes, source, begin, end, logits + begin * layout_.classes,
+                           threads_[t].workspace.get());
+  });
 }
 
 double Engine::lossAndPredictions(WorkerPool& pool, const float* params, const ImageSource& source,
                                   const int64_t* labels, int64_t count, int64_t* predicted) {
-  const int threads = threadsFor(&pool, count);
-  for (int t = 0; t < threads; ++t) state(t);
-  std::vector<double> losses(threads, 0.0);
-  pool.run([&](int t) {
-    if (t >= threads) return;
-    losses[t] = kernels_.evaluateImages(params, layout_.classes, source, labels, shareBegin(count, threads, t),
-                                        shareBegin(count, threads, t + 1), predicted, threads_[t].workspace.get());
+  std::vector<double> losses((count + kChunkImages - 1) / kChunkImages, 0.0);
+  forEachChunk(pool, count, [&](int t, int64_t begin, int64_t end, int64_t chunk) {
+    losses[chunk] = kernels_.evaluateImages(params, layout_.classes, source, labels, begin, end, predicted,
+                                            threads_[t].workspace.get());
   });
   double loss = 0;
-  for (double part : losses) loss += part;
+  for (double part : losses) loss += part;  // in chunk order: the same sum whichever thread ran a chunk
   return loss;
+}
+
+template <typename Work>
+void Engine::forEachChunk(WorkerPool& pool, int64_t count, Work work) {
+  for (int t = 0; t < pool.size(); ++t) state(t);
+  const int64_t chunks = (count + kChunkImages - 1) / kChunkImages;
+  std::atomic<int64_t> next{0};
+  pool.run([&](int t) {
+    for (int64_t chunk = next.fetch_add(1); chunk < chunks; chunk = next.fetch_add(1)) {
+      work(t, chunk * kChunkImages, std::min(count, (chunk + 1) * kChunkImages), chunk);
+    }
+  });
 }
 
 }  // namespace lenet5::engine

@@ -6,7 +6,8 @@
 // its weight gradients into its own buffer. The update region then gives each thread a slice of
 // the parameters: it sums the threads' gradients in thread order (so results are bit-identical
 // for a given thread count) and applies Adam or SGD in the same pass. Evaluation and prediction
-// split images the same way and run the forward pass only.
+// run the forward pass only, on chunks of 64 images that idle threads take in turn (no shared
+// state to sum, so results do not depend on which thread took which chunk).
 //
 // Kernels and per-layer costs: kernels.h and the .inl files. This class is plain C++ (no
 // LibTorch types); trainer.cc and optimizer.cc connect it to the model, the data and the
@@ -48,8 +49,12 @@ class Engine {
     std::vector<float> gradients;
   };
   ThreadState& state(int thread);
-  // How many threads share `count` images, and thread t's share.
-  int threadsFor(const WorkerPool* pool, int64_t count) const;
+  // Runs work(thread, begin, end, chunk) for consecutive chunks of `count` images, each chunk on
+  // whichever thread takes it next.
+  template <typename Work>
+  void forEachChunk(WorkerPool& pool, int64_t count, Work work);
+  // How many threads share a training batch of `count` images, and thread t's share.
+  int threadsFor(const WorkerPool& pool, int64_t count) const;
   static int64_t shareBegin(int64_t count, int threads, int t) { return count * t / threads; }
 
   const Kernels& kernels_;
