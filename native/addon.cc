@@ -57,6 +57,10 @@ Napi::Value stopJobs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value liveModels(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(SharedModel::alive.load()));
+}
+
 Napi::Value parallelInfo(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), at::get_parallel_info()); }
 
 // The instruction set of the fused engine's kernels on this CPU: "avx512", "avx2" or "baseline".
@@ -94,6 +98,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("torchVersion", Napi::Function::New(env, torchVersion));
   exports.Set("stopJobs", Napi::Function::New(env, stopJobs));
   exports.Set("parallelInfo", Napi::Function::New(env, parallelInfo));
+  exports.Set("liveModels", Napi::Function::New(env, liveModels));
   return exports;
 }
 

@@ -106,6 +106,8 @@ export interface NativeAddon {
   torchVersion(): string;
   parallelInfo(): string;
   engineKernels(): string;
+  /** Native models not yet freed in this process (disposed or collected ones whose jobs ended are gone). */
+  liveModels(): number;
   stopJobs(): void;
 }
 

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LeNet5, datasets } from '../src/index.js';
+import { LeNet5, datasets, info } from '../src/index.js';
 import { readIdxImages } from '../src/data/idx.js';
 import { launchChromium, python, pythons, root, tempDir } from './helpers.js';
 
@@ -45,19 +45,23 @@ describe('lenet5 command', () => {
   beforeAll(() => {
     // The main job, shortened to one epoch. After one epoch the test accuracy depends on the seed by
     // about a point, in Python PyTorch as here (measured: this package 82.85-84.53% over seeds 0-3,
-    // the seed's Python loop 82.66-84.38% over seeds 0-2); the run asserted is seed 1's (84.53%).
+    // the seed's Python loop 82.66-84.38% over seeds 0-2).
     const result = lenet5Json<TrainJson>('train', '--epochs', '1', '--seed', '1', '--out', model, '--report', report,
       '--checkpoint', join(dir, 'ckpt.pth'), '--data', fashionDir);
     expect(result.status, result.stderr).toBe(0);
     trained = result.json;
   }, 300_000);
 
-  it('train: one epoch of Fashion-MNIST reaches test accuracy >= 0.84 and saves model, metadata and checkpoint', () => {
+  // The floor is the seed's Python loop, not this run: its worst measured one-epoch result (82.66%)
+  // less its spread over seeds (1.7 points), so any seed passes that trains as well as Python does.
+  const PYTHON_ONE_EPOCH_FLOOR = 0.8266 - 0.017;
+
+  it('train: one epoch of Fashion-MNIST trains as well as the seed\'s Python loop and saves model, metadata and checkpoint', () => {
     expect(trained.ok).toBe(true);
     expect(trained.epochs).toHaveLength(1);
     expect(trained.epochs[0].valAccuracy).toBeGreaterThan(0.8);
     expect(trained.test.total).toBe(10_000);
-    expect(trained.test.accuracy).toBeGreaterThanOrEqual(0.84);
+    expect(trained.test.accuracy).toBeGreaterThanOrEqual(PYTHON_ONE_EPOCH_FLOOR);
     expect(existsSync(model)).toBe(true);
     const metadata = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
     expect(metadata).toMatchObject({ numClasses: 10, normalization: { mean: 0.5, std: 0.5 } });
@@ -165,13 +169,12 @@ describe('lenet5 command', () => {
     expect(result.stderr).toBe(`lenet5: ${wrapped}: removed the prefix "module." from every key (saved from a wrapped model: nn.DataParallel, DDP or torch.compile)\n`);
   });
 
-  it('info --json reports versions, CUDA and threads', () => {
-    const { status, json } = lenet5Json<{ libtorch: string; cudaAvailable: boolean; threads: number; node: string }>('info');
+  it('info --json reports what the API reports: versions, CUDA and threads', () => {
+    const { status, json } = lenet5Json('info');
     expect(status).toBe(0);
-    expect(json.libtorch).toMatch(/^\d+\.\d+/);
-    expect(typeof json.cudaAvailable).toBe('boolean');
-    expect(json.threads).toBeGreaterThan(0);
-    expect(json.node).toBe(process.version);
+    const { parallel: _parallel, ...expected } = info();
+    expect(json).toEqual({ ok: true, command: 'info', ...expected, parallel: expect.stringContaining('ATen/Parallel') });
+    expect(expected.libtorch).toMatch(/^\d+\.\d+/);
   });
 
   it('exit codes: 0 for --help, 2 for usage errors, 1 for runtime errors, with the message on stderr', () => {

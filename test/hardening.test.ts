@@ -270,11 +270,10 @@ describe('13. consistency of the command', () => {
 /** A copy of the saved model whose fc3.bias holds NaN and Infinity. */
 async function nonFiniteModel(path: string): Promise<string> {
   const model = await LeNet5.load(modelPath);
-  const handle = (model as unknown as { handle: { parameterValues(): Float32Array[]; setParameters(v: Float32Array[]): void } }).handle;
-  const values = handle.parameterValues();
+  const values = model.parameterValues();
   values[9][0] = NaN;
   values[9][1] = Infinity;
-  handle.setParameters(values);
+  model.setParameterValues(values);
   await model.save(path);
   model.dispose();
   return path;

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import { chromium, type Browser } from 'playwright-core';
-import { afterAll } from 'vitest';
-import { Dataset } from '../src/index.js';
+import { afterAll, expect } from 'vitest';
+import { Dataset, Lenet5Error, type ErrorCode } from '../src/index.js';
 
 export const root = resolve(import.meta.dirname, '..');
 
@@ -15,6 +15,19 @@ export function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'lenet5-test-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** Awaits `action` (a promise, or a function that throws or rejects) and checks it fails with a Lenet5Error of `code`. */
+export async function expectCode(action: Promise<unknown> | (() => unknown), code: ErrorCode, label?: string): Promise<Lenet5Error> {
+  let caught: unknown;
+  try {
+    await (typeof action === 'function' ? action() : action);
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught, `${label ? `${label}: ` : ''}expected a Lenet5Error with code ${code}`).toBeInstanceOf(Lenet5Error);
+  expect((caught as Lenet5Error).code, label).toBe(code);
+  return caught as Lenet5Error;
 }
 
 /** A tiny deterministic PRNG (mulberry32), so fixtures are the same on every run. */
@@ -72,7 +85,7 @@ export function requirePython(python: string): void {
 /** Runs test/python/interop.py and parses its JSON. */
 export function python<T = Record<string, unknown>>(interpreter: string, ...args: string[]): T {
   const out = execFileSync(interpreter, [join(root, 'test/python/interop.py'), ...args], {
-    encoding: 'utf8', env: { ...process.env, PYTHONWARNINGS: 'ignore' }, stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8', env: { ...process.env, PYTHONWARNINGS: 'ignore' }, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024,
   });
   return JSON.parse(out.trim().split('\n').pop() as string) as T;
 }

@@ -2,8 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { Lenet5Error, datasets } from '../src/index.js';
-import { syntheticImages, tempDir } from './helpers.js';
+import { datasets } from '../src/index.js';
+import { expectCode, syntheticImages, tempDir } from './helpers.js';
 
 const dir = tempDir();
 
@@ -29,12 +29,6 @@ function write(name: string, data: Buffer): string {
   return path;
 }
 
-async function dataError(promise: Promise<unknown>): Promise<Lenet5Error> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
-  expect(error).toBeInstanceOf(Lenet5Error);
-  return error as Lenet5Error;
-}
-
 describe('IDX reader', () => {
   const { images, labels } = syntheticImages(20, 10, 3);
 
@@ -49,8 +43,7 @@ describe('IDX reader', () => {
     const train = await datasets.mnist(folder, 'train');
     expect(train.size).toBe(20);
     expect(train.classes?.[3]).toBe('3');
-    const missing = await dataError(datasets.mnist(folder, 'test'));
-    expect(missing.code).toBe('ERR_LENET5_DATA_NOT_FOUND');
+    const missing = await expectCode(datasets.mnist(folder, 'test'), 'ERR_LENET5_DATA_NOT_FOUND');
     expect(missing.message).toContain('t10k-images-idx3-ubyte');
     expect(missing.message).toContain('apt-get install dataset-fashion-mnist');
   });
@@ -69,8 +62,7 @@ describe('IDX reader', () => {
     ];
     for (const [name, bytes, message] of cases) {
       const file = write(name, bytes);
-      const error = await dataError(datasets.idx(file, labelsFile));
-      expect(error.code, name).toBe('ERR_LENET5_DATA');
+      const error = await expectCode(datasets.idx(file, labelsFile), 'ERR_LENET5_DATA', name);
       expect(error.message, name).toContain(file);
       expect(error.message, name).toMatch(message);
     }
@@ -78,11 +70,11 @@ describe('IDX reader', () => {
 
   it('checks that counts match and labels fit the classes', async () => {
     const imagesFile = write('imgs', idxImages(20, images));
-    const fewer = await dataError(datasets.idx(imagesFile, write('fewer', idxLabels(labels.subarray(0, 19)))));
+    const fewer = await expectCode(datasets.idx(imagesFile, write('fewer', idxLabels(labels.subarray(0, 19)))), 'ERR_LENET5_DATA');
     expect(fewer.message).toMatch(/holds 20 images but .* holds 19 labels/);
     const big = Uint8Array.from(labels);
     big[7] = 10;
-    const outOfRange = await dataError(datasets.idx(imagesFile, write('big', idxLabels(big))));
+    const outOfRange = await expectCode(datasets.idx(imagesFile, write('big', idxLabels(big))), 'ERR_LENET5_DATA');
     expect(outOfRange.message).toContain('label 10 at index 7 is not below the number of classes (10)');
   });
 });

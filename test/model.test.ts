@@ -1,6 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Adam, Dataset, LeNet5, Lenet5Error, SGD, cuda } from '../src/index.js';
-import { syntheticDataset, syntheticImages } from './helpers.js';
+import { Adam, Dataset, LeNet5, SGD, cuda } from '../src/index.js';
+import { IMAGE_PIXELS } from '../src/data/dataset.js';
+import { expectCode, root, syntheticDataset, syntheticImages } from './helpers.js';
 
 const SEED_STATE_DICT = [
   ['conv1.weight', [6, 1, 5, 5]], ['conv1.bias', [6]],
@@ -9,18 +12,6 @@ const SEED_STATE_DICT = [
   ['fc2.weight', [84, 120]], ['fc2.bias', [84]],
   ['fc3.weight', [10, 84]], ['fc3.bias', [10]],
 ];
-
-async function expectCode(promise: Promise<unknown> | (() => unknown), code: string): Promise<Lenet5Error> {
-  let caught: unknown;
-  try {
-    await (typeof promise === 'function' ? promise() : promise);
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, `expected an error with code ${code}`).toBeInstanceOf(Lenet5Error);
-  expect((caught as Lenet5Error).code).toBe(code);
-  return caught as Lenet5Error;
-}
 
 describe('LeNet5 model', () => {
   it('has the seed state_dict parameter names and shapes, in order', () => {
@@ -217,26 +208,35 @@ describe('LeNet5 model', () => {
     expect(new LeNet5({ device: 'auto' }).device).toBe('cpu');
   });
 
-  it('frees native memory on dispose; a disposed model throws a clear error', async () => {
+  it('a disposed model throws a clear error', async () => {
     const model = new LeNet5();
     model.dispose();
-    const error = await expectCode(model.predict(new Uint8Array(784)), 'ERR_LENET5_DISPOSED');
+    const error = await expectCode(model.predict(new Uint8Array(IMAGE_PIXELS)), 'ERR_LENET5_DISPOSED');
     expect(error.message).toContain('was disposed');
     await expectCode(async () => model.parameters(), 'ERR_LENET5_DISPOSED');
     model.dispose();
   });
 
-  it('survives dispose while training: the running call keeps what it needs and rejects', async () => {
-    const model = new LeNet5({ numClasses: 4 });
-    const training = model.train(syntheticDataset(1024, 4), { epochs: 3, batchSize: 16 });
-    model.dispose();
-    await expectCode(training, 'ERR_LENET5_ABORTED');
+  it('dispose frees the native model at once, or when a running train() ends (which then rejects)', () => {
+    // In a child process: there no other model can be garbage-collected while it counts.
+    const result = spawnSync(process.execPath, [join(root, 'test/children/dispose-frees.mjs')], { encoding: 'utf8', timeout: 60_000 });
+    expect(result.status, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({ start: 0, created: 1, disposed: 0, disposedWhileTraining: 1, rejection: 'ERR_LENET5_ABORTED', afterTraining: 0 });
   });
 
-  it('splits datasets reproducibly', () => {
+  it('splits datasets reproducibly: the same seed gives the same halves, another seed others', async () => {
     const data = syntheticDataset(100, 4);
-    const [a, b] = data.split(0.8, { seed: 3 });
-    expect([a.size, b.size]).toEqual([80, 20]);
-    expect(a.numClasses).toBe(4);
+    const model = new LeNet5({ numClasses: 4, seed: 1 });
+    // The untrained model's loss over a half identifies which images it holds.
+    const halves = async (seed: number) => {
+      const out = [];
+      for (const half of data.split(0.8, { seed })) out.push({ size: half.size, numClasses: half.numClasses, loss: (await model.evaluate(half)).loss });
+      return out;
+    };
+    const first = await halves(3);
+    expect(first.map((h) => [h.size, h.numClasses])).toEqual([[80, 4], [20, 4]]);
+    expect(await halves(3)).toEqual(first);
+    const other = await halves(4);
+    expect(other.map((h) => h.loss)).not.toEqual(first.map((h) => h.loss));
   });
 });

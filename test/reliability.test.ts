@@ -60,11 +60,11 @@ describe('load', () => {
 
   it('memory stays flat over create/train/evaluate/save/load/dispose cycles and long runs (short version of npm run leak-check)', () => {
     const result = spawnSync(process.execPath, ['--expose-gc', join(root, 'scripts/leak-check.mjs'), '--cycles', '40', '--epochs', '12', '--json'], { encoding: 'utf8', timeout: 300_000 });
+    expect(result.status, result.stderr).toBe(0);
     const report = JSON.parse(result.stdout) as { cycleGrowthSecondHalf: number; epochGrowthSecondHalf: number; cycleRssMb: number[] };
     console.log(`leak-check: cycle RSS ${report.cycleRssMb.join(' ')} MB`);
     expect(report.cycleGrowthSecondHalf).toBeLessThan(0.05);
     expect(report.epochGrowthSecondHalf).toBeLessThan(0.05);
-    expect(result.status).toBe(0);
   }, 300_000);
 
   it('loads and trains inside worker_threads', () => {

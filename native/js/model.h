@@ -12,8 +12,15 @@
 
 namespace lenet5::js {
 
+// The model a ModelWrap shares with its running jobs; freed when the last of them lets go.
 struct SharedModel {
-  SharedModel(int64_t numClasses, const torch::Device& device, uint64_t id) : model(numClasses, device), id(id) {}
+  SharedModel(int64_t numClasses, const torch::Device& device, uint64_t id) : model(numClasses, device), id(id) { ++alive; }
+  ~SharedModel() { --alive; }
+  SharedModel(const SharedModel&) = delete;
+  SharedModel& operator=(const SharedModel&) = delete;
+  // Models not yet freed, in this process (liveModels() in JS: leak checks and tests).
+  static inline std::atomic<int64_t> alive{0};
+
   Model model;
   uint64_t id;
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);

@@ -136,10 +136,43 @@ function refuse(name: string): Lenet5Error {
     're-save just the state_dict: torch.save(model.state_dict(), path).');
 }
 
+/**
+ * The opcodes this unpickler reads: exactly those torch.load(weights_only=True) reads
+ * (torch/_weights_only_unpickler.py, PyTorch 2.x), less NEWOBJ (it builds objects; refused below).
+ * The state_dicts and checkpoints that torch.save writes (PyTorch 1.13 and 2.x, its default
+ * protocol 2: plain, float16, nn.DataParallel, Adam/AMSGrad/SGD checkpoints) and those LibTorch's
+ * pickler writes for this package use no other opcode (checked with pickletools), so none is
+ * accepted beyond PyTorch's set.
+ */
+const Op = {
+  PROTO: 0x80, STOP: 0x2e, MARK: 0x28,
+  NONE: 0x4e, NEWTRUE: 0x88, NEWFALSE: 0x89,
+  BININT: 0x4a, BININT1: 0x4b, BININT2: 0x4d, LONG1: 0x8a, BINFLOAT: 0x47,
+  BINUNICODE: 0x58, SHORT_BINSTRING: 0x55,
+  EMPTY_LIST: 0x5d, APPEND: 0x61, APPENDS: 0x65,
+  EMPTY_TUPLE: 0x29, TUPLE: 0x74, TUPLE1: 0x85, TUPLE2: 0x86, TUPLE3: 0x87,
+  EMPTY_DICT: 0x7d, SETITEM: 0x73, SETITEMS: 0x75, EMPTY_SET: 0x8f,
+  BINPUT: 0x71, LONG_BINPUT: 0x72, BINGET: 0x68, LONG_BINGET: 0x6a,
+  GLOBAL: 0x63, REDUCE: 0x52, BUILD: 0x62, BINPERSID: 0x51,
+} as const;
+
+/** Opcodes that build objects or name code other than by GLOBAL: refused as unsafe, whatever they name. */
+const UnsafeOp = { NEWOBJ: 0x81, NEWOBJ_EX: 0x92, INST: 0x69, OBJ: 0x6f, EXT1: 0x82, EXT2: 0x83, EXT4: 0x84 } as const;
+
+/** The rest of pickle's opcodes, named for the error message; PyTorch's weights-only loader refuses them too. */
+const UNSUPPORTED_OPS: Record<number, string> = {
+  0x95: 'FRAME, pickle protocol 4', 0x94: 'MEMOIZE, protocol 4', 0x93: 'STACK_GLOBAL, protocol 4', 0x8c: 'SHORT_BINUNICODE, protocol 4',
+  0x8d: 'BINUNICODE8, protocol 4', 0x8e: 'BINBYTES8, protocol 4', 0x96: 'BYTEARRAY8, protocol 5', 0x97: 'NEXT_BUFFER, protocol 5',
+  0x98: 'READONLY_BUFFER, protocol 5', 0x42: 'BINBYTES, protocol 3', 0x43: 'SHORT_BINBYTES, protocol 3', 0x8b: 'LONG4',
+  0x49: 'INT, text', 0x4c: 'LONG, text', 0x46: 'FLOAT, text', 0x53: 'STRING, text', 0x54: 'BINSTRING', 0x56: 'UNICODE, text',
+  0x70: 'PUT, text', 0x67: 'GET, text', 0x50: 'PERSID, text', 0x6c: 'LIST', 0x64: 'DICT', 0x90: 'ADDITEMS', 0x91: 'FROZENSET',
+  0x30: 'POP', 0x31: 'POP_MARK', 0x32: 'DUP',
+};
+
 const MARK = Symbol('mark');
 type StackItem = PyValue | typeof MARK;
 
-/** Unpickles `data`. Python's decimal text opcodes (INT, LONG, FLOAT) are accepted too. */
+/** Unpickles `data` (see Op for what it reads). */
 export function unpickle(data: Uint8Array, loadStorage: StorageLoader): PyValue {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -156,13 +189,6 @@ export function unpickle(data: Uint8Array, loadStorage: StorageLoader): PyValue 
   const u16 = (): number => { need(2); const v = view.getUint16(pos, true); pos += 2; return v; };
   const i32 = (): number => { need(4); const v = view.getInt32(pos, true); pos += 4; return v; };
   const u32 = (): number => { need(4); const v = view.getUint32(pos, true); pos += 4; return v; };
-  const u64 = (): number => {
-    need(8);
-    const v = view.getBigUint64(pos, true);
-    pos += 8;
-    if (v > BigInt(data.length)) throw formatError(`Corrupt pickle: a length of ${v} bytes exceeds the ${data.length}-byte pickle.`);
-    return Number(v);
-  };
   const bytes = (n: number): Uint8Array => { need(n); const out = data.subarray(pos, pos + n); pos += n; return out; };
   const line = (): string => {
     const end = data.indexOf(0x0a, pos);
@@ -245,96 +271,47 @@ export function unpickle(data: Uint8Array, loadStorage: StorageLoader): PyValue 
     }
     return storage;
   };
+  const instantiates = (opcode: string): Lenet5Error => new Lenet5Error('ERR_LENET5_PTH_UNSAFE',
+    `Refused to load: the pickle instantiates a class (${opcode}). A weights file needs only tensors and containers. Nothing was executed.`);
 
   for (;;) {
     const op = u8();
     switch (op) {
-      case 0x80: u8(); break; // PROTO
-      case 0x95: u64(); break; // FRAME: framing is only a hint for buffered readers
-      case 0x2e: { // STOP
+      case Op.PROTO: u8(); break;
+      case Op.STOP: {
         const result = pop();
         if (stack.length !== 0) throw formatError('Corrupt pickle: values left on the stack at STOP.');
         return result;
       }
-      case 0x28: stack.push(MARK); break; // MARK
-      case 0x30: pop(); break; // POP
-      case 0x31: popMark(); break; // POP_MARK
-      case 0x32: stack.push(top()); break; // DUP
-      case 0x4e: stack.push(null); break; // NONE
-      case 0x88: stack.push(true); break; // NEWTRUE
-      case 0x89: stack.push(false); break; // NEWFALSE
-      case 0x4a: stack.push(i32()); break; // BININT
-      case 0x4b: stack.push(u8()); break; // BININT1
-      case 0x4d: stack.push(u16()); break; // BININT2
-      case 0x8a: stack.push(long(bytes(u8()))); break; // LONG1
-      case 0x8b: { // LONG4
-        const n = i32();
-        if (n < 0) throw formatError('Corrupt pickle: negative LONG4 length.');
-        stack.push(long(bytes(n)));
-        break;
-      }
-      case 0x49: { // INT (text; "01"/"00" are booleans)
-        const text = line();
-        if (text === '01' || text === '00') stack.push(text === '01');
-        else stack.push(parseDecimal(text));
-        break;
-      }
-      case 0x4c: stack.push(parseDecimal(line().replace(/L$/, ''))); break; // LONG (text)
-      case 0x46: { // FLOAT (text)
-        const value = Number(line());
-        if (Number.isNaN(value)) throw formatError('Corrupt pickle: bad FLOAT text.');
-        stack.push(value);
-        break;
-      }
-      case 0x47: { need(8); stack.push(view.getFloat64(pos, false)); pos += 8; break; } // BINFLOAT (big-endian)
-      case 0x58: stack.push(utf8(bytes(u32()))); break; // BINUNICODE
-      case 0x8c: stack.push(utf8(bytes(u8()))); break; // SHORT_BINUNICODE
-      case 0x8d: stack.push(utf8(bytes(u64()))); break; // BINUNICODE8
-      case 0x56: stack.push(line()); break; // UNICODE (raw-unicode-escape; ASCII in practice)
-      case 0x55: stack.push(latin1.decode(bytes(u8()))); break; // SHORT_BINSTRING
-      case 0x54: { // BINSTRING
-        const n = i32();
-        if (n < 0) throw formatError('Corrupt pickle: negative BINSTRING length.');
-        stack.push(latin1.decode(bytes(n)));
-        break;
-      }
-      case 0x53: stack.push(line().replace(/^(['"])(.*)\1$/, '$2')); break; // STRING (text, quoted)
-      case 0x42: stack.push(bytes(u32()).slice()); break; // BINBYTES
-      case 0x43: stack.push(bytes(u8()).slice()); break; // SHORT_BINBYTES
-      case 0x8e: stack.push(bytes(u64()).slice()); break; // BINBYTES8
-      case 0x96: stack.push(bytes(u64()).slice()); break; // BYTEARRAY8
-      case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x6c: stack.push(popMark()); break; // LIST
-      case 0x61: { const item = pop(); append(top(), [item]); break; } // APPEND
-      case 0x65: { const items = popMark(); append(top(), items); break; } // APPENDS
-      case 0x29: stack.push(new PyTuple([])); break; // EMPTY_TUPLE
-      case 0x74: stack.push(new PyTuple(popMark())); break; // TUPLE
-      case 0x85: stack.push(new PyTuple([pop()])); break; // TUPLE1
-      case 0x86: { const b = pop(); const a = pop(); stack.push(new PyTuple([a, b])); break; } // TUPLE2
-      case 0x87: { const c = pop(); const b = pop(); const a = pop(); stack.push(new PyTuple([a, b, c])); break; } // TUPLE3
-      case 0x7d: stack.push(new PyDict()); break; // EMPTY_DICT
-      case 0x64: { const dict = new PyDict(); setItems(dict, popMark()); stack.push(dict); break; } // DICT
-      case 0x73: { const value = pop(); const key = pop(); setItems(top(), [key, value]); break; } // SETITEM
-      case 0x75: { const items = popMark(); setItems(top(), items); break; } // SETITEMS
-      case 0x8f: stack.push([]); break; // EMPTY_SET (as a list: sets hold no tensors in state dicts)
-      case 0x90: { const items = popMark(); append(top(), items); break; } // ADDITEMS
-      case 0x91: stack.push(popMark()); break; // FROZENSET
-      case 0x70: memoPut(parseDecimal(line(), true) as number); break; // PUT
-      case 0x71: memoPut(u8()); break; // BINPUT
-      case 0x72: memoPut(u32()); break; // LONG_BINPUT
-      case 0x94: memoPut(memo.size); break; // MEMOIZE
-      case 0x67: memoGet(parseDecimal(line(), true) as number); break; // GET
-      case 0x68: memoGet(u8()); break; // BINGET
-      case 0x6a: memoGet(u32()); break; // LONG_BINGET
-      case 0x63: { const module = line(); const name = line(); stack.push(global(module, name)); break; } // GLOBAL
-      case 0x93: { // STACK_GLOBAL
-        const name = pop();
-        const module = pop();
-        if (typeof module !== 'string' || typeof name !== 'string') throw formatError('Corrupt pickle: STACK_GLOBAL needs two strings.');
-        stack.push(global(module, name));
-        break;
-      }
-      case 0x52: { // REDUCE
+      case Op.MARK: stack.push(MARK); break;
+      case Op.NONE: stack.push(null); break;
+      case Op.NEWTRUE: stack.push(true); break;
+      case Op.NEWFALSE: stack.push(false); break;
+      case Op.BININT: stack.push(i32()); break;
+      case Op.BININT1: stack.push(u8()); break;
+      case Op.BININT2: stack.push(u16()); break;
+      case Op.LONG1: stack.push(long(bytes(u8()))); break;
+      case Op.BINFLOAT: { need(8); stack.push(view.getFloat64(pos, false)); pos += 8; break; } // big-endian
+      case Op.BINUNICODE: stack.push(utf8(bytes(u32()))); break;
+      case Op.SHORT_BINSTRING: stack.push(latin1.decode(bytes(u8()))); break;
+      case Op.EMPTY_LIST: stack.push([]); break;
+      case Op.APPEND: { const item = pop(); append(top(), [item]); break; }
+      case Op.APPENDS: { const items = popMark(); append(top(), items); break; }
+      case Op.EMPTY_TUPLE: stack.push(new PyTuple([])); break;
+      case Op.TUPLE: stack.push(new PyTuple(popMark())); break;
+      case Op.TUPLE1: stack.push(new PyTuple([pop()])); break;
+      case Op.TUPLE2: { const b = pop(); const a = pop(); stack.push(new PyTuple([a, b])); break; }
+      case Op.TUPLE3: { const c = pop(); const b = pop(); const a = pop(); stack.push(new PyTuple([a, b, c])); break; }
+      case Op.EMPTY_DICT: stack.push(new PyDict()); break;
+      case Op.SETITEM: { const value = pop(); const key = pop(); setItems(top(), [key, value]); break; }
+      case Op.SETITEMS: { const items = popMark(); setItems(top(), items); break; }
+      case Op.EMPTY_SET: stack.push([]); break; // as a list: nothing can be added (no ADDITEMS), and no state dict holds a set
+      case Op.BINPUT: memoPut(u8()); break;
+      case Op.LONG_BINPUT: memoPut(u32()); break;
+      case Op.BINGET: memoGet(u8()); break;
+      case Op.LONG_BINGET: memoGet(u32()); break;
+      case Op.GLOBAL: { const module = line(); const name = line(); stack.push(global(module, name)); break; }
+      case Op.REDUCE: {
         const args = pop();
         const callable = pop();
         if (callable === null || typeof callable !== 'object' || !('kind' in callable) || callable.kind !== 'global') {
@@ -344,36 +321,30 @@ export function unpickle(data: Uint8Array, loadStorage: StorageLoader): PyValue 
         stack.push(callable.call(args.items));
         break;
       }
-      case 0x62: { // BUILD: only on a dict (an OrderedDict's _metadata attribute), and dropped: loading never needs it
+      case Op.BUILD: { // only on a dict (an OrderedDict's _metadata attribute), and dropped: loading never needs it
         pop();
         if (!(top() instanceof PyDict)) throw formatError('Unsupported pickle: BUILD on an object other than a dict.');
         break;
       }
-      case 0x51: stack.push(persistentLoad(pop())); break; // BINPERSID
-      case 0x50: throw formatError('Unsupported pickle: text persistent ids (PERSID) do not occur in PyTorch files.');
-      case 0x81: case 0x92: { // NEWOBJ, NEWOBJ_EX: class instantiation
-        throw new Lenet5Error('ERR_LENET5_PTH_UNSAFE', 'Refused to load: the pickle instantiates a class (NEWOBJ). A weights file needs only tensors and containers. Nothing was executed.');
-      }
-      case 0x69: { // INST: module and class name follow as text
+      case Op.BINPERSID: stack.push(persistentLoad(pop())); break;
+      case UnsafeOp.NEWOBJ: throw instantiates('NEWOBJ');
+      case UnsafeOp.NEWOBJ_EX: throw instantiates('NEWOBJ_EX');
+      case UnsafeOp.OBJ: throw instantiates('OBJ');
+      case UnsafeOp.INST: { // module and class name follow as text
         const module = line();
         const name = line();
         throw refuse(`${module}.${name}`);
       }
-      case 0x6f: // OBJ
-        throw new Lenet5Error('ERR_LENET5_PTH_UNSAFE', 'Refused to load: the pickle instantiates a class (OBJ). A weights file needs only tensors and containers. Nothing was executed.');
-      case 0x82: case 0x83: case 0x84: // EXT1, EXT2, EXT4
+      case UnsafeOp.EXT1: case UnsafeOp.EXT2: case UnsafeOp.EXT4:
         throw new Lenet5Error('ERR_LENET5_PTH_UNSAFE', 'Refused to load: the pickle uses the extension registry (EXT), which names code by number. Nothing was executed.');
-      default:
-        throw formatError(`Corrupt pickle: unknown or unsupported opcode 0x${op.toString(16).padStart(2, '0')} at offset ${pos - 1}.`);
+      default: {
+        const name = UNSUPPORTED_OPS[op];
+        throw formatError(`Unsupported pickle: unknown or unsupported opcode 0x${op.toString(16).padStart(2, '0')}${name ? ` (${name})` : ''} at offset ${pos - 1}. ` +
+          'This reader takes the opcodes torch.load(weights_only=True) takes; torch.save writes them unless given another pickle_protocol. ' +
+          'In Python, re-save the weights with torch.save(model.state_dict(), path).');
+      }
     }
   }
-}
-
-function parseDecimal(text: string, index = false): number | bigint {
-  if (!/^-?\d+$/.test(text.trim())) throw formatError(`Corrupt pickle: "${text.slice(0, 20)}" is not an integer.`);
-  const value = BigInt(text.trim());
-  if (index && (value < 0n || value > 0xffffffffn)) throw formatError('Corrupt pickle: memo index out of range.');
-  return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
 }
 
 function asKey(value: PyValue): PyKey {

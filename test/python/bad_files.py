@@ -36,9 +36,9 @@ def unsafe_pickle(kind, marker):
     if kind == "eval":
         import builtins
         return pickle.dumps(Runs(builtins.eval, f"__import__('os').system('{command}')"), protocol=2)
-    if kind == "exec":
+    if kind in ("exec", "protocol-4"):
         import builtins
-        return pickle.dumps(Runs(builtins.exec, f"import os; os.system('{command}')"), protocol=4)
+        return pickle.dumps(Runs(builtins.exec, f"import os; os.system('{command}')"), protocol=4 if kind == "protocol-4" else 2)
     if kind == "subprocess":
         import subprocess
         return pickle.dumps(Runs(subprocess.call, ["touch", marker]), protocol=2)
@@ -48,7 +48,7 @@ def unsafe_pickle(kind, marker):
     if kind == "posix-system":
         return b"\x80\x02cposix\nsystem\nq\x00X" + len(command).to_bytes(4, "little") + command.encode() + b"\x85R."
     if kind == "inst":
-        return b"(S'" + command.encode() + b"'\nios\nsystem\n."
+        return b"(X" + len(command).to_bytes(4, "little") + command.encode() + b"ios\nsystem\n."
     if kind == "newobj":
         return b"\x80\x02c__main__\nEvil\n)\x81."
     raise SystemExit(f"unknown kind {kind}")
