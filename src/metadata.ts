@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { Lenet5Error } from './errors.js';
 import { checkNormalization, type Normalization } from './data/dataset.js';
 import { writeFileAtomic } from './atomic-write.js';
+import { FITS, type ImageOptions } from './data/preprocess.js';
 
 export interface ModelMetadata {
   format: 'lenet5-libtorch/1';
@@ -14,6 +15,8 @@ export interface ModelMetadata {
   classes: string[] | null;
   normalization: Normalization;
   inputShape: [1, 28, 28];
+  /** How the training images were turned into 28x28 (image folders); predict uses the same by default. */
+  preprocessing?: ImageOptions;
 }
 
 export function metadataPath(modelPath: string): string {
@@ -36,7 +39,9 @@ export async function readMetadata(modelPath: string): Promise<ModelMetadata | u
   try {
     const parsed = JSON.parse(text) as ModelMetadata;
     const classes = Array.isArray(parsed.classes) && parsed.classes.every((c) => typeof c === 'string') ? parsed.classes : null;
-    return { format: 'lenet5-libtorch/1', numClasses: Number(parsed.numClasses), classes, normalization: checkNormalization(parsed.normalization), inputShape: [1, 28, 28] };
+    const p = parsed.preprocessing;
+    const preprocessing = p && FITS.includes(p.fit as never) && typeof p.invert === 'boolean' ? { fit: p.fit, invert: p.invert } : undefined;
+    return { format: 'lenet5-libtorch/1', numClasses: Number(parsed.numClasses), classes, normalization: checkNormalization(parsed.normalization), inputShape: [1, 28, 28], preprocessing };
   } catch (error) {
     throw new Lenet5Error('ERR_LENET5_STATE_DICT', `${path} (the model's metadata) is not valid: ${(error as Error).message}. Fix or delete it; without it the defaults (mean 0.5, std 0.5) apply.`, { cause: error });
   }

@@ -4,6 +4,7 @@ import { Dataset, DEFAULT_NORMALIZATION, IMAGE_PIXELS, checkNormalization, type 
 import { parseDevice, type DeviceName } from './device.js';
 import { native, type EngineName, type NativeEvalResult, type NativeModel, type NativeTrainEvent, type PickleValue } from './native.js';
 import { Adam, Optimizer } from './optim.js';
+import type { ImageOptions } from './data/preprocess.js';
 import { EarlyStopping, LRScheduler, ReduceLROnPlateau, pickleState, type SchedulerState } from './schedule.js';
 import { readMetadata, writeMetadata, type ModelMetadata } from './metadata.js';
 import { readCheckpoint, readStateDict, type LoadedTensor, type StateDict } from './pth/load.js';
@@ -185,6 +186,8 @@ export class LeNet5 {
   readonly numClasses: number;
   classes: readonly string[] | undefined;
   normalization: Normalization;
+  /** How images were made 28x28 for training (set by lenet5 train for image folders; saved in the metadata); predict's default. */
+  preprocessing: ImageOptions | undefined;
   /** What the last load from a file (load, loadStateDict, loadCheckpoint) found; undefined before any. */
   loadResult: LoadStateResult | undefined;
   private handle: NativeModel;
@@ -528,12 +531,16 @@ export class LeNet5 {
 
   /** What save() writes beside the weights (the .json file): class names, normalisation, input shape. */
   metadata(): ModelMetadata {
-    return { format: 'lenet5-libtorch/1', numClasses: this.numClasses, classes: this.classes ? [...this.classes] : null, normalization: { ...this.normalization }, inputShape: [1, 28, 28] };
+    return {
+      format: 'lenet5-libtorch/1', numClasses: this.numClasses, classes: this.classes ? [...this.classes] : null, normalization: { ...this.normalization }, inputShape: [1, 28, 28],
+      ...(this.preprocessing ? { preprocessing: { ...this.preprocessing } } : {}),
+    };
   }
 
   private adoptMetadata(metadata: ModelMetadata): void {
     if (metadata.classes?.length === this.numClasses) this.classes = metadata.classes;
     this.normalization = metadata.normalization;
+    this.preprocessing = metadata.preprocessing;
   }
 
   private static async fromStateDict({ tensors }: StateDict, path: string, device: DeviceName | undefined): Promise<LeNet5> {

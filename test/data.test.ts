@@ -90,6 +90,7 @@ describe('image folders', () => {
     expect(trained.test.accuracy).toBeGreaterThan(0.75);
     const metadata = JSON.parse(readFileSync(join(dir, 'shapes.json'), 'utf8'));
     expect(metadata.classes).toEqual([...SHAPES]);
+    expect(metadata.preprocessing).toEqual({ fit: 'mnist', invert: true });
     const lines = spawnSync(process.execPath, [cli, 'train', '--data', folder, '--invert', '--on-bad-file', 'skip', '--epochs', '1', '--out', join(dir, 'x.pth')],
       { cwd: dir, encoding: 'utf8', env: { ...process.env, LENET5_CACHE: cacheDir } }).stdout;
     expect(lines).toContain(`skipped ${corrupt}`);
@@ -132,7 +133,8 @@ describe('image folders', () => {
     const images = join(dir, 'to-predict');
     drawFolder(images, 4, 4);
     const out = join(dir, 'predictions.csv');
-    const run = lenet5Json('predict', join(dir, 'shapes.pth'), images, '--invert', '--fit', 'mnist', '--out', out);
+    // No --invert or --fit: predict prepares the images as the model's training images were (its metadata).
+    const run = lenet5Json('predict', join(dir, 'shapes.pth'), images, '--out', out);
     expect(run.status, run.stderr).toBe(0);
     const rows = readFileSync(out, 'utf8').trim().split('\n');
     expect(rows[0]).toBe('path,class,name,probability');

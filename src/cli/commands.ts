@@ -81,7 +81,10 @@ export async function predictCommand(modelPath: string, inputs: string[], option
   } else {
     images = await expandImages(inputs);
     if (images.length === 0) throw new Lenet5Error('ERR_LENET5_DATA_NOT_FOUND', `No images (${IMAGE_EXTENSIONS.join(', ')}) in ${inputs.join(', ')}.`);
-    const decoded = await decodeImages(images, { invert: options.invert, fit: options.fit, onBadFile: 'skip' });
+    // Unless told otherwise, images are prepared as the model's training images were (its metadata).
+    const decoded = await decodeImages(images, {
+      invert: options.invert ?? model.preprocessing?.invert, fit: options.fit ?? model.preprocessing?.fit ?? 'stretch', onBadFile: 'skip',
+    });
     pixels = decoded.pixels;
     errors = new Map(decoded.badFiles.map((b) => [images.indexOf(b.path), { code: 'ERR_LENET5_IMAGE', message: `${b.path}: ${b.reason}` }]));
   }

@@ -99,6 +99,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
     model = new LeNet5({ numClasses: source.classes.length, classes: source.classes, device: options.device, seed: options.seed });
     optimizer = options.optimizer === 'adam' ? new Adam({ lr: options.lr }) : new SGD({ lr: options.lr, momentum: 0.9 });
   }
+  if (source.format === 'image-folder') model.preprocessing = { fit: options.fit, invert: options.invert ?? false };
   say(options, `Model: LeNet-5 on ${model.device}, ${optimizer instanceof Adam ? 'Adam' : 'SGD'} lr ${optimizer.lr}, batch ${batchSize}`);
 
   // Schedules, early stopping and the best epoch continue from a checkpoint's state (this package's or Python's).
