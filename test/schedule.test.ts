@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Adam, CosineAnnealingLR, EarlyStopping, LeNet5, ReduceLROnPlateau, StepLR, type LRScheduler } from '../src/index.js';
+import { Adam, CosineAnnealingLR, EarlyStopping, LeNet5, ReduceLROnPlateau, StepLR, schedulerFromState, type LRScheduler } from '../src/index.js';
 import { pickleState } from '../src/schedule.js';
 import { pythons, requirePython, root, syntheticDataset, syntheticImages, tempDir, lenet5Json as runCli } from './helpers.js';
 
@@ -148,12 +148,19 @@ describe('training with schedules, early stopping and save-best', () => {
     expect([...first.json.epochs, ...resumed.json.epochs].map((e) => e.lr)).toEqual(reference.lrs);
   });
 
-  it('a Python checkpoint\'s scheduler resumes in Node with Python\'s learning rates', () => {
+  it('a Python checkpoint\'s scheduler resumes in Node with Python\'s learning rates', async () => {
     const checkpoint = join(dir, 'python-ckpt.pth');
     pyschedule('save', checkpoint, 'step', JSON.stringify({ step_size: 2, gamma: 0.5, lr: 0.01 }), '[1,1,1]');
     const [reference] = pyschedule('states', JSON.stringify([['step', { step_size: 2, gamma: 0.5, lr: 0.01 }]]), JSON.stringify([1, 1, 1, 1, 1, 1])).cases;
     const resumed = train('--epochs', '6', '--resume', checkpoint, '--out', join(dir, 'c.pth'));
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(resumed.json.epochs.map((e) => e.lr)).toEqual(reference.lrs.slice(3));
+    // ReduceLROnPlateau's state holds strings (mode) and infinity (mode_worse): it loads too, with its reduced rate.
+    const plateau = join(dir, 'python-plateau.pth');
+    pyschedule('save', plateau, 'plateau', JSON.stringify({ patience: 1, factor: 0.5, lr: 0.01 }), '[1, 0.9, 0.95, 0.96]');
+    const loaded = await LeNet5.loadCheckpoint(plateau);
+    const scheduler = schedulerFromState(loaded.optimizer, loaded.lrSchedulerState!);
+    expect(scheduler.describe()).toBe("ReduceLROnPlateau(mode='min', patience=1, factor=0.5)");
+    expect([loaded.optimizer.lr, scheduler.lastLr, loaded.lrSchedulerState!.mode_worse]).toEqual([0.005, 0.005, Infinity]);
   });
 });
