@@ -29,7 +29,9 @@ await model.save(modelPath);
 model.dispose();
 
 // A real Fashion-MNIST test image as the request body, as JSON pixels and as a PNG.
-const { pixels: testImages } = await readIdxImages(findIdxFile(fashionMnistDir(), 't10k-images-idx3-ubyte'));
+const testImagesFile = findIdxFile(fashionMnistDir(), 't10k-images-idx3-ubyte');
+if (!testImagesFile) throw new Error(`No Fashion-MNIST test images in ${fashionMnistDir()}: install dataset-fashion-mnist or set LENET5_DATA.`);
+const { pixels: testImages } = await readIdxImages(testImagesFile);
 const pixels = testImages.subarray(0, 784);
 const jsonBody = JSON.stringify(Array.from(pixels));
 const pngBody = await sharp(Buffer.from(pixels), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();

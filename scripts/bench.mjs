@@ -30,7 +30,7 @@ const TRAIN_FLOP_PER_IMAGE = 2.5e6; // forward ~0.83 MFLOP (conv1 0.24, conv2 0.
 function run(command, commandArgs, env = {}) {
   const result = spawnSync(command, commandArgs, { encoding: 'utf8', env: { ...process.env, PYTHONWARNINGS: 'ignore', ...env }, maxBuffer: 1 << 24 });
   if (result.status !== 0) throw new Error(`${command} ${commandArgs.join(' ')} failed:\n${result.stderr.slice(-2000)}`);
-  return JSON.parse(result.stdout.trim().split('\n').pop());
+  return JSON.parse(result.stdout.trim().split('\n').pop() ?? '');
 }
 
 const node = (epochs, env = {}, extra = []) =>
@@ -67,6 +67,7 @@ const contenders = {
   'py-default': () => seedLoop(1, 0, {}),
   'py-best': () => seedLoop(1, bestThreads, tuneEnv),
 };
+/** @type {Record<string, any[]>} */
 const samples = Object.fromEntries(Object.keys(contenders).map((name) => [name, []]));
 for (let round = 0; round < rounds; round++) {
   for (const [name, measure] of Object.entries(contenders)) samples[name].push(measure());

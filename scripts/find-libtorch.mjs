@@ -91,7 +91,7 @@ function fromPython() {
     let found;
     try {
       const out = execFileSync(python, ['-c', probe], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
-      found = JSON.parse(out.trim().split('\n').pop());
+      found = JSON.parse(out.trim().split('\n').pop() ?? '');
     } catch {
       continue;
     }
@@ -123,7 +123,7 @@ function main(argv) {
   try {
     found = findLibtorch();
   } catch (error) {
-    console.error(error.message);
+    console.error(error instanceof Error ? error.message : String(error));
     process.exit(1);
   }
   const [mode, what] = argv;

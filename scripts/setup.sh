@@ -2,7 +2,8 @@
 # Installs what lenet5-libtorch needs on Debian/Ubuntu, then builds it. Idempotent and quiet
 # when everything is already there.
 #   apt: Fashion-MNIST, OpenBLAS (pthread), cmake, g++, Debian's LibTorch 1.13 + Python torch 1.13
-#        (the oldest supported LibTorch, used by the compatibility tests), chromium (report tests)
+#        (the oldest supported LibTorch, used by the compatibility tests), chromium (report tests),
+#        clang-format (npm run lint checks native/)
 #   pip: a project-local .venv with the newest PyTorch 2.x from PyPI: the LibTorch the build uses
 #   npm: dependencies, the addon (cmake-js) and the TypeScript
 set -euo pipefail
@@ -12,7 +13,7 @@ log() { printf 'setup: %s\n' "$*"; }
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-APT_PACKAGES=(dataset-fashion-mnist libopenblas0-pthread cmake g++ make libtorch-dev python3-torch python3-venv python3-pip chromium)
+APT_PACKAGES=(dataset-fashion-mnist libopenblas0-pthread cmake g++ make libtorch-dev python3-torch python3-venv python3-pip chromium clang-format)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

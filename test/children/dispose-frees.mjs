@@ -3,7 +3,7 @@
 import { Dataset, LeNet5 } from '../../dist/index.js';
 import { native } from '../../dist/native.js';
 
-const counts = { start: native().liveModels() };
+const counts = { start: native().liveModels(), created: 0, disposed: 0, disposedWhileTraining: 0, rejection: '', afterTraining: 0 };
 const model = new LeNet5();
 counts.created = native().liveModels();
 model.dispose();

@@ -14,5 +14,5 @@ if (isMainThread) {
   const model = new LeNet5({ numClasses: 2, seed: 1 });
   const history = await model.train(data, { epochs: 3, batchSize: 32, seed: 1 });
   const result = await model.evaluate(data);
-  parentPort.postMessage({ losses: history.map((h) => h.trainLoss), accuracy: result.accuracy });
+  parentPort?.postMessage({ losses: history.map((h) => h.trainLoss), accuracy: result.accuracy });
 }
