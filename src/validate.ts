@@ -28,11 +28,6 @@ export function nonNegativeInteger(name: string, value: unknown): number {
   return value;
 }
 
-export function positiveNumber(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw invalidArgument(name, 'positive finite number', value);
-  return value;
-}
-
 export function nonNegativeNumber(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw invalidArgument(name, 'non-negative finite number', value);
   return value;

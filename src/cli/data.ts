@@ -31,7 +31,7 @@ export function dataPath(option: string | undefined): string {
 }
 
 /** Loads --data and says what it found and which bad files it left out. */
-export async function loadData(options: DataOptions): Promise<{ source: DataSource; path: string }> {
+async function loadData(options: DataOptions): Promise<{ source: DataSource; path: string }> {
   const path = dataPath(options.data);
   const progress = decodeProgress(!options.json && process.stdout.isTTY === true);
   let source: DataSource;

@@ -29,7 +29,7 @@ export interface DataSource {
 }
 
 /** Fashion-MNIST's class names for folders named like it (Debian's), digit names for other IDX folders. */
-export function classNamesFor(dir: string): string[] {
+function classNamesFor(dir: string): string[] {
   return /fashion/i.test(basename(dir)) ? [...FASHION_MNIST_CLASSES] : [...MNIST_CLASSES];
 }
 

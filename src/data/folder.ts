@@ -12,7 +12,7 @@ import { loadImage28 } from './image.js';
 import type { ImageOptions } from './preprocess.js';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.pgm'];
-export const FOLDER_SPLITS = ['train', 'val', 'test'] as const;
+const FOLDER_SPLITS = ['train', 'val', 'test'] as const;
 export type FolderSplit = (typeof FOLDER_SPLITS)[number];
 
 export interface BadFile {
@@ -42,7 +42,7 @@ export interface FolderData {
   cache: 'hit' | 'miss' | 'off';
 }
 
-export function isImageFile(name: string): boolean {
+function isImageFile(name: string): boolean {
   const lower = name.toLowerCase();
   return !name.startsWith('.') && IMAGE_EXTENSIONS.some((ext) => lower.endsWith(ext));
 }

@@ -13,7 +13,7 @@ import { IMAGE_PIXELS } from './dataset.js';
  * Files named on the command line may be camera photos; images from the network get the server's
  * lower default (decoding 8192x8192 costs about 0.35 s of CPU).
  */
-export const MAX_IMAGE_PIXELS = 8192 * 8192;
+const MAX_IMAGE_PIXELS = 8192 * 8192;
 export const SERVE_MAX_IMAGE_PIXELS = 4096 * 4096;
 
 function imageError(file: string, problem: string): Lenet5Error {
@@ -26,7 +26,7 @@ function tooLarge(file: string, maxPixels: number): Lenet5Error {
 }
 
 /** Parses binary (P5) or text (P2) PGM, 8-bit or 16-bit. */
-export function parsePgm(file: string, bytes: Uint8Array, maxPixels = MAX_IMAGE_PIXELS): { width: number; height: number; pixels: Uint8Array } {
+function parsePgm(file: string, bytes: Uint8Array, maxPixels = MAX_IMAGE_PIXELS): { width: number; height: number; pixels: Uint8Array } {
   const magic = String.fromCharCode(bytes[0] ?? 0, bytes[1] ?? 0);
   if (magic !== 'P5' && magic !== 'P2') throw imageError(file, 'is not a PGM file (expected P2 or P5).');
   let pos = 2;

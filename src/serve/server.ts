@@ -73,7 +73,7 @@ function describeJson(value: unknown): string {
  * like MNIST's bytes, or 0-1 when ?scale=1 (or "scale": 1) says so. Values that all lie in [0, 1]
  * without a scale are refused: read as 0-255 they are a black image and a confident wrong answer.
  */
-export function pixelsFromJson(body: unknown, scaleQuery?: unknown): Uint8Array {
+function pixelsFromJson(body: unknown, scaleQuery?: unknown): Uint8Array {
   const object = body !== null && typeof body === 'object' && !Array.isArray(body) ? body as Record<string, unknown> : undefined;
   const value = object && Object.hasOwn(object, 'pixels') ? object.pixels : body;
   const flat = Array.isArray(value) && value.length === 28 && value.every((row) => Array.isArray(row)) ? (value as unknown[][]).flat() : value;
