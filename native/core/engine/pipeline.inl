@@ -1,7 +1,7 @@
 // Whole images through the network and back, a block of images at a time, on one thread.
 // Convolutions and pooling run image by image with their activations in L1/L2; the fully
 // connected layers run on the whole block; only what the backward pass needs is kept per image
-// (pooled outputs and pooling winners, ~8 KB an image).
+// (pooled outputs and pooling winners, about 13 KB an image).
 
 constexpr int kBlockImages = 64;
 constexpr int kFeatures = 400;  // fc1's input: 16 x 5 x 5
