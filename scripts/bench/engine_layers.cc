@@ -59,7 +59,7 @@ int main() {
   auto dHidden1 = randomVector(n * 120), dHidden2 = randomVector(n * 84), dFeatures = randomVector(n * kFeatures);
   std::vector<float> padded(32 * 32, 0.0f), phases(32 * 32), cols1(25 * kConv1Columns), conv1(6 * kConv1Columns);
   std::vector<float> cols2(kConv2Taps * kConv2Stride, 0.0f), conv2(16 * kConv2Stride), dCols2(kConv2Taps * kConv2Stride);
-  std::vector<float> winner1(n * kPool1Size), winner2(n * kFeatures), dPool1(kPool1Size), dConv2T(1600), dConv2WeightT(2400);
+  std::vector<float> winner1(n * kPool1Size), winner2(n * kFeatures), dPool1(kPool1Size), rows2(kConv2Pixels * kConv2Taps);
   std::vector<int64_t> labels(n);
   for (auto& l : labels) l = random() % classes;
   lenet5::engine::ImageSource source;
@@ -97,8 +97,8 @@ int main() {
       {"pool2 + conv2 backward (im2col, dW, dX, col2im)", 4.0 * 240000 * n, f * n * (1600 + 2 * 1176 + 2 * 2400), [&] {
          for (int i = 0; i < n; ++i) {
            reluPoolBackward(&dFeatures[i * kFeatures], &features[i * kFeatures], &winner2[i * kFeatures], 16, kConv2Phase, kConv2Stride, conv2.data());
-           conv2Columns(&pool1[i * kPool1Size], phases.data(), cols2.data());
-           conv2Backward(conv2.data(), cols2.data(), conv2W.data(), dConv2WeightT.data(), &grads[2556], dConv2T.data(), dCols2.data(), phases.data(), dPool1.data());
+           conv2Rows(&pool1[i * kPool1Size], rows2.data());
+           conv2Backward(conv2.data(), rows2.data(), conv2W.data(), &grads[156], &grads[2556], dCols2.data(), phases.data(), dPool1.data());
          }}},
       {"pool1 + conv1 backward (im2col, dW)", 2.0 * 117600 * n, f * n * (784 + 2 * 1176 + 6 * 784), [&] {
          for (int i = 0; i < n; ++i) {

@@ -12,9 +12,10 @@
 // conv2: 6x14x14, 16 filters of 6x5x5 -> 16 x 4 phases x 5x5 (100 columns, zero-padded to
 //   kConv2Stride so rows are whole vectors).
 //   forward   out[16][100] = W[16][150] . cols[150][100] + b   240,000 MAC
-//   backward  dW[16][150] += dOut . cols^T                     240,000 MAC
+//   backward  dW[16][150] += dOut . rows (im2row: cols^T)      240,000 MAC
 //             dCols[150][100] = W^T . dOut, then col2im        240,000 MAC
-// The columns are rebuilt for the backward pass rather than kept for the whole block.
+// The columns are rebuilt for the backward pass rather than kept for the whole block (conv2's
+// as rows, so its weight gradient is a product of whole vectors too).
 
 constexpr int kConv1Phase = 14 * 14;
 constexpr int kConv1Columns = 4 * kConv1Phase;  // 784: whole vectors of 4, 8 and 16
@@ -170,17 +171,30 @@ inline void conv2Col2im(const float* dCols, float* dPhases) {
   }
 }
 
-// dOut's padding columns must be zero. Adds the weight gradient, transposed, into
-// dWeightT[150][16]: as dW^T = cols . dOut^T it is one product with 16 outputs per row (a whole
-// vector), where dW = dOut . cols^T would be 2,400 dot products of only 100 terms each. Writes the
-// gradient of conv2's input into dIn[6][14][14]. dOutT, dPhases: scratch.
-inline void conv2Backward(const float* dOut, const float* cols, const float* weight, float* dWeightT, float* dBias,
-                          float* dOutT, float* dCols, float* dPhases, float* dIn) {
-  for (int c = 0; c < 16; ++c) dBias[c] += rowSum(dOut + c * kConv2Stride, kConv2Stride);
-  for (int c = 0; c < 16; ++c) {
-    for (int p = 0; p < kConv2Pixels; ++p) dOutT[p * 16 + c] = dOut[c * kConv2Stride + p];
+// conv2's columns transposed ("im2row"), for its weight gradient: rows[p][ic*25 + ky*5 + kx] =
+// in[ic][y+ky][x+kx] for output pixel p = (y, x) in the pooling-phase order. Each row is 30 runs
+// of 5 consecutive input values.
+inline void conv2Rows(const float* in, float* rows) {
+  for (int phase = 0; phase < 4; ++phase) {
+    for (int py = 0; py < 5; ++py) {
+      for (int px = 0; px < 5; ++px) {
+        float* row = rows + (phase * kConv2Phase + py * 5 + px) * kConv2Taps;
+        const float* corner = in + (2 * py + (phase >> 1)) * 14 + 2 * px + (phase & 1);
+        for (int ic = 0; ic < 6; ++ic) {
+          for (int ky = 0; ky < 5; ++ky) moveRun<5, false>(corner + ic * 196 + ky * 14, row + ic * 25 + ky * 5);
+        }
+      }
+    }
   }
-  productAccumulate(kConv2Taps, 16, kConv2Pixels, cols, kConv2Stride, 1, dOutT, 16, dWeightT, 16, true);
+}
+
+// dOut's padding columns must be zero; rows: conv2Rows of the input. Adds the weight gradient
+// dW = dOut . rows (16 x 150, a product with whole vectors along the 150 taps) and writes the
+// gradient of conv2's input into dIn[6][14][14]. dCols, dPhases: scratch.
+inline void conv2Backward(const float* dOut, const float* rows, const float* weight, float* dWeight, float* dBias,
+                          float* dCols, float* dPhases, float* dIn) {
+  for (int c = 0; c < 16; ++c) dBias[c] += rowSum(dOut + c * kConv2Stride, kConv2Stride);
+  productAccumulate(16, kConv2Taps, kConv2Pixels, dOut, kConv2Stride, 1, rows, kConv2Taps, dWeight, kConv2Taps, true);
   productAccumulate(kConv2Taps, kConv2Stride, 16, weight, 1, kConv2Taps, dOut, kConv2Stride, dCols, kConv2Stride, false);
   // col2im: each column entry is added back to the input pixel it was copied from.
   for (int ic = 0; ic < 6; ++ic) {

@@ -37,8 +37,7 @@ struct Workspace {
     dHidden1 = floats(kBlockImages * kHidden1);
     dHidden2 = floats(kBlockImages * kHidden2);
     dConv2 = floats(16 * kConv2Stride);
-    dConv2T = floats(kConv2Pixels * 16);
-    dConv2WeightT = floats(kConv2Taps * 16);
+    rows2 = floats(kConv2Pixels * kConv2Taps);
     dCols2 = floats(kConv2Taps * kConv2Stride);
     dPool1 = floats(kPool1Size);
     size = cursor - reinterpret_cast<uintptr_t>(memory);
@@ -50,8 +49,7 @@ struct Workspace {
     std::memset(dConv2, 0, 16 * kConv2Stride * sizeof(float));
   }
   float *image, *padded, *phases, *cols1, *conv1, *pool1, *cols2, *conv2, *features, *hidden1, *hidden2, *logits;
-  float *dFeatures, *dHidden1, *dHidden2, *dConv2, *dConv2T, *dCols2, *dPool1;
-  float* dConv2WeightT;  // conv2's weight gradient, transposed, summed over the call's images
+  float *rows2, *dFeatures, *dHidden1, *dHidden2, *dConv2, *dCols2, *dPool1;
   float *winner1, *winner2;  // pooling winners, 0-3
   size_t size;
   // The backward pass writes conv1's output gradient over its forward output, no longer needed.
@@ -110,8 +108,8 @@ inline void backwardBlock(const Weights& w, float* gradients, const ParameterLay
   for (int i = 0; i < n; ++i) {
     reluPoolBackward(ws.dFeatures + i * kFeatures, ws.features + i * kFeatures, ws.winner2 + i * kFeatures, 16,
                      kConv2Phase, kConv2Stride, ws.dConv2);
-    conv2Columns(ws.pool1 + i * kPool1Size, ws.phases, ws.cols2);
-    conv2Backward(ws.dConv2, ws.cols2, w.conv2, ws.dConv2WeightT, gradients + layout.conv2Bias, ws.dConv2T, ws.dCols2,
+    conv2Rows(ws.pool1 + i * kPool1Size, ws.rows2);
+    conv2Backward(ws.dConv2, ws.rows2, w.conv2, gradients + layout.conv2Weight, gradients + layout.conv2Bias, ws.dCols2,
                   ws.phases, ws.dPool1);
     reluPoolBackward(ws.dPool1, ws.pool1 + i * kPool1Size, ws.winner1 + i * kPool1Size, 6, kConv1Phase, kConv1Columns,
                      dConv1);
@@ -127,17 +125,12 @@ inline double trainImages(const float* params, float* gradients, int classes, co
   const Weights w(params, layout);
   Workspace ws(memory, classes);
   ws.clearPadding();
-  std::memset(ws.dConv2WeightT, 0, kConv2Taps * 16 * sizeof(float));
   double loss = 0;
   for (int64_t first = begin; first < end; first += kBlockImages) {
     const int n = static_cast<int>(std::min<int64_t>(kBlockImages, end - first));
     forwardBlock(w, classes, source, first, n, ws);
     loss += crossEntropy(n, classes, ws.logits, labels, source, first, lossScale, true);
     backwardBlock(w, gradients, layout, source, first, n, ws);
-  }
-  float* dConv2Weight = gradients + layout.conv2Weight;
-  for (int k = 0; k < kConv2Taps; ++k) {
-    for (int c = 0; c < 16; ++c) dConv2Weight[c * kConv2Taps + k] += ws.dConv2WeightT[k * 16 + c];
   }
   return loss;
 }
