@@ -38,16 +38,16 @@ Napi::Value cudaSupportJs(const Napi::CallbackInfo& info) {
   return result;
 }
 
-Napi::Value getNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), at::get_num_threads()); }
+Napi::Value getNumThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), at::get_num_threads());
+}
 
 Napi::Value setNumThreads(const Napi::CallbackInfo& info) {
   at::set_num_threads(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
 }
 
-Napi::Value torchVersion(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), TORCH_VERSION);
-}
+Napi::Value torchVersion(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), TORCH_VERSION); }
 
 // Cancels and joins this environment's running jobs. The JS layer calls it from process 'exit',
 // while LibTorch is still whole; static destructors that run later would pull it out from under a
@@ -61,7 +61,9 @@ Napi::Value liveModels(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(SharedModel::alive.load()));
 }
 
-Napi::Value parallelInfo(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), at::get_parallel_info()); }
+Napi::Value parallelInfo(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), at::get_parallel_info());
+}
 
 // The instruction set of the fused engine's kernels on this CPU: "avx512", "avx2" or "baseline".
 Napi::Value engineKernels(const Napi::CallbackInfo& info) {
@@ -75,7 +77,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
     keepFreedTensorMemory();
     loadCudaSupport();
   });
-  napi_add_env_cleanup_hook(env, [](void* arg) { Job::stopAll(static_cast<napi_env>(arg)); }, env);
+  napi_add_env_cleanup_hook(
+      env, [](void* arg) { Job::stopAll(static_cast<napi_env>(arg)); }, env);
 
   auto* data = new AddonData();
   env.SetInstanceData(data);

@@ -18,7 +18,9 @@ import { LeNet5 } from '../dist/index.js';
 import { writeSection } from './bench/sections.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values: args } = parseArgs({ options: { duration: { type: 'string', default: '10' }, out: { type: 'string', default: join(root, 'BENCHMARKS.md') } } });
+const { values: args } = parseArgs({
+  options: { duration: { type: 'string', default: '10' }, out: { type: 'string', default: join(root, 'BENCHMARKS.md') } },
+});
 const duration = Number(args.duration);
 
 // Weights do not change the cost of a forward pass: an untrained model with a fixed seed will do.
@@ -30,23 +32,42 @@ model.dispose();
 
 // A real Fashion-MNIST test image as the request body, as JSON pixels and as a PNG.
 const testImagesFile = findIdxFile(fashionMnistDir(), 't10k-images-idx3-ubyte');
-if (!testImagesFile) throw new Error(`No Fashion-MNIST test images in ${fashionMnistDir()}: install dataset-fashion-mnist or set LENET5_DATA.`);
+if (!testImagesFile)
+  throw new Error(`No Fashion-MNIST test images in ${fashionMnistDir()}: install dataset-fashion-mnist or set LENET5_DATA.`);
 const { pixels: testImages } = await readIdxImages(testImagesFile);
 const pixels = testImages.subarray(0, 784);
 const jsonBody = JSON.stringify(Array.from(pixels));
-const pngBody = await sharp(Buffer.from(pixels), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+const pngBody = await sharp(Buffer.from(pixels), { raw: { width: 28, height: 28, channels: 1 } })
+  .png()
+  .toBuffer();
 
-const server = spawn(process.execPath, [join(root, 'dist/cli/main.js'), 'serve', modelPath, '--port', '0', '--rate-limit', '0', '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const server = spawn(process.execPath, [join(root, 'dist/cli/main.js'), 'serve', modelPath, '--port', '0', '--rate-limit', '0', '--json'], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
 const [line] = await once(createInterface({ input: server.stdout }), 'line');
 const { url } = JSON.parse(line);
 
 async function load(name, connections, contentType, body) {
-  const result = await autocannon({ url: `${url}/predict`, method: 'POST', headers: { 'content-type': contentType }, body, connections, duration });
+  const result = await autocannon({
+    url: `${url}/predict`,
+    method: 'POST',
+    headers: { 'content-type': contentType },
+    body,
+    connections,
+    duration,
+  });
   const row = {
-    name, connections, requestsPerSecond: result.requests.average, p50: result.latency.p50, p99: result.latency.p99,
-    ok: result['2xx'], failed: result.non2xx + result.errors + result.timeouts,
+    name,
+    connections,
+    requestsPerSecond: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    ok: result['2xx'],
+    failed: result.non2xx + result.errors + result.timeouts,
   };
-  console.log(`${name}, ${connections} connection(s): ${Math.round(row.requestsPerSecond)} requests/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ${row.failed} failed`);
+  console.log(
+    `${name}, ${connections} connection(s): ${Math.round(row.requestsPerSecond)} requests/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ${row.failed} failed`,
+  );
   return row;
 }
 
@@ -57,7 +78,14 @@ const healthz = async () => {
   return body.predictions;
 };
 try {
-  await autocannon({ url: `${url}/predict`, method: 'POST', headers: { 'content-type': 'application/json' }, body: jsonBody, connections: 4, duration: 2 }); // warm-up
+  await autocannon({
+    url: `${url}/predict`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: jsonBody,
+    connections: 4,
+    duration: 2,
+  }); // warm-up
   const before = await healthz();
   const rows = [
     await load('JSON pixels', 1, 'application/json', jsonBody),

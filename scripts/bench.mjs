@@ -20,7 +20,13 @@ import { parseArgs } from 'node:util';
 import { readSection } from './bench/sections.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, out: { type: 'string', default: join(root, 'BENCHMARKS.md') } } });
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    out: { type: 'string', default: join(root, 'BENCHMARKS.md') },
+  },
+});
 const quick = args.quick;
 const rounds = Number(args.rounds ?? (quick ? 2 : 5));
 const python = process.env.LENET5_PYTHON ?? join(root, '.venv/bin/python');
@@ -28,18 +34,41 @@ const maxBatches = quick ? 200 : 0;
 const TRAIN_FLOP_PER_IMAGE = 2.5e6; // forward ~0.83 MFLOP (conv1 0.24, conv2 0.48, fc 0.12), backward ~2x forward
 
 function run(command, commandArgs, env = {}) {
-  const result = spawnSync(command, commandArgs, { encoding: 'utf8', env: { ...process.env, PYTHONWARNINGS: 'ignore', ...env }, maxBuffer: 1 << 24 });
+  const result = spawnSync(command, commandArgs, {
+    encoding: 'utf8',
+    env: { ...process.env, PYTHONWARNINGS: 'ignore', ...env },
+    maxBuffer: 1 << 24,
+  });
   if (result.status !== 0) throw new Error(`${command} ${commandArgs.join(' ')} failed:\n${result.stderr.slice(-2000)}`);
   return JSON.parse(result.stdout.trim().split('\n').pop() ?? '');
 }
 
 const node = (epochs, env = {}, extra = []) =>
-  run(process.execPath, [join(root, 'scripts/bench/node_loop.mjs'), '--epochs', String(epochs), '--max-batches', String(maxBatches), ...extra], env);
+  run(
+    process.execPath,
+    [join(root, 'scripts/bench/node_loop.mjs'), '--epochs', String(epochs), '--max-batches', String(maxBatches), ...extra],
+    env,
+  );
 const seedLoop = (epochs, threads, env, extra = []) =>
-  run(python, [join(root, 'scripts/bench/seed_loop.py'), '--epochs', String(epochs), '--max-batches', String(maxBatches), ...(threads ? ['--threads', String(threads)] : []), ...extra], env);
+  run(
+    python,
+    [
+      join(root, 'scripts/bench/seed_loop.py'),
+      '--epochs',
+      String(epochs),
+      '--max-batches',
+      String(maxBatches),
+      ...(threads ? ['--threads', String(threads)] : []),
+      ...extra,
+    ],
+    env,
+  );
 const sorted = (values) => [...values].sort((a, b) => a - b);
 const median = (values) => sorted(values)[Math.floor(values.length / 2)];
-const spread = (values) => { const s = sorted(values); return { min: s[0], median: median(values), max: s.at(-1) }; };
+const spread = (values) => {
+  const s = sorted(values);
+  return { min: s[0], median: median(values), max: s.at(-1) };
+};
 
 function cpuPeak() {
   const info = readFileSync('/proc/cpuinfo', 'utf8');
@@ -51,7 +80,14 @@ function cpuPeak() {
   // cores x clock x SIMD lanes x 2 (FMA = 2 FLOP) x 2 FMA units per core (Skylake-SP and later server cores)
   const perCycle = lanes * fma * 2;
   const cores = cpus().length;
-  return { model, mhz, cores, perCycle, gflops: (cores * mhz * 1e6 * perCycle) / 1e9, flags: { avx512f: flags.includes('avx512f'), avx2: flags.includes('avx2') } };
+  return {
+    model,
+    mhz,
+    cores,
+    perCycle,
+    gflops: (cores * mhz * 1e6 * perCycle) / 1e9,
+    flags: { avx512f: flags.includes('avx512f'), avx2: flags.includes('avx2') },
+  };
 }
 
 // The Python loop's best thread count (OpenBLAS single-threaded), found before the rounds.
@@ -71,14 +107,22 @@ const contenders = {
 const samples = Object.fromEntries(Object.keys(contenders).map((name) => [name, []]));
 for (let round = 0; round < rounds; round++) {
   for (const [name, measure] of Object.entries(contenders)) samples[name].push(measure());
-  process.stderr.write(`round ${round + 1}/${rounds}: ${Object.keys(contenders).map((name) => `${name} ${Math.round(samples[name].at(-1).trainImagesPerSecond)}`).join(', ')} images/s\n`);
+  process.stderr.write(
+    `round ${round + 1}/${rounds}: ${Object.keys(contenders)
+      .map((name) => `${name} ${Math.round(samples[name].at(-1).trainImagesPerSecond)}`)
+      .join(', ')} images/s\n`,
+  );
 }
 const perRound = (name, field) => samples[name].map((s) => s[field]);
 const ratios = (a, b, field = 'trainImagesPerSecond') => samples[a].map((s, i) => s[field] / samples[b][i][field]);
 
 // The engine's layers alone, one core, this CPU's best instruction set.
 const layerBinary = join(root, 'build/engine_layers');
-const built = spawnSync('g++', ['-O3', '-march=native', '-ffp-contract=fast', '-std=c++17', '-o', layerBinary, join(root, 'scripts/bench/engine_layers.cc')], { encoding: 'utf8' });
+const built = spawnSync(
+  'g++',
+  ['-O3', '-march=native', '-ffp-contract=fast', '-std=c++17', '-o', layerBinary, join(root, 'scripts/bench/engine_layers.cc')],
+  { encoding: 'utf8' },
+);
 if (built.status !== 0) throw new Error(`g++ failed on scripts/bench/engine_layers.cc:\n${built.stderr}`);
 const layerRuns = Array.from({ length: 3 }, () => JSON.parse(spawnSync(layerBinary, { encoding: 'utf8' }).stdout));
 
@@ -94,7 +138,10 @@ if (!quick) {
 
 const peak = cpuPeak();
 const fmt = (x, digits = 0) => x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-const ratioCell = (values) => { const s = spread(values); return `${s.median.toFixed(2)}x (${s.min.toFixed(2)}-${s.max.toFixed(2)})`; };
+const ratioCell = (values) => {
+  const s = spread(values);
+  return `${s.median.toFixed(2)}x (${s.min.toFixed(2)}-${s.max.toFixed(2)})`;
+};
 const roundsCell = (values, digits = 0) => values.map((v) => fmt(v, digits)).join(' · ');
 const engineTrain = median(perRound('engine', 'trainImagesPerSecond'));
 const gflops = (engineTrain * TRAIN_FLOP_PER_IMAGE) / 1e9;
@@ -116,12 +163,20 @@ const lines = [
   '',
   '| run | images/s, every round | median | user CPU s per 1,000 images (median) |',
   '|---|---|---|---|',
-  ...Object.keys(contenders).map((name) => `| ${name} | ${roundsCell(perRound(name, 'trainImagesPerSecond'))} | ${fmt(median(perRound(name, 'trainImagesPerSecond')))} | ${median(perRound(name, 'trainUserCpuPer1000')).toFixed(3)} |`),
+  ...Object.keys(contenders).map(
+    (name) =>
+      `| ${name} | ${roundsCell(perRound(name, 'trainImagesPerSecond'))} | ${fmt(median(perRound(name, 'trainImagesPerSecond')))} | ${median(perRound(name, 'trainUserCpuPer1000')).toFixed(3)} |`,
+  ),
   '',
   '| ratio, same round | median (min-max) | every round |',
   '|---|---|---|',
-  ...[['engine', 'py-best'], ['engine', 'py-default'], ['engine', 'libtorch'], ['engine', 'engine-1t'], ['libtorch', 'py-best']].map(([a, b]) =>
-    `| ${a} / ${b} | ${ratioCell(ratios(a, b))} | ${roundsCell(ratios(a, b), 2)} |`),
+  ...[
+    ['engine', 'py-best'],
+    ['engine', 'py-default'],
+    ['engine', 'libtorch'],
+    ['engine', 'engine-1t'],
+    ['libtorch', 'py-best'],
+  ].map(([a, b]) => `| ${a} / ${b} | ${ratioCell(ratios(a, b))} | ${roundsCell(ratios(a, b), 2)} |`),
   '',
   `Achieved: ${gflops.toFixed(1)} GFLOP/s in training (${TRAIN_FLOP_PER_IMAGE / 1e6} MFLOP per image × ${fmt(engineTrain)} images/s), ` +
     `${((gflops / peak.gflops) * 100).toFixed(1)}% of the CPU's FP32 peak of ${peak.gflops.toFixed(0)} GFLOP/s ` +
@@ -138,7 +193,7 @@ const lines = [
     `${median(perRound('libtorch', 'predictP50Ms')).toFixed(3)} / ${median(perRound('libtorch', 'predictP99Ms')).toFixed(3)} | | | | |`,
   `| peak RSS of the Node process, 1 epoch (MB) | ${fmt(median(perRound('engine', 'maxRssMb')))} | ${fmt(median(perRound('libtorch', 'maxRssMb')))} | | | | |`,
   '',
-  '## Where the engine\'s time goes',
+  "## Where the engine's time goes",
   '',
   `Each layer's kernels alone on one core (scripts/bench/engine_layers.cc, ${layerRuns[0].isa}, a block of ${layerRuns[0].images} images, best of 3 runs). ` +
     'FLOPs count multiply-adds twice; bytes are what each kernel must read and write at least once.',
@@ -146,22 +201,37 @@ const lines = [
   '| layer | FLOP / image | bytes / image | µs / image | GFLOP/s | FLOP / byte | share |',
   '|---|---|---|---|---|---|---|',
 ];
-const layers = layerRuns[0].layers.map((layer, i) => ({ ...layer, microsecondsPerImage: Math.min(...layerRuns.map((r) => r.layers[i].microsecondsPerImage)) }));
+const layers = layerRuns[0].layers.map((layer, i) => ({
+  ...layer,
+  microsecondsPerImage: Math.min(...layerRuns.map((r) => r.layers[i].microsecondsPerImage)),
+}));
 const layerTotal = layers.reduce((sum, l) => sum + l.microsecondsPerImage, 0);
 for (const l of layers) {
-  lines.push(`| ${l.layer} | ${fmt(l.flopPerImage)} | ${fmt(l.bytesPerImage)} | ${l.microsecondsPerImage.toFixed(2)} | ${(l.flopPerImage / l.microsecondsPerImage / 1e3).toFixed(1)} | ` +
-    `${(l.flopPerImage / l.bytesPerImage).toFixed(1)} | ${((100 * l.microsecondsPerImage) / layerTotal).toFixed(0)}% |`);
+  lines.push(
+    `| ${l.layer} | ${fmt(l.flopPerImage)} | ${fmt(l.bytesPerImage)} | ${l.microsecondsPerImage.toFixed(2)} | ${(l.flopPerImage / l.microsecondsPerImage / 1e3).toFixed(1)} | ` +
+      `${(l.flopPerImage / l.bytesPerImage).toFixed(1)} | ${((100 * l.microsecondsPerImage) / layerTotal).toFixed(0)}% |`,
+  );
 }
-lines.push('', `Sum: ${layerTotal.toFixed(1)} µs per image on one core = ${fmt(1e6 / layerTotal)} images/s per core before threading, ` +
-  `the Adam update and data gathering; one core's FP32 peak is ${(peak.gflops / peak.cores).toFixed(0)} GFLOP/s.`);
+lines.push(
+  '',
+  `Sum: ${layerTotal.toFixed(1)} µs per image on one core = ${fmt(1e6 / layerTotal)} images/s per core before threading, ` +
+    `the Adam update and data gathering; one core's FP32 peak is ${(peak.gflops / peak.cores).toFixed(0)} GFLOP/s.`,
+);
 if (full) {
-  lines.push('', '## 10 epochs', '',
-    '| seed | run | test accuracy | last validation accuracy | training images/s | peak RSS (MB) |', '|---|---|---|---|---|---|');
+  lines.push(
+    '',
+    '## 10 epochs',
+    '',
+    '| seed | run | test accuracy | last validation accuracy | training images/s | peak RSS (MB) |',
+    '|---|---|---|---|---|---|',
+  );
   for (const f of full) {
     for (const name of ['engine', 'libtorch', 'python']) {
       const r = f[name];
-      lines.push(`| ${f.seed} | ${name === 'python' ? 'py-best' : name} | ${(r.testAccuracy * 100).toFixed(2)}% | ${(r.epochs.at(-1).valAccuracy * 100).toFixed(2)}% | ` +
-        `${fmt(r.trainImagesPerSecond)} | ${r.maxRssMb ? fmt(r.maxRssMb) : ''} |`);
+      lines.push(
+        `| ${f.seed} | ${name === 'python' ? 'py-best' : name} | ${(r.testAccuracy * 100).toFixed(2)}% | ${(r.epochs.at(-1).valAccuracy * 100).toFixed(2)}% | ` +
+          `${fmt(r.trainImagesPerSecond)} | ${r.maxRssMb ? fmt(r.maxRssMb) : ''} |`,
+      );
     }
   }
   lines.push('', `Engine RSS after each epoch (MB, seed 0): ${full[0].engine.rssPerEpochMb.map(Math.round).join(', ')}.`);

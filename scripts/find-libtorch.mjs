@@ -69,8 +69,10 @@ function fromLibtorchEnv() {
   const root = process.env.LIBTORCH;
   if (!root) return undefined;
   if (!existsSync(join(root, 'include/torch')) || !existsSync(join(root, 'lib'))) {
-    throw new Error(`LIBTORCH=${root} does not look like an unpacked LibTorch: expected ${root}/include/torch and ${root}/lib.\n` +
-      'Point LIBTORCH at the folder that holds include/ and lib/, or unset it to use another LibTorch.');
+    throw new Error(
+      `LIBTORCH=${root} does not look like an unpacked LibTorch: expected ${root}/include/torch and ${root}/lib.\n` +
+        'Point LIBTORCH at the folder that holds include/ and lib/, or unset it to use another LibTorch.',
+    );
   }
   return describeLayout('LIBTORCH', root, join(root, 'include'), join(root, 'lib'));
 }
@@ -84,7 +86,8 @@ function pythonCandidates() {
 
 function fromPython() {
   if (process.env.LIBTORCH_USE_PYTORCH === '0') return undefined;
-  const probe = 'import json, os, torch; print(json.dumps({"root": os.path.dirname(torch.__file__), ' +
+  const probe =
+    'import json, os, torch; print(json.dumps({"root": os.path.dirname(torch.__file__), ' +
     '"version": torch.__version__.split("+")[0], "abi": bool(torch.compiled_with_cxx11_abi())}))';
   for (const python of pythonCandidates()) {
     if (python.includes('/') && !existsSync(python)) continue;
@@ -97,8 +100,10 @@ function fromPython() {
     }
     const includeRoot = join(found.root, 'include');
     if (!existsSync(join(includeRoot, 'torch/csrc/api/include/torch/torch.h'))) continue; // a torch without C++ headers
-    return describeLayout(`python (${python})`, found.root, includeRoot, join(found.root, 'lib'),
-      { version: found.version, cxx11Abi: found.abi });
+    return describeLayout(`python (${python})`, found.root, includeRoot, join(found.root, 'lib'), {
+      version: found.version,
+      cxx11Abi: found.abi,
+    });
   }
   return undefined;
 }
@@ -106,7 +111,12 @@ function fromPython() {
 function fromSystem() {
   const includeRoot = '/usr/include';
   if (!existsSync(join(includeRoot, 'torch/csrc/api/include/torch/torch.h'))) return undefined;
-  const libDirs = ['/usr/lib', ...readdirSync('/usr/lib').filter((d) => d.endsWith('-linux-gnu')).map((d) => join('/usr/lib', d))];
+  const libDirs = [
+    '/usr/lib',
+    ...readdirSync('/usr/lib')
+      .filter((d) => d.endsWith('-linux-gnu'))
+      .map((d) => join('/usr/lib', d)),
+  ];
   const libDir = libDirs.find((dir) => existsSync(join(dir, 'libtorch.so')));
   if (!libDir) return undefined;
   return describeLayout('system', '/usr', includeRoot, libDir);

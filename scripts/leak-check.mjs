@@ -9,7 +9,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Dataset, LeNet5 } from '../dist/index.js';
 
-const { values } = parseArgs({ options: { cycles: { type: 'string', default: '200' }, epochs: { type: 'string', default: '50' }, json: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    cycles: { type: 'string', default: '200' },
+    epochs: { type: 'string', default: '50' },
+    json: { type: 'boolean', default: false },
+  },
+});
 const cycles = Number(values.cycles);
 const epochs = Number(values.epochs);
 const dir = mkdtempSync(join(tmpdir(), 'lenet5-leak-'));
@@ -53,9 +59,12 @@ for (let e = 0; e < epochs; e++) {
 }
 rmSync(dir, { recursive: true, force: true });
 const result = {
-  cycles, epochs,
-  cycleRssMb: cycleCurve.map(Math.round), epochRssMb: epochCurve.map(Math.round),
-  cycleGrowthSecondHalf: growth(cycleCurve), epochGrowthSecondHalf: growth(epochCurve),
+  cycles,
+  epochs,
+  cycleRssMb: cycleCurve.map(Math.round),
+  epochRssMb: epochCurve.map(Math.round),
+  cycleGrowthSecondHalf: growth(cycleCurve),
+  epochGrowthSecondHalf: growth(epochCurve),
 };
 if (values.json) {
   console.log(JSON.stringify(result));
@@ -63,6 +72,8 @@ if (values.json) {
   const step = Math.max(1, Math.floor(cycles / 20));
   console.log(`RSS (MB) after cycles ${step}, ${2 * step}, ...: ${result.cycleRssMb.filter((_, i) => (i + 1) % step === 0).join(' ')}`);
   console.log(`RSS (MB) after epochs: ${result.epochRssMb.join(' ')}`);
-  console.log(`growth over the second half: cycles ${(result.cycleGrowthSecondHalf * 100).toFixed(2)}%, epochs ${(result.epochGrowthSecondHalf * 100).toFixed(2)}%`);
+  console.log(
+    `growth over the second half: cycles ${(result.cycleGrowthSecondHalf * 100).toFixed(2)}%, epochs ${(result.epochGrowthSecondHalf * 100).toFixed(2)}%`,
+  );
 }
 process.exitCode = result.cycleGrowthSecondHalf < 0.05 && result.epochGrowthSecondHalf < 0.05 ? 0 : 1;

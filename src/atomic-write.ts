@@ -21,7 +21,9 @@ export async function writeFileAtomic(path: string, data: Uint8Array): Promise<v
     await rename(temporary, path);
   } catch (error) {
     await rm(temporary, { force: true }).catch(() => undefined);
-    throw new Lenet5Error('ERR_LENET5_IO', `Could not write ${path}: ${(error as Error).message}. Any existing file there is unchanged.`, { cause: error });
+    throw new Lenet5Error('ERR_LENET5_IO', `Could not write ${path}: ${(error as Error).message}. Any existing file there is unchanged.`, {
+      cause: error,
+    });
   }
   try {
     const folder = await open(dirname(path), 'r');

@@ -86,7 +86,10 @@ export async function readInputFile(path: string, notFoundCode: ErrorCode, notFo
     return await readFile(path);
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new Lenet5Error(missing ? notFoundCode : 'ERR_LENET5_IO',
-      missing ? `No such file: ${path}. ${notFoundHint}` : `Cannot read ${path}: ${(error as Error).message}`, { cause: error });
+    throw new Lenet5Error(
+      missing ? notFoundCode : 'ERR_LENET5_IO',
+      missing ? `No such file: ${path}. ${notFoundHint}` : `Cannot read ${path}: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 }

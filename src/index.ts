@@ -1,6 +1,18 @@
 /** lenet5-libtorch: LeNet-5 on LibTorch for Node.js. */
 export { LeNet5 } from './model.js';
-export type { LeNet5Options, TrainOptions, History, EpochResult, BatchProgress, EvaluateResult, Prediction, CheckpointOptions, LoadedCheckpoint, LoadStateResult, BatchGradients } from './model.js';
+export type {
+  LeNet5Options,
+  TrainOptions,
+  History,
+  EpochResult,
+  BatchProgress,
+  EvaluateResult,
+  Prediction,
+  CheckpointOptions,
+  LoadedCheckpoint,
+  LoadStateResult,
+  BatchGradients,
+} from './model.js';
 export type { EngineName } from './native.js';
 export { Adam, SGD, Optimizer } from './optim.js';
 export { StepLR, CosineAnnealingLR, ReduceLROnPlateau, LRScheduler, EarlyStopping, schedulerFromState } from './schedule.js';

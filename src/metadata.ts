@@ -40,9 +40,21 @@ export async function readMetadata(modelPath: string): Promise<ModelMetadata | u
     const parsed = JSON.parse(text) as ModelMetadata;
     const classes = Array.isArray(parsed.classes) && parsed.classes.every((c) => typeof c === 'string') ? parsed.classes : null;
     const p = parsed.preprocessing;
-    const preprocessing = p && FITS.includes(p.fit as never) && typeof p.invert === 'boolean' ? { fit: p.fit, invert: p.invert } : undefined;
-    return { format: 'lenet5-libtorch/1', numClasses: Number(parsed.numClasses), classes, normalization: checkNormalization(parsed.normalization), inputShape: [1, 28, 28], preprocessing };
+    const preprocessing =
+      p && FITS.includes(p.fit as never) && typeof p.invert === 'boolean' ? { fit: p.fit, invert: p.invert } : undefined;
+    return {
+      format: 'lenet5-libtorch/1',
+      numClasses: Number(parsed.numClasses),
+      classes,
+      normalization: checkNormalization(parsed.normalization),
+      inputShape: [1, 28, 28],
+      preprocessing,
+    };
   } catch (error) {
-    throw new Lenet5Error('ERR_LENET5_STATE_DICT', `${path} (the model's metadata) is not valid: ${(error as Error).message}. Fix or delete it; without it the defaults (mean 0.5, std 0.5) apply.`, { cause: error });
+    throw new Lenet5Error(
+      'ERR_LENET5_STATE_DICT',
+      `${path} (the model's metadata) is not valid: ${(error as Error).message}. Fix or delete it; without it the defaults (mean 0.5, std 0.5) apply.`,
+      { cause: error },
+    );
   }
 }

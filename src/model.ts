@@ -11,7 +11,15 @@ import { readCheckpoint, readStateDict, type LoadedTensor, type StateDict } from
 import { writeFileAtomic } from './atomic-write.js';
 import { lenet5ToOnnx } from './export/onnx.js';
 import {
-  checkBoolean, invalidArgument, knownKeys, nonEmptyString, nonNegativeInteger, oneOf, optionsObject, positiveInteger, checkSeed,
+  checkBoolean,
+  invalidArgument,
+  knownKeys,
+  nonEmptyString,
+  nonNegativeInteger,
+  oneOf,
+  optionsObject,
+  positiveInteger,
+  checkSeed,
 } from './validate.js';
 
 export interface LeNet5Options {
@@ -39,8 +47,10 @@ function defaultEngine(): EngineName {
   const fromEnvironment = process.env.LENET5_ENGINE;
   if (fromEnvironment === undefined || fromEnvironment === '') return 'fused';
   if (!(ENGINES as readonly string[]).includes(fromEnvironment)) {
-    throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT',
-      `Expected LENET5_ENGINE to be one of ${ENGINES.map((e) => `'${e}'`).join(', ')} but it is '${fromEnvironment}'. Unset it or fix its value.`);
+    throw new Lenet5Error(
+      'ERR_LENET5_INVALID_ARGUMENT',
+      `Expected LENET5_ENGINE to be one of ${ENGINES.map((e) => `'${e}'`).join(', ')} but it is '${fromEnvironment}'. Unset it or fix its value.`,
+    );
   }
   return fromEnvironment as EngineName;
 }
@@ -124,14 +134,19 @@ export interface Prediction {
 /** Names the tensors holding NaN or infinity; throws ERR_LENET5_NON_FINITE unless `allow` is true. */
 function checkFiniteTensors(tensors: LoadedTensor[], path: string, allow: unknown): void {
   if (allow !== undefined && checkBoolean('allowNonFinite', allow)) return;
-  const bad = tensors.map((t) => {
-    const nan = t.values.reduce((n, v) => n + (Number.isNaN(v) ? 1 : 0), 0);
-    const infinite = t.values.reduce((n, v) => n + (v === Infinity || v === -Infinity ? 1 : 0), 0);
-    return { name: t.name, nan, infinite };
-  }).filter((t) => t.nan + t.infinite > 0);
+  const bad = tensors
+    .map((t) => {
+      const nan = t.values.reduce((n, v) => n + (Number.isNaN(v) ? 1 : 0), 0);
+      const infinite = t.values.reduce((n, v) => n + (v === Infinity || v === -Infinity ? 1 : 0), 0);
+      return { name: t.name, nan, infinite };
+    })
+    .filter((t) => t.nan + t.infinite > 0);
   if (bad.length) {
-    throw new Lenet5Error('ERR_LENET5_NON_FINITE', `${path} holds weights that are not finite: ${bad.map((t) => `${t.name} (${t.nan} NaN, ${t.infinite} infinite)`).join(', ')}. ` +
-      'Such a model outputs NaN for every image. Use weights saved before training diverged, or load them anyway with { allowNonFinite: true } (lenet5 --allow-non-finite).');
+    throw new Lenet5Error(
+      'ERR_LENET5_NON_FINITE',
+      `${path} holds weights that are not finite: ${bad.map((t) => `${t.name} (${t.nan} NaN, ${t.infinite} infinite)`).join(', ')}. ` +
+        'Such a model outputs NaN for every image. Use weights saved before training diverged, or load them anyway with { allowNonFinite: true } (lenet5 --allow-non-finite).',
+    );
   }
 }
 
@@ -179,7 +194,14 @@ function evaluationResult(raw: NativeEvalResult, numClasses: number): EvaluateRe
     const count = row.reduce((a, b) => a + b, 0);
     return count === 0 ? NaN : row[t] / count;
   });
-  return { loss: raw.loss, accuracy: raw.total === 0 ? 0 : raw.correct / raw.total, correct: raw.correct, total: raw.total, perClassAccuracy, confusionMatrix };
+  return {
+    loss: raw.loss,
+    accuracy: raw.total === 0 ? 0 : raw.correct / raw.total,
+    correct: raw.correct,
+    total: raw.total,
+    perClassAccuracy,
+    confusionMatrix,
+  };
 }
 
 export class LeNet5 {
@@ -198,7 +220,10 @@ export class LeNet5 {
     this.classes = o.classes === undefined ? undefined : checkClassNames(o.classes);
     this.numClasses = o.numClasses === undefined ? (this.classes?.length ?? 10) : positiveInteger('numClasses', o.numClasses);
     if (this.classes && this.classes.length !== this.numClasses) {
-      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected ${this.numClasses} class names (numClasses) but received ${this.classes.length}`);
+      throw new Lenet5Error(
+        'ERR_LENET5_INVALID_ARGUMENT',
+        `Expected ${this.numClasses} class names (numClasses) but received ${this.classes.length}`,
+      );
     }
     this.normalization = o.normalization === undefined ? { ...DEFAULT_NORMALIZATION } : checkNormalization(o.normalization);
     const device = o.device === undefined ? 'cpu' : parseDevice('device', o.device);
@@ -226,7 +251,10 @@ export class LeNet5 {
   lossAndGradients(pixels: Float32Array, labels: ArrayLike<number>): BatchGradients {
     if (!(pixels instanceof Float32Array)) throw invalidArgument('pixels', 'Float32Array', pixels);
     if (pixels.length === 0 || pixels.length % IMAGE_PIXELS !== 0) {
-      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected pixels to hold a positive multiple of ${IMAGE_PIXELS} values (28x28 images) but received ${pixels.length}`);
+      throw new Lenet5Error(
+        'ERR_LENET5_INVALID_ARGUMENT',
+        `Expected pixels to hold a positive multiple of ${IMAGE_PIXELS} values (28x28 images) but received ${pixels.length}`,
+      );
     }
     const count = pixels.length / IMAGE_PIXELS;
     if (labels.length !== count) {
@@ -273,12 +301,18 @@ export class LeNet5 {
   setParameterValues(values: Float32Array[]): void {
     const parameters = this.parameters();
     if (!Array.isArray(values) || values.length !== parameters.length) {
-      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected an array of ${parameters.length} Float32Arrays (one per parameter, in parameters() order) but received ${Array.isArray(values) ? `${values.length} items` : typeof values}`);
+      throw new Lenet5Error(
+        'ERR_LENET5_INVALID_ARGUMENT',
+        `Expected an array of ${parameters.length} Float32Arrays (one per parameter, in parameters() order) but received ${Array.isArray(values) ? `${values.length} items` : typeof values}`,
+      );
     }
     parameters.forEach(({ name, shape }, i) => {
       const size = shape.reduce((a, b) => a * b, 1);
       if (!(values[i] instanceof Float32Array) || values[i]!.length !== size) {
-        throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected ${name} as a Float32Array of ${size} values (shape [${shape.join(', ')}]) but received ${values[i] instanceof Float32Array ? `${values[i]!.length} values` : typeof values[i]}`);
+        throw new Lenet5Error(
+          'ERR_LENET5_INVALID_ARGUMENT',
+          `Expected ${name} as a Float32Array of ${size} values (shape [${shape.join(', ')}]) but received ${values[i] instanceof Float32Array ? `${values[i]!.length} values` : typeof values[i]}`,
+        );
       }
     });
     callNative(() => this.handle.setParameters(values));
@@ -287,8 +321,23 @@ export class LeNet5 {
   async train(dataset: Dataset, options: TrainOptions = {}): Promise<History> {
     if (!(dataset instanceof Dataset)) throw invalidArgument('dataset', 'Dataset', dataset);
     const o = optionsObject('train options', options);
-    knownKeys('train options', o, ['epochs', 'batchSize', 'shuffle', 'optimizer', 'validation', 'seed', 'initialEpoch', 'signal',
-      'onBatchEnd', 'onEpochEnd', 'batchEventInterval', 'nonFiniteLoss', 'onNonFiniteLoss', 'lrScheduler', 'earlyStopping']);
+    knownKeys('train options', o, [
+      'epochs',
+      'batchSize',
+      'shuffle',
+      'optimizer',
+      'validation',
+      'seed',
+      'initialEpoch',
+      'signal',
+      'onBatchEnd',
+      'onEpochEnd',
+      'batchEventInterval',
+      'nonFiniteLoss',
+      'onNonFiniteLoss',
+      'lrScheduler',
+      'earlyStopping',
+    ]);
     const epochs = o.epochs === undefined ? 10 : positiveInteger('epochs', o.epochs);
     // A batch larger than the dataset is one batch of the whole dataset.
     const batchSize = Math.min(o.batchSize === undefined ? 64 : positiveInteger('batchSize', o.batchSize), Math.max(dataset.size, 1));
@@ -305,22 +354,42 @@ export class LeNet5 {
     const signal = o.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument('signal', 'AbortSignal', signal);
     const lrScheduler = o.lrScheduler as LRScheduler | undefined;
-    if (lrScheduler !== undefined && !(lrScheduler instanceof LRScheduler)) throw invalidArgument('lrScheduler', 'StepLR, CosineAnnealingLR or ReduceLROnPlateau', lrScheduler);
+    if (lrScheduler !== undefined && !(lrScheduler instanceof LRScheduler))
+      throw invalidArgument('lrScheduler', 'StepLR, CosineAnnealingLR or ReduceLROnPlateau', lrScheduler);
     if (lrScheduler && lrScheduler.optimizer !== optimizer) {
-      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', 'The lrScheduler was built on another optimizer than the one training uses. Build it on the optimizer you pass (new StepLR(optimizer, ...)).');
+      throw new Lenet5Error(
+        'ERR_LENET5_INVALID_ARGUMENT',
+        'The lrScheduler was built on another optimizer than the one training uses. Build it on the optimizer you pass (new StepLR(optimizer, ...)).',
+      );
     }
     const earlyStopping = o.earlyStopping as EarlyStopping | undefined;
-    if (earlyStopping !== undefined && !(earlyStopping instanceof EarlyStopping)) throw invalidArgument('earlyStopping', 'EarlyStopping', earlyStopping);
+    if (earlyStopping !== undefined && !(earlyStopping instanceof EarlyStopping))
+      throw invalidArgument('earlyStopping', 'EarlyStopping', earlyStopping);
     if ((earlyStopping || lrScheduler instanceof ReduceLROnPlateau) && !validation) {
-      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', 'Early stopping and ReduceLROnPlateau watch the validation loss, but no validation set was given. Pass validation: a Dataset.');
+      throw new Lenet5Error(
+        'ERR_LENET5_INVALID_ARGUMENT',
+        'Early stopping and ReduceLROnPlateau watch the validation loss, but no validation set was given. Pass validation: a Dataset.',
+      );
     }
     const nonFiniteLoss = o.nonFiniteLoss === undefined ? 'error' : oneOf('nonFiniteLoss', o.nonFiniteLoss, ['error', 'skip']);
     const onCuda = this.device.startsWith('cuda');
-    const batchEventInterval = options.onBatchEnd === undefined ? 0
-      : o.batchEventInterval === undefined ? (onCuda ? 20 : 1) : positiveInteger('batchEventInterval', o.batchEventInterval);
-    for (const [name, data] of [['dataset', dataset], ['validation', validation]] as const) {
+    const batchEventInterval =
+      options.onBatchEnd === undefined
+        ? 0
+        : o.batchEventInterval === undefined
+          ? onCuda
+            ? 20
+            : 1
+          : positiveInteger('batchEventInterval', o.batchEventInterval);
+    for (const [name, data] of [
+      ['dataset', dataset],
+      ['validation', validation],
+    ] as const) {
       if (data && data.maxLabel >= this.numClasses) {
-        throw new Lenet5Error('ERR_LENET5_DATA', `The ${name} has label ${data.maxLabel}, but this model has ${this.numClasses} classes (0 to ${this.numClasses - 1}). Create the model with numClasses: ${data.maxLabel + 1} or more.`);
+        throw new Lenet5Error(
+          'ERR_LENET5_DATA',
+          `The ${name} has label ${data.maxLabel}, but this model has ${this.numClasses} classes (0 to ${this.numClasses - 1}). Create the model with numClasses: ${data.maxLabel + 1} or more.`,
+        );
       }
     }
     if (signal?.aborted) throw new Lenet5Error('ERR_LENET5_ABORTED', 'Training was aborted before it started.');
@@ -330,24 +399,52 @@ export class LeNet5 {
     const history: History = [];
     const onAbort = () => this.handle.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });
-    const run = (count: number, done: number) => awaitNative(() => this.handle.train(dataset.handle, validation?.handle ?? null, optimizer.handle, {
-      epochs: count, batchSize, shuffle, seed, initialEpoch: done, batchEventInterval,
-      stopOnNonFiniteLoss: nonFiniteLoss === 'error', evalBatchSize: 1000, ...this.normalization,
-    }, (event: NativeTrainEvent) => {
-      if (event.type === 'batch') {
-        options.onBatchEnd?.({ epoch: event.epoch, batch: event.batch, batches: event.batches, loss: event.loss, imagesPerSecond: event.imagesPerSecond });
-      } else if (event.type === 'epoch') {
-        const result: EpochResult = { epoch: event.epoch, lr: optimizer.lr, trainLoss: event.trainLoss, seconds: event.seconds, imagesPerSecond: event.imagesPerSecond };
-        if (event.validation) {
-          result.valLoss = event.validation.loss;
-          result.valAccuracy = event.validation.correct / event.validation.total;
-        }
-        history.push(result);
-        options.onEpochEnd?.(result);
-      } else {
-        options.onNonFiniteLoss?.({ epoch: event.epoch, batch: event.batch });
-      }
-    }));
+    const run = (count: number, done: number) =>
+      awaitNative(() =>
+        this.handle.train(
+          dataset.handle,
+          validation?.handle ?? null,
+          optimizer.handle,
+          {
+            epochs: count,
+            batchSize,
+            shuffle,
+            seed,
+            initialEpoch: done,
+            batchEventInterval,
+            stopOnNonFiniteLoss: nonFiniteLoss === 'error',
+            evalBatchSize: 1000,
+            ...this.normalization,
+          },
+          (event: NativeTrainEvent) => {
+            if (event.type === 'batch') {
+              options.onBatchEnd?.({
+                epoch: event.epoch,
+                batch: event.batch,
+                batches: event.batches,
+                loss: event.loss,
+                imagesPerSecond: event.imagesPerSecond,
+              });
+            } else if (event.type === 'epoch') {
+              const result: EpochResult = {
+                epoch: event.epoch,
+                lr: optimizer.lr,
+                trainLoss: event.trainLoss,
+                seconds: event.seconds,
+                imagesPerSecond: event.imagesPerSecond,
+              };
+              if (event.validation) {
+                result.valLoss = event.validation.loss;
+                result.valAccuracy = event.validation.correct / event.validation.total;
+              }
+              history.push(result);
+              options.onEpochEnd?.(result);
+            } else {
+              options.onNonFiniteLoss?.({ epoch: event.epoch, batch: event.batch });
+            }
+          },
+        ),
+      );
     try {
       if (!lrScheduler && !earlyStopping) {
         await run(epochs, initialEpoch);
@@ -374,7 +471,10 @@ export class LeNet5 {
     knownKeys('evaluate options', o, ['batchSize']);
     const batchSize = o.batchSize === undefined ? 1000 : positiveInteger('batchSize', o.batchSize);
     if (dataset.maxLabel >= this.numClasses) {
-      throw new Lenet5Error('ERR_LENET5_DATA', `The dataset has label ${dataset.maxLabel}, but this model has ${this.numClasses} classes. Evaluate with a model trained on these classes.`);
+      throw new Lenet5Error(
+        'ERR_LENET5_DATA',
+        `The dataset has label ${dataset.maxLabel}, but this model has ${this.numClasses} classes. Evaluate with a model trained on these classes.`,
+      );
     }
     const raw = await awaitNative(() => this.handle.evaluate(dataset.handle, { batchSize, ...this.normalization }));
     return evaluationResult(raw, this.numClasses);
@@ -392,11 +492,18 @@ export class LeNet5 {
     knownKeys('predict options', o, ['shape']);
     if (o.shape !== undefined) checkInputShape(o.shape, pixels.length);
     if (pixels.length === 0 || pixels.length % IMAGE_PIXELS !== 0) {
-      throw new Lenet5Error('ERR_LENET5_SHAPE', `Expected input of shape [N, 28, 28] or [N, 1, 28, 28] (a positive multiple of ${IMAGE_PIXELS} values) but received ${pixels.length} values`);
+      throw new Lenet5Error(
+        'ERR_LENET5_SHAPE',
+        `Expected input of shape [N, 28, 28] or [N, 1, 28, 28] (a positive multiple of ${IMAGE_PIXELS} values) but received ${pixels.length} values`,
+      );
     }
     if (pixels instanceof Float32Array) {
       const bad = pixels.findIndex((v) => !Number.isFinite(v));
-      if (bad >= 0) throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected finite pixel values but pixels[${bad}] is ${pixels[bad]}. Replace NaN/Infinity before predicting.`);
+      if (bad >= 0)
+        throw new Lenet5Error(
+          'ERR_LENET5_INVALID_ARGUMENT',
+          `Expected finite pixel values but pixels[${bad}] is ${pixels[bad]}. Replace NaN/Infinity before predicting.`,
+        );
     }
     const count = pixels.length / IMAGE_PIXELS;
     const logits = await awaitNative(() => this.handle.predict(pixels, count, this.normalization));
@@ -437,7 +544,8 @@ export class LeNet5 {
     const optimizer = o.optimizer;
     const extra: Record<string, PickleValue> = {};
     if (o.lrScheduler !== undefined) {
-      if (!(o.lrScheduler instanceof LRScheduler)) throw invalidArgument('lrScheduler', 'StepLR, CosineAnnealingLR or ReduceLROnPlateau', o.lrScheduler);
+      if (!(o.lrScheduler instanceof LRScheduler))
+        throw invalidArgument('lrScheduler', 'StepLR, CosineAnnealingLR or ReduceLROnPlateau', o.lrScheduler);
       extra.lr_scheduler_state_dict = pickleState(o.lrScheduler.stateDict(), o.lrScheduler.intKeys);
     }
     if (o.earlyStopping !== undefined) {
@@ -513,7 +621,11 @@ export class LeNet5 {
       bytes = callNative(() => this.handle.torchScriptBytes());
     } else {
       const values = this.parameterValues();
-      bytes = lenet5ToOnnx(this.parameters().map((p, i) => ({ ...p, values: values[i] })), this.numClasses, native().torchVersion());
+      bytes = lenet5ToOnnx(
+        this.parameters().map((p, i) => ({ ...p, values: values[i] })),
+        this.numClasses,
+        native().torchVersion(),
+      );
     }
     await writeFileAtomic(path, bytes);
     await writeMetadata(path, this.metadata());
@@ -532,7 +644,11 @@ export class LeNet5 {
   /** What save() writes beside the weights (the .json file): class names, normalisation, input shape. */
   metadata(): ModelMetadata {
     return {
-      format: 'lenet5-libtorch/1', numClasses: this.numClasses, classes: this.classes ? [...this.classes] : null, normalization: { ...this.normalization }, inputShape: [1, 28, 28],
+      format: 'lenet5-libtorch/1',
+      numClasses: this.numClasses,
+      classes: this.classes ? [...this.classes] : null,
+      normalization: { ...this.normalization },
+      inputShape: [1, 28, 28],
       ...(this.preprocessing ? { preprocessing: { ...this.preprocessing } } : {}),
     };
   }
@@ -546,7 +662,10 @@ export class LeNet5 {
   private static async fromStateDict({ tensors }: StateDict, path: string, device: DeviceName | undefined): Promise<LeNet5> {
     const fc3 = tensors.find((t) => t.name === 'fc3.weight');
     if (!fc3 || fc3.shape.length !== 2 || fc3.shape[0] < 1) {
-      throw new Lenet5Error('ERR_LENET5_STATE_DICT', `${path} has no usable fc3.weight, so it is not a LeNet-5 state_dict. Keys found: ${tensors.map((t) => t.name).join(', ')}`);
+      throw new Lenet5Error(
+        'ERR_LENET5_STATE_DICT',
+        `${path} has no usable fc3.weight, so it is not a LeNet-5 state_dict. Keys found: ${tensors.map((t) => t.name).join(', ')}`,
+      );
     }
     const metadata = await readMetadata(path);
     const model = new LeNet5({ numClasses: fc3.shape[0], device: device ?? 'cpu' });
@@ -565,9 +684,15 @@ export class LeNet5 {
       const parts = [
         missingKeys.length ? `Missing key(s) in state_dict: ${missingKeys.map((k) => `"${k}"`).join(', ')}.` : '',
         unexpectedKeys.length ? `Unexpected key(s) in state_dict: ${unexpectedKeys.map((k) => `"${k}"`).join(', ')}.` : '',
-        ...mismatched.map((s) => `size mismatch for ${s.name}: copying a param with shape ${shapeOf(byName.get(s.name)!.shape)} from checkpoint, the shape in current model is ${shapeOf(s.shape)}.`),
+        ...mismatched.map(
+          (s) =>
+            `size mismatch for ${s.name}: copying a param with shape ${shapeOf(byName.get(s.name)!.shape)} from checkpoint, the shape in current model is ${shapeOf(s.shape)}.`,
+        ),
       ].filter(Boolean);
-      throw new Lenet5Error('ERR_LENET5_STATE_DICT', `Error(s) in loading state_dict for LeNet5 from ${path}:\n\t${parts.join('\n\t')}\nUse { strict: false } to load the matching tensors only.`);
+      throw new Lenet5Error(
+        'ERR_LENET5_STATE_DICT',
+        `Error(s) in loading state_dict for LeNet5 from ${path}:\n\t${parts.join('\n\t')}\nUse { strict: false } to load the matching tensors only.`,
+      );
     }
     // Parameters the file cannot provide (null) keep their current values.
     const skipped = new Set(mismatchedKeys.concat(missingKeys));
@@ -578,10 +703,16 @@ export class LeNet5 {
 }
 
 function checkInputShape(shape: unknown, length: number): void {
-  const ok = Array.isArray(shape) && shape.every((d) => Number.isSafeInteger(d) && d > 0) &&
-    ((shape.length === 3 && shape[1] === 28 && shape[2] === 28) || (shape.length === 4 && shape[1] === 1 && shape[2] === 28 && shape[3] === 28));
+  const ok =
+    Array.isArray(shape) &&
+    shape.every((d) => Number.isSafeInteger(d) && d > 0) &&
+    ((shape.length === 3 && shape[1] === 28 && shape[2] === 28) ||
+      (shape.length === 4 && shape[1] === 1 && shape[2] === 28 && shape[3] === 28));
   if (!ok) {
-    throw new Lenet5Error('ERR_LENET5_SHAPE', `Expected input shape [N, 28, 28] or [N, 1, 28, 28] but received ${Array.isArray(shape) ? shapeOf(shape) : String(shape)}`);
+    throw new Lenet5Error(
+      'ERR_LENET5_SHAPE',
+      `Expected input shape [N, 28, 28] or [N, 1, 28, 28] but received ${Array.isArray(shape) ? shapeOf(shape) : String(shape)}`,
+    );
   }
   const elements = (shape as number[]).reduce((a, b) => a * b, 1);
   if (elements !== length) {

@@ -85,8 +85,13 @@ export interface NativeModel {
   stateDictBytes(): Buffer;
   checkpointBytes(optimizer: NativeOptimizer, epoch: number, loss: number | null, extra: Record<string, PickleValue>): Buffer;
   torchScriptBytes(): Buffer;
-  train(data: NativeDataset, validation: NativeDataset | null, optimizer: NativeOptimizer, options: NativeTrainOptions,
-    onEvent: (event: NativeTrainEvent) => void): Promise<void>;
+  train(
+    data: NativeDataset,
+    validation: NativeDataset | null,
+    optimizer: NativeOptimizer,
+    options: NativeTrainOptions,
+    onEvent: (event: NativeTrainEvent) => void,
+  ): Promise<void>;
   evaluate(data: NativeDataset, options: NativeNormalization & { batchSize: number }): Promise<NativeEvalResult>;
   predict(pixels: Float32Array | Uint8Array, count: number, normalization: NativeNormalization): Promise<Float32Array>;
   cancel(): void;
@@ -120,18 +125,25 @@ function loadAddon(): NativeAddon {
   const require = createRequire(import.meta.url);
   const path = process.env.LENET5_ADDON ? resolve(process.env.LENET5_ADDON) : candidates.find((candidate) => existsSync(candidate));
   if (!path) {
-    throw new Lenet5Error('ERR_LENET5_ADDON_LOAD', `The lenet5 native addon has not been built (looked for ${candidates.join(', ')}).\n` +
-      'Possible solutions:\n- Run "npm install" (or "npm run build") in the package folder to build it.\n' +
-      '- Make sure a LibTorch is available: run "node scripts/find-libtorch.mjs" to see which one the build would use.');
+    throw new Lenet5Error(
+      'ERR_LENET5_ADDON_LOAD',
+      `The lenet5 native addon has not been built (looked for ${candidates.join(', ')}).\n` +
+        'Possible solutions:\n- Run "npm install" (or "npm run build") in the package folder to build it.\n' +
+        '- Make sure a LibTorch is available: run "node scripts/find-libtorch.mjs" to see which one the build would use.',
+    );
   }
   let loaded: NativeAddon;
   try {
     loaded = require(path) as NativeAddon;
   } catch (error) {
-    throw new Lenet5Error('ERR_LENET5_ADDON_LOAD', `Could not load the lenet5 native addon ${path}: ${(error as Error).message}\n` +
-      'Possible solutions:\n- Rebuild it against the LibTorch you have: "npm run build".\n' +
-      '- If LibTorch moved or was upgraded since the build, rebuild; the addon finds LibTorch through the path recorded at build time.\n' +
-      '- Run "node scripts/find-libtorch.mjs --describe" to see which LibTorch the build picks.', { cause: error });
+    throw new Lenet5Error(
+      'ERR_LENET5_ADDON_LOAD',
+      `Could not load the lenet5 native addon ${path}: ${(error as Error).message}\n` +
+        'Possible solutions:\n- Rebuild it against the LibTorch you have: "npm run build".\n' +
+        '- If LibTorch moved or was upgraded since the build, rebuild; the addon finds LibTorch through the path recorded at build time.\n' +
+        '- Run "node scripts/find-libtorch.mjs --describe" to see which LibTorch the build picks.',
+      { cause: error },
+    );
   }
   // Debian's LibTorch starts with one intra-op thread; use every core unless told otherwise
   // (LENET5_THREADS, or threads.set()). Two threads trained 1.7x faster than one on 2 cores.

@@ -72,7 +72,8 @@ function stateError(problem: string): Lenet5Error {
 
 /** Checks the checkpoint's per-parameter buffers against the model's parameters and concatenates them. */
 function flattenState(state: OptimizerState, parameters: readonly { name: string; shape: number[] }[]): NativeOptimizerState {
-  if (state.parameterCount !== parameters.length) throw stateError(`lists ${state.parameterCount} parameters; LeNet-5 has ${parameters.length}.`);
+  if (state.parameterCount !== parameters.length)
+    throw stateError(`lists ${state.parameterCount} parameters; LeNet-5 has ${parameters.length}.`);
   const sizes = parameters.map((p) => p.shape.reduce((a, b) => a * b, 1));
   const total = sizes.reduce((a, b) => a + b, 0);
   const buffers: Record<string, Float32Array> = {};
@@ -82,7 +83,9 @@ function flattenState(state: OptimizerState, parameters: readonly { name: string
     perParameter.forEach((buffer, i) => {
       const expected = parameters[i].shape;
       if (buffer.shape.join(',') !== expected.join(',')) {
-        throw stateError(`has ${name} for ${parameters[i].name} with shape [${buffer.shape.join(', ')}]; expected [${expected.join(', ')}].`);
+        throw stateError(
+          `has ${name} for ${parameters[i].name} with shape [${buffer.shape.join(', ')}]; expected [${expected.join(', ')}].`,
+        );
       }
       flat.set(buffer.values, offset);
       offset += sizes[i];
@@ -101,15 +104,18 @@ export class Adam extends Optimizer {
     if (!Array.isArray(betas) || betas.length !== 2) {
       throw invalidArgument('betas', 'array of two numbers in [0, 1)', betas);
     }
-    super({
-      kind: 'adam',
-      lr: o.lr === undefined ? 1e-3 : nonNegativeNumber('lr', o.lr),
-      beta1: numberInRange('betas[0]', betas[0], 0, 1, { maxExclusive: true }),
-      beta2: numberInRange('betas[1]', betas[1], 0, 1, { maxExclusive: true }),
-      eps: o.eps === undefined ? 1e-8 : nonNegativeNumber('eps', o.eps),
-      weightDecay: o.weightDecay === undefined ? 0 : nonNegativeNumber('weightDecay', o.weightDecay),
-      amsgrad: o.amsgrad === undefined ? false : checkBoolean('amsgrad', o.amsgrad),
-    }, restored);
+    super(
+      {
+        kind: 'adam',
+        lr: o.lr === undefined ? 1e-3 : nonNegativeNumber('lr', o.lr),
+        beta1: numberInRange('betas[0]', betas[0], 0, 1, { maxExclusive: true }),
+        beta2: numberInRange('betas[1]', betas[1], 0, 1, { maxExclusive: true }),
+        eps: o.eps === undefined ? 1e-8 : nonNegativeNumber('eps', o.eps),
+        weightDecay: o.weightDecay === undefined ? 0 : nonNegativeNumber('weightDecay', o.weightDecay),
+        amsgrad: o.amsgrad === undefined ? false : checkBoolean('amsgrad', o.amsgrad),
+      },
+      restored,
+    );
   }
 }
 
@@ -122,15 +128,22 @@ export class SGD extends Optimizer {
     const dampening = o.dampening === undefined ? 0 : nonNegativeNumber('dampening', o.dampening);
     const nesterov = o.nesterov === undefined ? false : checkBoolean('nesterov', o.nesterov);
     if (nesterov && (momentum <= 0 || dampening !== 0)) {
-      throw invalidArgument('nesterov', 'momentum > 0 and dampening 0 (as PyTorch requires)', `momentum ${momentum}, dampening ${dampening}`);
+      throw invalidArgument(
+        'nesterov',
+        'momentum > 0 and dampening 0 (as PyTorch requires)',
+        `momentum ${momentum}, dampening ${dampening}`,
+      );
     }
-    super({
-      kind: 'sgd',
-      lr: o.lr === undefined ? 1e-3 : nonNegativeNumber('lr', o.lr),
-      momentum,
-      dampening,
-      nesterov,
-      weightDecay: o.weightDecay === undefined ? 0 : nonNegativeNumber('weightDecay', o.weightDecay),
-    }, restored);
+    super(
+      {
+        kind: 'sgd',
+        lr: o.lr === undefined ? 1e-3 : nonNegativeNumber('lr', o.lr),
+        momentum,
+        dampening,
+        nesterov,
+        weightDecay: o.weightDecay === undefined ? 0 : nonNegativeNumber('weightDecay', o.weightDecay),
+      },
+      restored,
+    );
   }
 }

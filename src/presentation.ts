@@ -10,14 +10,18 @@ export interface RankedClass {
 /** The `top` most probable classes of one image, most probable first, with their names. */
 export function rankClasses(probabilities: ArrayLike<number>, names: readonly string[], top: number): RankedClass[] {
   return Array.from(probabilities, (probability, c) => ({ class: c, name: names[c], probability }))
-    .sort((a, b) => b.probability - a.probability).slice(0, top);
+    .sort((a, b) => b.probability - a.probability)
+    .slice(0, top);
 }
 
 /** How many classes to list: an integer from 1 to the class count, one rule for `--top` and `?top=`. */
 export function checkTop(name: string, value: unknown, numClasses: number): number {
   const top = typeof value === 'string' ? Number(value) : value;
   if (typeof top !== 'number' || !Number.isInteger(top) || top < 1 || top > numClasses) {
-    throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected ${name} to be an integer from 1 to ${numClasses} (the model's class count) but received "${String(value)}".`);
+    throw new Lenet5Error(
+      'ERR_LENET5_INVALID_ARGUMENT',
+      `Expected ${name} to be an integer from 1 to ${numClasses} (the model's class count) but received "${String(value)}".`,
+    );
   }
   return top;
 }
@@ -25,7 +29,10 @@ export function checkTop(name: string, value: unknown, numClasses: number): numb
 /** Refuses to name a class for outputs that are not finite (a model with NaN or infinite weights). */
 export function checkFiniteOutputs(image: string, probabilities: ArrayLike<number>): void {
   if (!Array.from(probabilities).every(Number.isFinite)) {
-    throw new Lenet5Error('ERR_LENET5_NON_FINITE', `The model's outputs for ${image} are not finite (NaN or infinite), so no class can be named: its weights are not finite. Use weights saved before training diverged.`);
+    throw new Lenet5Error(
+      'ERR_LENET5_NON_FINITE',
+      `The model's outputs for ${image} are not finite (NaN or infinite), so no class can be named: its weights are not finite. Use weights saved before training diverged.`,
+    );
   }
 }
 

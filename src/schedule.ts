@@ -10,7 +10,13 @@ import type { PickleValue } from './native.js';
 import { Optimizer } from './optim.js';
 import type { PlainState } from './pth/load.js';
 import {
-  invalidArgument, knownKeys, nonNegativeInteger, nonNegativeNumber, numberInRange, optionsObject, positiveInteger,
+  invalidArgument,
+  knownKeys,
+  nonNegativeInteger,
+  nonNegativeNumber,
+  numberInRange,
+  optionsObject,
+  positiveInteger,
 } from './validate.js';
 
 /** A scheduler.state_dict(): plain values, as torch.save writes them. */
@@ -29,7 +35,9 @@ function stateNumber(state: SchedulerState, key: string): number {
 function stateList(state: SchedulerState, key: string): number {
   const value = state[key];
   if (!Array.isArray(value) || value.length !== 1 || typeof value[0] !== 'number') {
-    throw stateError(`has ${key} = ${JSON.stringify(value)}; expected a list of one number (this package's optimizers have one parameter group).`);
+    throw stateError(
+      `has ${key} = ${JSON.stringify(value)}; expected a list of one number (this package's optimizers have one parameter group).`,
+    );
   }
   return value[0];
 }
@@ -88,7 +96,14 @@ abstract class EpochScheduler extends LRScheduler {
   }
 
   protected commonState(): SchedulerState {
-    return { base_lrs: [this.baseLr], last_epoch: this.lastEpoch, _step_count: this.stepCount, _is_initial: false, _get_lr_called_within_step: false, _last_lr: [this.lastLr] };
+    return {
+      base_lrs: [this.baseLr],
+      last_epoch: this.lastEpoch,
+      _step_count: this.stepCount,
+      _is_initial: false,
+      _get_lr_called_within_step: false,
+      _last_lr: [this.lastLr],
+    };
   }
 
   protected loadCommon(state: SchedulerState): void {
@@ -152,9 +167,9 @@ export class CosineAnnealingLR extends EpochScheduler {
 
   protected nextLr(current: number): number {
     const { lastEpoch: e, tMax: t, etaMin, baseLr } = this;
-    if (this.stepCount === 1 && e > 0) return etaMin + (baseLr - etaMin) * (1 + Math.cos(e * Math.PI / t)) / 2;
-    if ((((e - 1 - t) % (2 * t)) + 2 * t) % (2 * t) === 0) return current + (baseLr - etaMin) * (1 - Math.cos(Math.PI / t)) / 2;
-    return (1 + Math.cos(Math.PI * e / t)) / (1 + Math.cos(Math.PI * (e - 1) / t)) * (current - etaMin) + etaMin;
+    if (this.stepCount === 1 && e > 0) return etaMin + ((baseLr - etaMin) * (1 + Math.cos((e * Math.PI) / t))) / 2;
+    if ((((e - 1 - t) % (2 * t)) + 2 * t) % (2 * t) === 0) return current + ((baseLr - etaMin) * (1 - Math.cos(Math.PI / t))) / 2;
+    return ((1 + Math.cos((Math.PI * e) / t)) / (1 + Math.cos((Math.PI * (e - 1)) / t))) * (current - etaMin) + etaMin;
   }
 
   stateDict(): SchedulerState {
@@ -180,7 +195,10 @@ export class ReduceLROnPlateau extends LRScheduler {
   cooldownCounter = 0;
 
   /** mode 'min', threshold_mode 'rel': multiplies the learning rate by factor after more than `patience` epochs without improvement. */
-  constructor(optimizer: Optimizer, options: { patience?: number; factor?: number; threshold?: number; cooldown?: number; minLr?: number; eps?: number } = {}) {
+  constructor(
+    optimizer: Optimizer,
+    options: { patience?: number; factor?: number; threshold?: number; cooldown?: number; minLr?: number; eps?: number } = {},
+  ) {
     super(optimizer);
     const o = optionsObject('ReduceLROnPlateau options', options);
     knownKeys('ReduceLROnPlateau options', o, ['patience', 'factor', 'threshold', 'cooldown', 'minLr', 'eps']);
@@ -203,7 +221,12 @@ export class ReduceLROnPlateau extends LRScheduler {
   }
 
   step(validationLoss?: number): void {
-    if (typeof validationLoss !== 'number') throw invalidArgument('validationLoss', 'number (ReduceLROnPlateau steps on the validation loss; train with a validation set)', validationLoss);
+    if (typeof validationLoss !== 'number')
+      throw invalidArgument(
+        'validationLoss',
+        'number (ReduceLROnPlateau steps on the validation loss; train with a validation set)',
+        validationLoss,
+      );
     this.lastEpoch += 1;
     if (validationLoss < this.best * (1 - this.threshold)) {
       this.best = validationLoss;
@@ -226,15 +249,29 @@ export class ReduceLROnPlateau extends LRScheduler {
 
   stateDict(): SchedulerState {
     return {
-      factor: this.factor, default_min_lr: this.minLr, min_lrs: [this.minLr], patience: this.patience, cooldown: this.cooldown, eps: this.eps,
-      last_epoch: this.lastEpoch, _last_lr: [this.lastLr], mode_worse: Infinity, mode: 'min', threshold: this.threshold, threshold_mode: 'rel',
-      best: this.best, cooldown_counter: this.cooldownCounter, num_bad_epochs: this.numBadEpochs,
+      factor: this.factor,
+      default_min_lr: this.minLr,
+      min_lrs: [this.minLr],
+      patience: this.patience,
+      cooldown: this.cooldown,
+      eps: this.eps,
+      last_epoch: this.lastEpoch,
+      _last_lr: [this.lastLr],
+      mode_worse: Infinity,
+      mode: 'min',
+      threshold: this.threshold,
+      threshold_mode: 'rel',
+      best: this.best,
+      cooldown_counter: this.cooldownCounter,
+      num_bad_epochs: this.numBadEpochs,
     };
   }
 
   loadStateDict(state: SchedulerState): void {
     if (state.mode !== 'min' || state.threshold_mode !== 'rel') {
-      throw stateError(`has mode ${String(state.mode)}, threshold_mode ${String(state.threshold_mode)}; this package supports mode 'min' with threshold_mode 'rel'.`);
+      throw stateError(
+        `has mode ${String(state.mode)}, threshold_mode ${String(state.threshold_mode)}; this package supports mode 'min' with threshold_mode 'rel'.`,
+      );
     }
     this.factor = stateNumber(state, 'factor');
     this.minLr = stateList(state, 'min_lrs');
@@ -271,11 +308,14 @@ export function parseSchedule(spec: string, epochs: number): (optimizer: Optimiz
   const numbers = args.map((a) => (a.trim() === '' ? NaN : Number(a)));
   if (!numbers.some(Number.isNaN)) {
     if (kind === 'step' && numbers.length === 2) return (o) => new StepLR(o, { stepSize: numbers[0], gamma: numbers[1] });
-    if (kind === 'cosine' && numbers.length <= 2) return (o) => new CosineAnnealingLR(o, { tMax: numbers[0] ?? epochs, etaMin: numbers[1] });
+    if (kind === 'cosine' && numbers.length <= 2)
+      return (o) => new CosineAnnealingLR(o, { tMax: numbers[0] ?? epochs, etaMin: numbers[1] });
     if (kind === 'plateau' && numbers.length === 2) return (o) => new ReduceLROnPlateau(o, { patience: numbers[0], factor: numbers[1] });
   }
-  throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT',
-    `Expected --lr-schedule step:STEP_SIZE:GAMMA, cosine[:T_MAX[:ETA_MIN]] or plateau:PATIENCE:FACTOR (e.g. step:5:0.5, cosine, plateau:2:0.1) but received "${spec}".`);
+  throw new Lenet5Error(
+    'ERR_LENET5_INVALID_ARGUMENT',
+    `Expected --lr-schedule step:STEP_SIZE:GAMMA, cosine[:T_MAX[:ETA_MIN]] or plateau:PATIENCE:FACTOR (e.g. step:5:0.5, cosine, plateau:2:0.1) but received "${spec}".`,
+  );
 }
 
 /** Stops training when the validation loss has not improved by more than minDelta for `patience` epochs. */
@@ -317,7 +357,13 @@ export class EarlyStopping {
   }
 
   stateDict(): SchedulerState {
-    return { patience: this.patience, min_delta: this.minDelta, best: this.best, best_epoch: this.bestEpoch, num_bad_epochs: this.numBadEpochs };
+    return {
+      patience: this.patience,
+      min_delta: this.minDelta,
+      best: this.best,
+      best_epoch: this.bestEpoch,
+      num_bad_epochs: this.numBadEpochs,
+    };
   }
 
   loadStateDict(state: SchedulerState): void {
@@ -330,6 +376,7 @@ export class EarlyStopping {
 /** @internal A state for the addon's pickler: the int keys become bigints (Python ints), other numbers floats. */
 export function pickleState(state: SchedulerState, intKeys: readonly string[]): Record<string, PickleValue> {
   const int = (value: number | string | boolean | null) => (typeof value === 'number' ? BigInt(value) : value);
-  return Object.fromEntries(Object.entries(state).map(([key, value]) =>
-    [key, !intKeys.includes(key) ? value : Array.isArray(value) ? value.map(int) : int(value)]));
+  return Object.fromEntries(
+    Object.entries(state).map(([key, value]) => [key, !intKeys.includes(key) ? value : Array.isArray(value) ? value.map(int) : int(value)]),
+  );
 }

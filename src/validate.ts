@@ -33,7 +33,13 @@ export function nonNegativeNumber(name: string, value: unknown): number {
   return value;
 }
 
-export function numberInRange(name: string, value: unknown, min: number, max: number, { minExclusive = false, maxExclusive = false } = {}): number {
+export function numberInRange(
+  name: string,
+  value: unknown,
+  min: number,
+  max: number,
+  { minExclusive = false, maxExclusive = false } = {},
+): number {
   const expected = `number ${minExclusive ? '>' : '>='} ${min} and ${maxExclusive ? '<' : '<='} ${max}`;
   if (typeof value !== 'number' || !Number.isFinite(value)) throw invalidArgument(name, expected, value);
   if (minExclusive ? value <= min : value < min) throw invalidArgument(name, expected, value);
@@ -47,7 +53,8 @@ export function checkBoolean(name: string, value: unknown): boolean {
 }
 
 export function oneOf<T extends string>(name: string, value: unknown, choices: readonly T[]): T {
-  if (typeof value !== 'string' || !choices.includes(value as T)) throw invalidArgument(name, `one of ${choices.map((c) => `'${c}'`).join(', ')}`, value);
+  if (typeof value !== 'string' || !choices.includes(value as T))
+    throw invalidArgument(name, `one of ${choices.map((c) => `'${c}'`).join(', ')}`, value);
   return value as T;
 }
 
@@ -58,7 +65,8 @@ export function nonEmptyString(name: string, value: unknown): string {
 
 /** A 64-bit seed as a JS number: a non-negative safe integer. */
 export function checkSeed(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw invalidArgument(name, 'non-negative integer seed', value);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)
+    throw invalidArgument(name, 'non-negative integer seed', value);
   return value;
 }
 

@@ -46,8 +46,21 @@ describe('lenet5 command', () => {
     // The main job, shortened to one epoch. After one epoch the test accuracy depends on the seed by
     // about a point, in Python PyTorch as here (measured: this package 82.85-84.53% over seeds 0-3,
     // the seed's Python loop 82.66-84.38% over seeds 0-2).
-    const result = lenet5Json<TrainJson>('train', '--epochs', '1', '--seed', '1', '--out', model, '--report', report,
-      '--checkpoint', join(dir, 'ckpt.pth'), '--data', fashionDir);
+    const result = lenet5Json<TrainJson>(
+      'train',
+      '--epochs',
+      '1',
+      '--seed',
+      '1',
+      '--out',
+      model,
+      '--report',
+      report,
+      '--checkpoint',
+      join(dir, 'ckpt.pth'),
+      '--data',
+      fashionDir,
+    );
     expect(result.status, result.stderr).toBe(0);
     trained = result.json;
   }, 300_000);
@@ -56,7 +69,7 @@ describe('lenet5 command', () => {
   // less its spread over seeds (1.7 points), so any seed passes that trains as well as Python does.
   const PYTHON_ONE_EPOCH_FLOOR = 0.8266 - 0.017;
 
-  it('train: one epoch of Fashion-MNIST trains as well as the seed\'s Python loop and saves model, metadata and checkpoint', () => {
+  it("train: one epoch of Fashion-MNIST trains as well as the seed's Python loop and saves model, metadata and checkpoint", () => {
     expect(trained.ok).toBe(true);
     expect(trained.epochs).toHaveLength(1);
     expect(trained.epochs[0].valAccuracy).toBeGreaterThan(0.8);
@@ -69,8 +82,20 @@ describe('lenet5 command', () => {
     expect(existsSync(join(dir, 'ckpt.pth'))).toBe(true);
   });
 
-  it('train: prints the seed\'s epoch line and the Python lines without --json', () => {
-    const result = lenet5('train', '--epochs', '1', '--data', fashionDir, '--val-split', '0.5', '--out', join(dir, 'plain.pth'), '--batch-size', '256');
+  it("train: prints the seed's epoch line and the Python lines without --json", () => {
+    const result = lenet5(
+      'train',
+      '--epochs',
+      '1',
+      '--data',
+      fashionDir,
+      '--val-split',
+      '0.5',
+      '--out',
+      join(dir, 'plain.pth'),
+      '--batch-size',
+      '256',
+    );
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/^Epoch 1, Train Loss: \d\.\d{4}, Val Loss: \d\.\d{4}, Val Accuracy: \d+\.\d\d% \(/m);
     expect(result.stdout).toMatch(/Test Loss: \d\.\d{4}, Test Accuracy: \d+\.\d\d%/);
@@ -81,7 +106,19 @@ describe('lenet5 command', () => {
   });
 
   it('train --resume continues a checkpoint to --epochs', () => {
-    const result = lenet5Json<TrainJson>('train', '--resume', join(dir, 'ckpt.pth'), '--epochs', '2', '--seed', '1', '--data', fashionDir, '--out', join(dir, 'resumed.pth'));
+    const result = lenet5Json<TrainJson>(
+      'train',
+      '--resume',
+      join(dir, 'ckpt.pth'),
+      '--epochs',
+      '2',
+      '--seed',
+      '1',
+      '--data',
+      fashionDir,
+      '--out',
+      join(dir, 'resumed.pth'),
+    );
     expect(result.status, result.stderr).toBe(0);
     expect(result.json.epochs.map((e) => e.epoch)).toEqual([2]);
   });
@@ -104,7 +141,9 @@ describe('lenet5 command', () => {
       page.on('request', (r) => requests.push(r.url()));
       await page.goto(`file://${join(report, 'index.html')}`);
       await page.waitForLoadState('load');
-      const images = await page.$$eval('img', (imgs) => imgs.map((img) => ({ src: img.getAttribute('src'), ok: img.complete && img.naturalWidth > 0, width: img.naturalWidth })));
+      const images = await page.$$eval('img', (imgs) =>
+        imgs.map((img) => ({ src: img.getAttribute('src'), ok: img.complete && img.naturalWidth > 0, width: img.naturalWidth })),
+      );
       expect(images.length).toBe(3 + misclassified.length);
       for (const image of images) expect(image.ok, `${image.src} did not render`).toBe(true);
       const charts = images.filter((i) => i.src?.endsWith('.svg'));
@@ -119,7 +158,11 @@ describe('lenet5 command', () => {
 
   it('evaluate --json: loss, accuracy, per-class accuracy with class names, confusion matrix', () => {
     const { status, json } = lenet5Json<{ accuracy: number; classes: string[]; perClassAccuracy: number[]; confusionMatrix: number[][] }>(
-      'evaluate', model, '--data', fashionDir);
+      'evaluate',
+      model,
+      '--data',
+      fashionDir,
+    );
     expect(status).toBe(0);
     expect(json.accuracy).toBeCloseTo(trained.test.accuracy, 6);
     expect(json.classes[0]).toBe('T-shirt/top');
@@ -137,7 +180,12 @@ describe('lenet5 command', () => {
     writeFileSync(join(dir, 'shoe-text.pgm'), `P2\n28 28\n255\n${Array.from(first).join(' ')}\n`);
     const expected = await (await LeNet5.load(model)).predict(first);
     const { status, json } = lenet5Json<{ predictions: { class: number; name: string; probability: number; top: { name: string }[] }[] }>(
-      'predict', model, join(dir, 'shoe.png'), join(dir, 'shoe.pgm'), join(dir, 'shoe-text.pgm'));
+      'predict',
+      model,
+      join(dir, 'shoe.png'),
+      join(dir, 'shoe.pgm'),
+      join(dir, 'shoe-text.pgm'),
+    );
     expect(status).toBe(0);
     expect(json.predictions).toHaveLength(3);
     for (const p of json.predictions) {
@@ -166,7 +214,9 @@ describe('lenet5 command', () => {
     expect(result.status, result.stderr).toBe(0);
     expect(result.json.ok).toBe(true);
     expect(existsSync(result.json.out)).toBe(true);
-    expect(result.stderr).toBe(`lenet5: ${wrapped}: removed the prefix "module." from every key (saved from a wrapped model: nn.DataParallel, DDP or torch.compile)\n`);
+    expect(result.stderr).toBe(
+      `lenet5: ${wrapped}: removed the prefix "module." from every key (saved from a wrapped model: nn.DataParallel, DDP or torch.compile)\n`,
+    );
   });
 
   it('info --json reports what the API reports: versions, CUDA and threads', () => {
@@ -183,7 +233,13 @@ describe('lenet5 command', () => {
       expect(help.status, command).toBe(0);
       expect(help.stdout).toContain('Usage: lenet5');
     }
-    const usage: string[][] = [['train', '--epochs', '0'], ['train', '--device', 'gpu'], ['train', '--optimizer', 'rmsprop'], ['nonsense'], ['evaluate']];
+    const usage: string[][] = [
+      ['train', '--epochs', '0'],
+      ['train', '--device', 'gpu'],
+      ['train', '--optimizer', 'rmsprop'],
+      ['nonsense'],
+      ['evaluate'],
+    ];
     for (const args of usage) {
       const result = lenet5(...args);
       expect(result.status, args.join(' ')).toBe(2);

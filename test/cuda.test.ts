@@ -16,17 +16,30 @@ describe.skipIf(!hasGpu)('CUDA', () => {
     fashion = await loadFashion();
   });
   for (const [name, check] of Object.entries(checks)) {
-    it(name, async () => {
-      await check({ fashion });
-    }, 600_000);
+    it(
+      name,
+      async () => {
+        await check({ fashion });
+      },
+      600_000,
+    );
   }
 });
 
 // LibTorch's CUDA kernels are loaded at run time (native/core/device.cc); these run without a GPU.
 describe('CUDA support loading', () => {
-  const infoWith = (setting: string) => JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e',
-    `import { info } from '${pathToFileURL(join(root, 'dist/index.js')).href}'; const i = info(); console.log(JSON.stringify({ ...i, rssMb: process.memoryUsage().rss / 2 ** 20 }))`],
-  { encoding: 'utf8', env: { ...process.env, LENET5_CUDA: setting } })) as Info & { rssMb: number };
+  const infoWith = (setting: string) =>
+    JSON.parse(
+      execFileSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `import { info } from '${pathToFileURL(join(root, 'dist/index.js')).href}'; const i = info(); console.log(JSON.stringify({ ...i, rssMb: process.memoryUsage().rss / 2 ** 20 }))`,
+        ],
+        { encoding: 'utf8', env: { ...process.env, LENET5_CUDA: setting } },
+      ),
+    ) as Info & { rssMb: number };
   const builtWithCuda = info().cudaSupport !== 'not built';
 
   it.skipIf(!builtWithCuda)('LENET5_CUDA=1 loads libtorch_cuda and LibTorch finds its CUDA hooks (the runtime version is theirs)', () => {

@@ -32,9 +32,13 @@ function drawnPng(shape: (typeof SHAPES)[number], random: () => number): Buffer 
       const v = y - y0;
       const inBox = u >= 0 && v >= 0 && u < size && v < size;
       const r = Math.hypot(u - size / 2, v - size / 2);
-      const ink = inBox && (shape === 'hline' ? v >= size / 2 - thick / 2 && v < size / 2 + thick / 2
-        : shape === 'vline' ? u >= size / 2 - thick / 2 && u < size / 2 + thick / 2
-          : r <= size / 2 && r >= size / 2 - thick);
+      const ink =
+        inBox &&
+        (shape === 'hline'
+          ? v >= size / 2 - thick / 2 && v < size / 2 + thick / 2
+          : shape === 'vline'
+            ? u >= size / 2 - thick / 2 && u < size / 2 + thick / 2
+            : r <= size / 2 && r >= size / 2 - thick);
       const value = ink ? Math.floor(random() * 40) : 215 + Math.floor(random() * 40);
       const i = (y * width + x) * 4;
       png.data[i] = png.data[i + 1] = png.data[i + 2] = value;
@@ -55,7 +59,15 @@ function drawFolder(target: string, count: number, seed: number): void {
 
 interface TrainJson {
   ok: boolean;
-  data: { format: string; classes: string[]; badFiles: { path: string; reason: string }[]; cache: string; train: number; validation: number; test: number };
+  data: {
+    format: string;
+    classes: string[];
+    badFiles: { path: string; reason: string }[];
+    cache: string;
+    train: number;
+    validation: number;
+    test: number;
+  };
   test: { accuracy: number; total: number };
   error?: { code: string; message: string };
 }
@@ -65,8 +77,24 @@ describe('image folders', () => {
   drawFolder(folder, 40, 1);
   const corrupt = join(folder, 'ring', 'broken.png');
   writeFileSync(corrupt, Buffer.from('\x89PNG\r\n\x1a\nnot really a png'));
-  const train = (...extra: string[]) => lenet5Json<TrainJson>('train', '--data', folder, '--invert', '--epochs', '4', '--batch-size', '8',
-    '--lr', '0.003', '--device', 'cpu', '--out', join(dir, 'shapes.pth'), ...extra);
+  const train = (...extra: string[]) =>
+    lenet5Json<TrainJson>(
+      'train',
+      '--data',
+      folder,
+      '--invert',
+      '--epochs',
+      '4',
+      '--batch-size',
+      '8',
+      '--lr',
+      '0.003',
+      '--device',
+      'cpu',
+      '--out',
+      join(dir, 'shapes.pth'),
+      ...extra,
+    );
 
   it('refuses a folder with a corrupt file by default, naming the file and the way out', () => {
     const run = train();
@@ -91,8 +119,11 @@ describe('image folders', () => {
     const metadata = JSON.parse(readFileSync(join(dir, 'shapes.json'), 'utf8'));
     expect(metadata.classes).toEqual([...SHAPES]);
     expect(metadata.preprocessing).toEqual({ fit: 'mnist', invert: true });
-    const lines = spawnSync(process.execPath, [cli, 'train', '--data', folder, '--invert', '--on-bad-file', 'skip', '--epochs', '1', '--out', join(dir, 'x.pth')],
-      { cwd: dir, encoding: 'utf8', env: { ...process.env, LENET5_CACHE: cacheDir } }).stdout;
+    const lines = spawnSync(
+      process.execPath,
+      [cli, 'train', '--data', folder, '--invert', '--on-bad-file', 'skip', '--epochs', '1', '--out', join(dir, 'x.pth')],
+      { cwd: dir, encoding: 'utf8', env: { ...process.env, LENET5_CACHE: cacheDir } },
+    ).stdout;
     expect(lines).toContain(`skipped ${corrupt}`);
     expect(lines).toMatch(/No test split in .*: held out 12 of 120 training images/);
   });
@@ -121,8 +152,22 @@ describe('image folders', () => {
     const split = join(dir, 'split');
     drawFolder(join(split, 'train'), 30, 2);
     drawFolder(join(split, 'test'), 10, 3);
-    const run = lenet5Json<TrainJson>('train', '--data', split, '--invert', '--epochs', '4', '--batch-size', '8', '--lr', '0.003',
-      '--device', 'cpu', '--out', join(dir, 'split.pth'));
+    const run = lenet5Json<TrainJson>(
+      'train',
+      '--data',
+      split,
+      '--invert',
+      '--epochs',
+      '4',
+      '--batch-size',
+      '8',
+      '--lr',
+      '0.003',
+      '--device',
+      'cpu',
+      '--out',
+      join(dir, 'split.pth'),
+    );
     expect(run.status, run.stderr).toBe(0);
     expect(run.json.data.test).toBe(30);
     expect(run.json.data.train + run.json.data.validation).toBe(90);
@@ -139,7 +184,10 @@ describe('image folders', () => {
     const rows = readFileSync(out, 'utf8').trim().split('\n');
     expect(rows[0]).toBe('path,class,name,probability');
     expect(rows).toHaveLength(13);
-    const right = rows.slice(1).filter((row) => { const [path, , name] = row.split(','); return path.includes(`/${name}/`); });
+    const right = rows.slice(1).filter((row) => {
+      const [path, , name] = row.split(',');
+      return path.includes(`/${name}/`);
+    });
     expect(right.length).toBeGreaterThan(8);
   });
 });
@@ -148,18 +196,24 @@ describe('MNIST-style preprocessing', () => {
   it('fits the drawing into 20x20 and centres its centre of mass in 28x28', async () => {
     // A 10x30 white bar near the corner of a 100x100 black image.
     const png = new PNG({ width: 100, height: 100 });
-    for (let y = 0; y < 100; y++) for (let x = 0; x < 100; x++) {
-      const i = (y * 100 + x) * 4;
-      png.data[i] = png.data[i + 1] = png.data[i + 2] = x >= 5 && x < 15 && y >= 60 && y < 90 ? 255 : 0;
-      png.data[i + 3] = 255;
-    }
+    for (let y = 0; y < 100; y++)
+      for (let x = 0; x < 100; x++) {
+        const i = (y * 100 + x) * 4;
+        png.data[i] = png.data[i + 1] = png.data[i + 2] = x >= 5 && x < 15 && y >= 60 && y < 90 ? 255 : 0;
+        png.data[i + 3] = 255;
+      }
     const pixels = await loadImage28('bar.png', PNG.sync.write(png), { fit: 'mnist' });
-    let mass = 0, sx = 0, sy = 0, rows = 0;
+    let mass = 0,
+      sx = 0,
+      sy = 0,
+      rows = 0;
     for (let y = 0; y < 28; y++) {
       let rowInk = false;
       for (let x = 0; x < 28; x++) {
         const v = pixels[y * 28 + x];
-        mass += v; sx += v * x; sy += v * y;
+        mass += v;
+        sx += v * x;
+        sy += v * y;
         if (v > 128) rowInk = true;
       }
       if (rowInk) rows++;
@@ -183,7 +237,19 @@ describe("Kaggle's digit-recognizer CSV", () => {
 
   it('trains from train.csv and writes a Kaggle submission for test.csv', () => {
     const model = join(dir, 'kaggle.pth');
-    const run = lenet5Json<TrainJson>('train', '--data', trainCsv, '--epochs', '2', '--batch-size', '16', '--device', 'cpu', '--out', model);
+    const run = lenet5Json<TrainJson>(
+      'train',
+      '--data',
+      trainCsv,
+      '--epochs',
+      '2',
+      '--batch-size',
+      '16',
+      '--device',
+      'cpu',
+      '--out',
+      model,
+    );
     expect(run.status, run.stderr).toBe(0);
     expect(run.json.data.format).toBe('csv');
     expect(run.json.test.accuracy).toBeGreaterThan(0.5);
@@ -201,7 +267,10 @@ describe("Kaggle's digit-recognizer CSV", () => {
   it('says which row is malformed, and what a test.csv is for', async () => {
     const bad = join(dir, 'bad.csv');
     writeFileSync(bad, `label,${header}\n1,${row(0)}\n2,${row(1).replace(/^\d+/, '300')}\n`);
-    await expect(datasets.auto(bad)).rejects.toMatchObject({ code: 'ERR_LENET5_BAD_FILES', message: expect.stringContaining('line 3 holds "300"') });
+    await expect(datasets.auto(bad)).rejects.toMatchObject({
+      code: 'ERR_LENET5_BAD_FILES',
+      message: expect.stringContaining('line 3 holds "300"'),
+    });
     const skipped = await datasets.auto(bad, { onBadFile: 'skip' });
     expect(skipped.train.size).toBe(1);
     await expect(datasets.auto(testCsv)).rejects.toMatchObject({ code: 'ERR_LENET5_DATA', message: expect.stringContaining('--csv') });

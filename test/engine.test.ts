@@ -29,7 +29,8 @@ function batch(count: number, classes: number, seed: number): { pixels: Float32A
   const pixels = new Float32Array(count * 784).map(() => random() * 4 - 2);
   if (count > 2) {
     for (let p = 0; p < 784; p++) {
-      const row = Math.floor(p / 28), column = p % 28;
+      const row = Math.floor(p / 28),
+        column = p % 28;
       pixels[784 + p] = row < 2 || row > 25 || column < 2 || column > 25 ? 2 : -1;
       pixels[2 * 784 + p] = 0.75;
     }
@@ -46,7 +47,8 @@ describe('fused engine', () => {
       const b = reference.lossAndGradients(pixels, labels);
       expectClose([a.loss], [b.loss], 'loss');
       for (const { name } of reference.parameters()) expectClose(a.gradients[name]!, b.gradients[name]!, `d loss / d ${name}`);
-      const pa = await fused.predict(pixels), pb = await reference.predict(pixels);
+      const pa = await fused.predict(pixels),
+        pb = await reference.predict(pixels);
       expect(pa.classes).toEqual(pb.classes);
       for (let i = 0; i < count; i++) expectClose(pa.logits[i]!, pb.logits[i]!, `logits[${i}]`);
     });
@@ -100,7 +102,8 @@ describe('fused engine', () => {
       const data = Dataset.fromArrays({ images, labels, numClasses: 10 });
       // Two steps (64 + 32 images), so momentum and moment buffers are used after their first step.
       for (const model of [fused, reference]) await model.train(data, { epochs: 1, batchSize: 64, optimizer: make(), seed: 1 });
-      const a = fused.parameterValues(), b = reference.parameterValues();
+      const a = fused.parameterValues(),
+        b = reference.parameterValues();
       reference.parameters().forEach(({ name: parameter }, i) => expectClose(a[i]!, b[i]!, parameter));
     });
   }
@@ -120,9 +123,14 @@ describe('fused engine', () => {
 
   it("every instruction set's kernels match LibTorch (each in its own process)", () => {
     const script = join(root, 'test/children/engine-vs-libtorch.mjs');
-    const results = ['avx512', 'avx2', 'baseline'].map((isa) =>
-      JSON.parse(execFileSync(process.execPath, [script, '64'], { env: { ...process.env, LENET5_ISA: isa }, encoding: 'utf8' })) as
-        { lossFused: number; lossLibtorch: number; worst: number });
+    const results = ['avx512', 'avx2', 'baseline'].map(
+      (isa) =>
+        JSON.parse(execFileSync(process.execPath, [script, '64'], { env: { ...process.env, LENET5_ISA: isa }, encoding: 'utf8' })) as {
+          lossFused: number;
+          lossLibtorch: number;
+          worst: number;
+        },
+    );
     for (const result of results) {
       expect(Math.abs(result.lossFused - result.lossLibtorch)).toBeLessThan(1e-5);
       expect(result.worst).toBeLessThanOrEqual(1);

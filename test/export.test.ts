@@ -20,7 +20,7 @@ function flat(rows: Float32Array[]): number[] {
 }
 
 describe('export', () => {
-  it('TorchScript: torch.jit.load in Python (same PyTorch version as this LibTorch) gives predict\'s logits within 1e-5', async () => {
+  it("TorchScript: torch.jit.load in Python (same PyTorch version as this LibTorch) gives predict's logits within 1e-5", async () => {
     // A TorchScript file is read by the PyTorch it was written with or newer, so the reader matches the addon's LibTorch.
     const python = info().libtorch.startsWith('1.') ? pythons.debian : pythons.current;
     requirePython(python);
@@ -28,9 +28,15 @@ describe('export', () => {
     const path = join(dir, 'lenet5.pt');
     await model.export(path, { format: 'torchscript' });
     const inputFile = writeFloat32(join(dir, 'input.f32'), input);
-    const script = 'import sys, json, torch; m = torch.jit.load(sys.argv[1]); x = torch.frombuffer(bytearray(open(sys.argv[2], "rb").read()), dtype=torch.float32).reshape(-1, 1, 28, 28); ' +
+    const script =
+      'import sys, json, torch; m = torch.jit.load(sys.argv[1]); x = torch.frombuffer(bytearray(open(sys.argv[2], "rb").read()), dtype=torch.float32).reshape(-1, 1, 28, 28); ' +
       'print(json.dumps({"logits": m(x).flatten().tolist(), "names": [n for n, _ in m.named_parameters()]}))';
-    const out = JSON.parse(execFileSync(python, ['-c', script, path, inputFile], { encoding: 'utf8', env: { ...process.env, PYTHONWARNINGS: 'ignore' } }).trim().split('\n').pop() as string);
+    const out = JSON.parse(
+      execFileSync(python, ['-c', script, path, inputFile], { encoding: 'utf8', env: { ...process.env, PYTHONWARNINGS: 'ignore' } })
+        .trim()
+        .split('\n')
+        .pop() as string,
+    );
     expect(out.names).toEqual(model.parameters().map((p) => p.name));
     const expected = flat((await model.predict(input)).logits);
     (out.logits as number[]).forEach((v, i) => expect(Math.abs(v - expected[i])).toBeLessThan(1e-5));
@@ -58,16 +64,23 @@ describe('export', () => {
     // The page, onnxruntime-web's files and the model come from this process; anything else is refused.
     const origin = 'http://lenet5.test';
     const ortDist = join(root, 'node_modules/onnxruntime-web/dist');
-    const types: Record<string, string> = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
+    const types: Record<string, string> = {
+      '.js': 'text/javascript',
+      '.mjs': 'text/javascript',
+      '.wasm': 'application/wasm',
+      '.html': 'text/html',
+    };
     const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       await page.route('**/*', async (route) => {
         const url = new URL(route.request().url());
         if (url.origin !== origin) return route.abort();
-        if (url.pathname === '/') return route.fulfill({ contentType: types['.html'], body: '<!doctype html><script src="/ort/ort.wasm.min.js"></script>' });
+        if (url.pathname === '/')
+          return route.fulfill({ contentType: types['.html'], body: '<!doctype html><script src="/ort/ort.wasm.min.js"></script>' });
         if (url.pathname === '/lenet5.onnx') return route.fulfill({ contentType: 'application/octet-stream', body: readFileSync(path) });
-        if (url.pathname.startsWith('/ort/')) return route.fulfill({ contentType: types[extname(url.pathname)], body: readFileSync(join(ortDist, url.pathname.slice(5))) });
+        if (url.pathname.startsWith('/ort/'))
+          return route.fulfill({ contentType: types[extname(url.pathname)], body: readFileSync(join(ortDist, url.pathname.slice(5))) });
         return route.fulfill({ status: 404 });
       });
       await page.goto(`${origin}/`);
@@ -76,7 +89,9 @@ describe('export', () => {
         ortWeb.env.wasm.numThreads = 1;
         ortWeb.env.wasm.wasmPaths = '/ort/';
         const session = await ortWeb.InferenceSession.create('/lenet5.onnx', { executionProviders: ['wasm'] });
-        const output = await session.run({ input: new ortWeb.Tensor('float32', Float32Array.from(values), [values.length / 784, 1, 28, 28]) });
+        const output = await session.run({
+          input: new ortWeb.Tensor('float32', Float32Array.from(values), [values.length / 784, 1, 28, 28]),
+        });
         return { dims: output.logits.dims, logits: Array.from(output.logits.data as Float32Array) };
       }, Array.from(input));
       expect(result.dims).toEqual([3, 10]);
@@ -91,7 +106,9 @@ describe('export', () => {
     const modelPath = join(dir, 'cli.pth');
     await (await trainedModel()).save(modelPath);
     for (const format of ['onnx', 'torchscript']) {
-      const out = execFileSync(process.execPath, [join(root, 'dist/cli/main.js'), 'export', modelPath, '--format', format, '--json'], { encoding: 'utf8' });
+      const out = execFileSync(process.execPath, [join(root, 'dist/cli/main.js'), 'export', modelPath, '--format', format, '--json'], {
+        encoding: 'utf8',
+      });
       const json = JSON.parse(out);
       expect(json).toMatchObject({ ok: true, format, normalization: { mean: 0.5, std: 0.5 } });
       expect(json.out).toMatch(format === 'onnx' ? /cli\.onnx$/ : /cli\.pt$/);

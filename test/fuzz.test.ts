@@ -18,7 +18,9 @@ describe(`fuzzing the .pth and IDX parsers (${inputs} inputs, seed ${seed})`, ()
     await model.saveCheckpoint(join(dir, 'checkpoint.pth'), { optimizer, epoch: 1, loss: 0.5 });
     const result = await runFuzz(seed, inputs, [join(dir, 'state.pth'), join(dir, 'checkpoint.pth')]);
     const maxRssMb = process.resourceUsage().maxRSS / 1024;
-    console.log(`fuzz: ${result.inputs} inputs, ${result.parsed} parsed, rejected by code: ${JSON.stringify(result.rejected)}, peak RSS ${Math.round(maxRssMb)} MB`);
+    console.log(
+      `fuzz: ${result.inputs} inputs, ${result.parsed} parsed, rejected by code: ${JSON.stringify(result.rejected)}, peak RSS ${Math.round(maxRssMb)} MB`,
+    );
     expect(result.failures, `replay with FUZZ_SEED=${seed}: ${JSON.stringify(result.failures.slice(0, 5))}`).toEqual([]);
     expect(Object.values(result.rejected).reduce((a, b) => a + b, 0) + result.parsed).toBe(inputs);
     expect(result.rejected.ERR_LENET5_PTH_FORMAT).toBeGreaterThan(inputs / 10);

@@ -17,7 +17,11 @@ import { pngClaiming, root, syntheticImages, tempDir } from './helpers.js';
 const dir = tempDir();
 const cli = join(root, 'dist/cli/main.js');
 
-interface Run { status: number | null; stdout: string; stderr: string }
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 function lenet5(...args: string[]): Run {
   const result = spawnSync(process.execPath, [cli, ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
@@ -29,8 +33,10 @@ async function lenet5ClosedStdout(...args: string[]): Promise<Run> {
   const child = spawn(process.execPath, [cli, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.destroy();
   let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
-  const [status] = await once(child, 'exit') as [number | null];
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const [status] = (await once(child, 'exit')) as [number | null];
   return { status, stdout: '', stderr };
 }
 
@@ -44,14 +50,18 @@ function writeIdx(path: string, dims: number[], data: Uint8Array): void {
 /** A tiny MNIST-format folder (4 learnable classes) so `lenet5 train` takes a second. */
 const data = join(dir, 'data');
 mkdirSync(data);
-for (const [prefix, count] of [['train', 200], ['t10k', 40]] as const) {
+for (const [prefix, count] of [
+  ['train', 200],
+  ['t10k', 40],
+] as const) {
   const { images, labels } = syntheticImages(count, 4, count);
   writeIdx(join(data, `${prefix}-images-idx3-ubyte`), [count, 28, 28], images);
   writeIdx(join(data, `${prefix}-labels-idx1-ubyte`), [count], labels);
 }
 
 const modelPath = join(dir, 'model.pth');
-const pgm = (n: number) => Buffer.concat([Buffer.from('P5\n28 28\n255\n'), syntheticImages(8, 4, 5).images.subarray(n * 784, (n + 1) * 784)]);
+const pgm = (n: number) =>
+  Buffer.concat([Buffer.from('P5\n28 28\n255\n'), syntheticImages(8, 4, 5).images.subarray(n * 784, (n + 1) * 784)]);
 const images = Array.from({ length: 40 }, (_, n) => {
   const file = join(dir, `image${n}.pgm`);
   writeFileSync(file, pgm(n % 8));
@@ -86,8 +96,12 @@ async function waitForHealth(url: string): Promise<Response> {
 describe('1. a closed stdout pipe', () => {
   it('every command exits quietly (no EPIPE trace) with its usual status', async () => {
     const runs: [string[], number][] = [
-      [['info'], 0], [['--help'], 0], [['inspect', modelPath], 0], [['evaluate', modelPath, '--data', data], 0],
-      [['predict', modelPath, ...images], 0], [['train', '--epochs', '1', '--data', data, '--out', join(dir, 'piped.pth')], 0],
+      [['info'], 0],
+      [['--help'], 0],
+      [['inspect', modelPath], 0],
+      [['evaluate', modelPath, '--data', data], 0],
+      [['predict', modelPath, ...images], 0],
+      [['train', '--epochs', '1', '--data', data, '--out', join(dir, 'piped.pth')], 0],
     ];
     for (const [args, status] of runs) {
       const result = await lenet5ClosedStdout(...args);
@@ -102,7 +116,9 @@ describe('1. a closed stdout pipe', () => {
     const child = spawn(process.execPath, [cli, 'serve', modelPath, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.destroy();
     let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
     const exited = once(child, 'exit');
     try {
       expect((await waitForHealth(`http://127.0.0.1:${port}`)).status).toBe(200);
@@ -138,8 +154,12 @@ describe('2. reading a busy model', () => {
         while (!done && polls.length < 1000) polls.push((await fetch(`${url}/healthz`)).status);
       };
       const pollers = [poll(), poll()];
-      const statuses = await Promise.all(Array.from({ length: 500 }, async () =>
-        (await fetch(`${url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status));
+      const statuses = await Promise.all(
+        Array.from(
+          { length: 500 },
+          async () => (await fetch(`${url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status,
+        ),
+      );
       done = true;
       await Promise.all(pollers);
       expect(statuses.filter((s) => s !== 200)).toEqual([]);
@@ -154,8 +174,12 @@ describe('2. reading a busy model', () => {
 describe('3. --json usage errors', () => {
   it('print one JSON object with ERR_LENET5_USAGE and exit 2', () => {
     const cases = [
-      ['train', '--epochs', '0'], ['evaluate', modelPath, '--split', 'foo'], ['predict', modelPath, images[0], '--top', '0'],
-      ['export', modelPath], ['nonsense'], ['evaluate'],
+      ['train', '--epochs', '0'],
+      ['evaluate', modelPath, '--split', 'foo'],
+      ['predict', modelPath, images[0], '--top', '0'],
+      ['export', modelPath],
+      ['nonsense'],
+      ['evaluate'],
     ];
     for (const args of cases) {
       const result = lenet5(...args, '--json');
@@ -178,7 +202,10 @@ describe('8. an empty image file', () => {
 
 describe('9. serve: bad port or host, port in use', () => {
   it('a bad --port or --host is a usage error (exit 2); a port in use says which and what to do (exit 1)', async () => {
-    for (const args of [['--port', '70000'], ['--host', '999.1.1.1']]) {
+    for (const args of [
+      ['--port', '70000'],
+      ['--host', '999.1.1.1'],
+    ]) {
       const result = lenet5('serve', modelPath, ...args, '--json');
       expect(result.status, args.join(' ')).toBe(2);
       expect(JSON.parse(result.stdout).error.code).toMatch(/^ERR_LENET5_(USAGE|INVALID_ARGUMENT)$/);
@@ -210,8 +237,10 @@ describe('13. consistency of the command', () => {
     for (const args of [['--help'], ['--version'], ['train', '--help']]) {
       const trace = join(dir, `imports-${args.join('')}.txt`);
       writeFileSync(trace, '');
-      const result = spawnSync(process.execPath, ['--import', join(root, 'test/children/trace-imports.mjs'), cli, ...args],
-        { encoding: 'utf8', env: { ...process.env, LENET5_TRACE_IMPORTS: trace } });
+      const result = spawnSync(process.execPath, ['--import', join(root, 'test/children/trace-imports.mjs'), cli, ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, LENET5_TRACE_IMPORTS: trace },
+      });
       expect(result.status, result.stderr).toBe(0);
       const loaded = readFileSync(trace, 'utf8').split('\n');
       expect(loaded).toContain('commander');
@@ -225,7 +254,7 @@ describe('13. consistency of the command', () => {
     expect(JSON.parse(result.stdout).error.message).toMatch(/top.*from 1 to 10.*11/);
   });
 
-  it('one bad image among several: each image\'s own result or error in place, exit 1 at the end', () => {
+  it("one bad image among several: each image's own result or error in place, exit 1 at the end", () => {
     writeFileSync(join(dir, 'broken.png'), 'not a png');
     const result = lenet5('predict', modelPath, images[0], join(dir, 'broken.png'), images[1], '--json');
     expect(result.status).toBe(1);
@@ -297,7 +326,11 @@ describe('4. an output over an input', () => {
 
 describe('5. output paths and batch size are checked before training', () => {
   it('--out or --checkpoint in a missing folder, or --report under a file, fails before the first batch', () => {
-    for (const [flag, path] of [['--out', join(dir, 'missing-folder', 'x')], ['--checkpoint', join(dir, 'missing-folder', 'x')], ['--report', join(modelPath, 'report')]]) {
+    for (const [flag, path] of [
+      ['--out', join(dir, 'missing-folder', 'x')],
+      ['--checkpoint', join(dir, 'missing-folder', 'x')],
+      ['--report', join(modelPath, 'report')],
+    ]) {
       const result = lenet5('train', '--epochs', '1', '--data', data, flag, path, '--json');
       expect(result.status, flag).toBe(1);
       const error = JSON.parse(result.stdout).error;
@@ -308,7 +341,9 @@ describe('5. output paths and batch size are checked before training', () => {
   });
 
   it('a batch that would not fit in free memory is a usage error naming the size that fits', () => {
-    expect(() => boundBatchSize(100_000_000, 54_000, 2e9)).toThrow(/--batch-size 100000000 needs about 4\.4 GB of memory .* 2\.0 GB are free\. Pass --batch-size 19531 or less/);
+    expect(() => boundBatchSize(100_000_000, 54_000, 2e9)).toThrow(
+      /--batch-size 100000000 needs about 4\.4 GB of memory .* 2\.0 GB are free\. Pass --batch-size 19531 or less/,
+    );
     expect(boundBatchSize(64, 54_000, 2e9)).toEqual({ batchSize: 64, note: undefined });
   });
 
@@ -322,8 +357,14 @@ describe('5. output paths and batch size are checked before training', () => {
 describe('7. non-finite weights', () => {
   it('are refused at load with ERR_LENET5_NON_FINITE naming the tensors, unless allowed', async () => {
     const bad = await nonFiniteModel(join(dir, 'nan.pth'));
-    await expect(LeNet5.load(bad)).rejects.toMatchObject({ code: 'ERR_LENET5_NON_FINITE', message: expect.stringMatching(/fc3\.bias \(1 NaN, 1 infinite\)/) });
-    for (const args of [['predict', bad, images[0]], ['evaluate', bad, '--data', data]]) {
+    await expect(LeNet5.load(bad)).rejects.toMatchObject({
+      code: 'ERR_LENET5_NON_FINITE',
+      message: expect.stringMatching(/fc3\.bias \(1 NaN, 1 infinite\)/),
+    });
+    for (const args of [
+      ['predict', bad, images[0]],
+      ['evaluate', bad, '--data', data],
+    ]) {
       const result = lenet5(...args, '--json');
       expect(result.status, args[0]).toBe(1);
       expect(JSON.parse(result.stdout).error.code).toBe('ERR_LENET5_NON_FINITE');
@@ -341,7 +382,12 @@ describe('7. non-finite weights', () => {
     expect(json.predictions[0].class).toBeUndefined();
     const model = await LeNet5.load(bad, { allowNonFinite: true });
     const app = await createPredictionServer(model);
-    const response = await app.inject({ method: 'POST', url: '/predict', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(Array(784).fill(0)) });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/predict',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify(Array(784).fill(0)),
+    });
     expect(response.statusCode).toBe(500);
     expect(response.json().error.code).toBe('ERR_LENET5_NON_FINITE');
     await app.close();
@@ -349,8 +395,13 @@ describe('7. non-finite weights', () => {
   });
 });
 
-describe('10-12. the server\'s JSON and image inputs', () => {
-  const post = async (app: Awaited<ReturnType<typeof createPredictionServer>>, payload: string | Buffer, url = '/predict', type = 'application/json') => {
+describe("10-12. the server's JSON and image inputs", () => {
+  const post = async (
+    app: Awaited<ReturnType<typeof createPredictionServer>>,
+    payload: string | Buffer,
+    url = '/predict',
+    type = 'application/json',
+  ) => {
     const response = await app.inject({ method: 'POST', url, headers: { 'content-type': type }, payload });
     return { status: response.statusCode, json: response.json() };
   };
@@ -360,7 +411,9 @@ describe('10-12. the server\'s JSON and image inputs', () => {
     const app = await createPredictionServer(model);
     const zeros = Array(783).fill(0);
     const cases: [string, RegExp][] = [
-      ['42', /received a number/], ['"hello"', /received a string/], ['null', /received null/],
+      ['42', /received a number/],
+      ['"hello"', /received a string/],
+      ['null', /received null/],
       [`[${zeros.join(',')},1e309]`, /value 783 is Infinity/],
       ['{"__proto__": {"pixels": []}}', /an object with the key\(s\) "__proto__" but no "pixels"/],
     ];
@@ -382,7 +435,10 @@ describe('10-12. the server\'s JSON and image inputs', () => {
     expect(refused.status).toBe(400);
     expect(refused.json.error.message).toMatch(/between 0 and 1.*\?scale=1/);
     const expected = (await post(app, JSON.stringify(raw))).json.probabilities as number[];
-    for (const [payload, url] of [[JSON.stringify(scaled), '/predict?scale=1'], [JSON.stringify({ pixels: scaled, scale: 1 }), '/predict']]) {
+    for (const [payload, url] of [
+      [JSON.stringify(scaled), '/predict?scale=1'],
+      [JSON.stringify({ pixels: scaled, scale: 1 }), '/predict'],
+    ]) {
       const { status, json } = await post(app, payload, url);
       expect(status).toBe(200);
       (json.probabilities as number[]).forEach((p, c) => expect(p).toBeCloseTo(expected[c], 5));
@@ -413,12 +469,27 @@ describe('10-12. the server\'s JSON and image inputs', () => {
 function trickle(port: number): { response: Promise<string>; stop: () => void } {
   const socket = netConnect(port, '127.0.0.1');
   let received = '';
-  socket.setEncoding('utf8').on('data', (chunk: string) => { received += chunk; });
+  socket.setEncoding('utf8').on('data', (chunk: string) => {
+    received += chunk;
+  });
   socket.on('error', () => undefined);
   socket.write('POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n[');
-  const timer = setInterval(() => { if (socket.writable) socket.write('0,'); }, 200);
-  const response = new Promise<string>((resolve) => socket.on('close', () => { clearInterval(timer); resolve(received); }));
-  return { response, stop: () => { clearInterval(timer); socket.destroy(); } };
+  const timer = setInterval(() => {
+    if (socket.writable) socket.write('0,');
+  }, 200);
+  const response = new Promise<string>((resolve) =>
+    socket.on('close', () => {
+      clearInterval(timer);
+      resolve(received);
+    }),
+  );
+  return {
+    response,
+    stop: () => {
+      clearInterval(timer);
+      socket.destroy();
+    },
+  };
 }
 
 describe('6. slow clients and shutdown', () => {
@@ -431,7 +502,10 @@ describe('6. slow clients and shutdown', () => {
     const text = await response;
     clearTimeout(deadline);
     expect(text).toMatch(/^HTTP\/1\.1 408 /);
-    expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4))).toMatchObject({ ok: false, error: { code: 'ERR_LENET5_TIMEOUT', message: expect.stringMatching(/within 1 s/) } });
+    expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4))).toMatchObject({
+      ok: false,
+      error: { code: 'ERR_LENET5_TIMEOUT', message: expect.stringMatching(/within 1 s/) },
+    });
     await app.close();
     model.dispose();
   }, 20_000);
@@ -493,8 +567,22 @@ describe('14. a full disk', () => {
         ['onnx', other.export(join(mnt, 'm.onnx'), { format: 'onnx' })],
         ['torchscript', other.export(join(mnt, 'm.pt'), { format: 'torchscript' })],
       ];
-      for (const [what, write] of writes) await expect(write, what).rejects.toMatchObject({ code: 'ERR_LENET5_IO', message: expect.stringMatching(/ENOSPC/) });
-      const train = lenet5('train', '--epochs', '1', '--seed', '5', '--data', data, '--out', join(dir, 'r2.pth'), '--report', report, '--json');
+      for (const [what, write] of writes)
+        await expect(write, what).rejects.toMatchObject({ code: 'ERR_LENET5_IO', message: expect.stringMatching(/ENOSPC/) });
+      const train = lenet5(
+        'train',
+        '--epochs',
+        '1',
+        '--seed',
+        '5',
+        '--data',
+        data,
+        '--out',
+        join(dir, 'r2.pth'),
+        '--report',
+        report,
+        '--json',
+      );
       expect(train.status).toBe(1);
       expect(JSON.parse(train.stdout).error).toMatchObject({ code: 'ERR_LENET5_IO', message: expect.stringMatching(/ENOSPC/) });
       const after = snapshot(mnt);
@@ -512,8 +600,10 @@ describe('14. a full disk', () => {
 /** Every file under `folder` (relative path -> bytes). */
 function snapshot(folder: string): Map<string, Buffer> {
   const files = readdirSync(folder, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
-  return new Map(files.map((e) => {
-    const path = join(e.parentPath ?? e.path, e.name);
-    return [path.slice(folder.length + 1), readFileSync(path)];
-  }));
+  return new Map(
+    files.map((e) => {
+      const path = join(e.parentPath ?? e.path, e.name);
+      return [path.slice(folder.length + 1), readFileSync(path)];
+    }),
+  );
 }

@@ -85,7 +85,10 @@ export function requirePython(python: string): void {
 /** Runs test/python/interop.py and parses its JSON. */
 export function python<T = Record<string, unknown>>(interpreter: string, ...args: string[]): T {
   const out = execFileSync(interpreter, [join(root, 'test/python/interop.py'), ...args], {
-    encoding: 'utf8', env: { ...process.env, PYTHONWARNINGS: 'ignore' }, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024,
+    encoding: 'utf8',
+    env: { ...process.env, PYTHONWARNINGS: 'ignore' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 * 1024 * 1024,
   });
   return JSON.parse(out.trim().split('\n').pop() as string) as T;
 }
@@ -114,12 +117,26 @@ export function pngClaiming(width: number, height: number): Buffer {
   header.writeUInt32BE(width, 0);
   header.writeUInt32BE(height, 4);
   header[8] = 8; // bit depth; colour type 0 (gray) and the rest stay 0
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', deflateSync(Buffer.alloc(1000))), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(Buffer.alloc(1000))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /** Runs `lenet5 ARGS --json` (the built dist/) in `cwd`: exactly one JSON object on stdout, parsed. */
-export function lenet5Json<T = Record<string, unknown>>(cwd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { status: number | null; json: T; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [join(root, 'dist/cli/main.js'), ...args, '--json'], { cwd, encoding: 'utf8', timeout: 120_000, env });
+export function lenet5Json<T = Record<string, unknown>>(
+  cwd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { status: number | null; json: T; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [join(root, 'dist/cli/main.js'), ...args, '--json'], {
+    cwd,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env,
+  });
   let json: T;
   try {
     json = JSON.parse(result.stdout) as T;

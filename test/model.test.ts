@@ -6,11 +6,16 @@ import { IMAGE_PIXELS } from '../src/data/dataset.js';
 import { expectCode, root, syntheticDataset, syntheticImages } from './helpers.js';
 
 const SEED_STATE_DICT = [
-  ['conv1.weight', [6, 1, 5, 5]], ['conv1.bias', [6]],
-  ['conv2.weight', [16, 6, 5, 5]], ['conv2.bias', [16]],
-  ['fc1.weight', [120, 400]], ['fc1.bias', [120]],
-  ['fc2.weight', [84, 120]], ['fc2.bias', [84]],
-  ['fc3.weight', [10, 84]], ['fc3.bias', [10]],
+  ['conv1.weight', [6, 1, 5, 5]],
+  ['conv1.bias', [6]],
+  ['conv2.weight', [16, 6, 5, 5]],
+  ['conv2.bias', [16]],
+  ['fc1.weight', [120, 400]],
+  ['fc1.bias', [120]],
+  ['fc2.weight', [84, 120]],
+  ['fc2.bias', [84]],
+  ['fc3.weight', [10, 84]],
+  ['fc3.bias', [10]],
 ];
 
 describe('LeNet5 model', () => {
@@ -87,7 +92,8 @@ describe('LeNet5 model', () => {
     const model = new LeNet5({ numClasses: 4 });
     const events: string[] = [];
     await model.train(data, {
-      epochs: 2, batchSize: 64,
+      epochs: 2,
+      batchSize: 64,
       onBatchEnd: (b) => events.push(`b${b.epoch}.${b.batch}/${b.batches}`),
       onEpochEnd: (e) => events.push(`e${e.epoch}`),
     });
@@ -99,10 +105,17 @@ describe('LeNet5 model', () => {
     const model = new LeNet5({ numClasses: 4 });
     const controller = new AbortController();
     let batches = 0;
-    const error = await expectCode(model.train(data, {
-      epochs: 5, batchSize: 16, signal: controller.signal,
-      onBatchEnd: () => { if (++batches === 3) controller.abort(); },
-    }), 'ERR_LENET5_ABORTED');
+    const error = await expectCode(
+      model.train(data, {
+        epochs: 5,
+        batchSize: 16,
+        signal: controller.signal,
+        onBatchEnd: () => {
+          if (++batches === 3) controller.abort();
+        },
+      }),
+      'ERR_LENET5_ABORTED',
+    );
     expect(error.name).toBe('AbortError');
     expect(batches).toBeLessThan(40);
     const after = await model.train(data, { epochs: 1, batchSize: 256 });
@@ -130,12 +143,18 @@ describe('LeNet5 model', () => {
       [() => model.train(data, { epochs: 1.5 }), 'Expected positive integer for epochs but received 1.5 of type number'],
       [() => model.train(data, { seed: -1 }), 'Expected non-negative integer seed for seed but received -1 of type number'],
       [() => model.train(data, { shuffle: 'yes' as never }), 'Expected boolean for shuffle but received "yes" of type string'],
-      [() => model.train(data, { optimizer: {} as never }), 'Expected Adam or SGD instance for optimizer but received an object of type object'],
+      [
+        () => model.train(data, { optimizer: {} as never }),
+        'Expected Adam or SGD instance for optimizer but received an object of type object',
+      ],
       [() => model.train(data, { epoch: 3 } as never), 'Unknown option epoch in train options; expected one of'],
       [() => new Adam({ lr: -1 }), 'Expected non-negative finite number for lr but received -1 of type number'],
       [() => new Adam({ betas: [0.9, 1] }), 'Expected number >= 0 and < 1 for betas[1] but received 1 of type number'],
       [() => new SGD({ nesterov: true }), 'Expected momentum > 0 and dampening 0 (as PyTorch requires) for nesterov'],
-      [() => new LeNet5({ device: 'gpu' as never }), "Expected one of 'cpu', 'cuda', 'cuda:N', 'auto' for device but received \"gpu\" of type string"],
+      [
+        () => new LeNet5({ device: 'gpu' as never }),
+        "Expected one of 'cpu', 'cuda', 'cuda:N', 'auto' for device but received \"gpu\" of type string",
+      ],
       [() => new LeNet5({ numClasses: 0 }), 'Expected positive integer for numClasses but received 0 of type number'],
       [() => data.split(1.5), 'Expected number > 0 and < 1 for fraction but received 1.5 of type number'],
     ];
@@ -148,8 +167,9 @@ describe('LeNet5 model', () => {
   it('rejects wrong input shapes and values with errors naming what was received', async () => {
     const model = new LeNet5();
     expect((await expectCode(model.predict(new Uint8Array(700)), 'ERR_LENET5_SHAPE')).message).toContain('received 700 values');
-    expect((await expectCode(model.predict(new Uint8Array(784 * 2), { shape: [2, 3, 28, 28] }), 'ERR_LENET5_SHAPE')).message)
-      .toContain('received [2, 3, 28, 28]');
+    expect((await expectCode(model.predict(new Uint8Array(784 * 2), { shape: [2, 3, 28, 28] }), 'ERR_LENET5_SHAPE')).message).toContain(
+      'received [2, 3, 28, 28]',
+    );
     const nan = new Float32Array(784);
     nan[10] = NaN;
     expect((await expectCode(model.predict(nan), 'ERR_LENET5_INVALID_ARGUMENT')).message).toContain('pixels[10] is NaN');
@@ -184,13 +204,22 @@ describe('LeNet5 model', () => {
     const data = syntheticDataset(128, 4);
     const model = new LeNet5({ numClasses: 4, seed: 1 });
     const input = syntheticImages(1, 4, 3).images;
-    const error = await expectCode(model.train(data, { epochs: 1, batchSize: 32, optimizer: new SGD({ lr: 1e30 }) }), 'ERR_LENET5_NON_FINITE_LOSS');
+    const error = await expectCode(
+      model.train(data, { epochs: 1, batchSize: 32, optimizer: new SGD({ lr: 1e30 }) }),
+      'ERR_LENET5_NON_FINITE_LOSS',
+    );
     expect(error.message).toMatch(/at epoch 1, batch \d+/);
     const logits = (await model.predict(input)).logits[0];
     expect(Array.from(logits).every(Number.isFinite)).toBe(true);
     const skipped: number[] = [];
     const skipping = new LeNet5({ numClasses: 4, seed: 1 });
-    await skipping.train(data, { epochs: 1, batchSize: 32, optimizer: new SGD({ lr: 1e30 }), nonFiniteLoss: 'skip', onNonFiniteLoss: (w) => skipped.push(w.batch) });
+    await skipping.train(data, {
+      epochs: 1,
+      batchSize: 32,
+      optimizer: new SGD({ lr: 1e30 }),
+      nonFiniteLoss: 'skip',
+      onNonFiniteLoss: (w) => skipped.push(w.batch),
+    });
     expect(skipped.length).toBeGreaterThan(0);
   });
 
@@ -221,7 +250,14 @@ describe('LeNet5 model', () => {
     // In a child process: there no other model can be garbage-collected while it counts.
     const result = spawnSync(process.execPath, [join(root, 'test/children/dispose-frees.mjs')], { encoding: 'utf8', timeout: 60_000 });
     expect(result.status, result.stderr).toBe(0);
-    expect(JSON.parse(result.stdout)).toEqual({ start: 0, created: 1, disposed: 0, disposedWhileTraining: 1, rejection: 'ERR_LENET5_ABORTED', afterTraining: 0 });
+    expect(JSON.parse(result.stdout)).toEqual({
+      start: 0,
+      created: 1,
+      disposed: 0,
+      disposedWhileTraining: 1,
+      rejection: 'ERR_LENET5_ABORTED',
+      afterTraining: 0,
+    });
   });
 
   it('splits datasets reproducibly: the same seed gives the same halves, another seed others', async () => {
@@ -230,11 +266,15 @@ describe('LeNet5 model', () => {
     // The untrained model's loss over a half identifies which images it holds.
     const halves = async (seed: number) => {
       const out = [];
-      for (const half of data.split(0.8, { seed })) out.push({ size: half.size, numClasses: half.numClasses, loss: (await model.evaluate(half)).loss });
+      for (const half of data.split(0.8, { seed }))
+        out.push({ size: half.size, numClasses: half.numClasses, loss: (await model.evaluate(half)).loss });
       return out;
     };
     const first = await halves(3);
-    expect(first.map((h) => [h.size, h.numClasses])).toEqual([[80, 4], [20, 4]]);
+    expect(first.map((h) => [h.size, h.numClasses])).toEqual([
+      [80, 4],
+      [20, 4],
+    ]);
     expect(await halves(3)).toEqual(first);
     const other = await halves(4);
     expect(other.map((h) => h.loss)).not.toEqual(first.map((h) => h.loss));

@@ -11,7 +11,10 @@ requirePython(pythons.current);
 function badFile(kind: string): { path: string; marker: string } {
   const path = join(dir, `${kind}.pth`);
   const marker = join(dir, `${kind}.executed`);
-  execFileSync(pythons.current, [join(root, 'test/python/bad_files.py'), kind, path, marker], { stdio: 'pipe', env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
+  execFileSync(pythons.current, [join(root, 'test/python/bad_files.py'), kind, path, marker], {
+    stdio: 'pipe',
+    env: { ...process.env, PYTHONWARNINGS: 'ignore' },
+  });
   return { path, marker };
 }
 
@@ -104,7 +107,7 @@ describe('.pth loader refuses pickles that would run code', () => {
     });
   }
 
-  it('a protocol-4 pickle (FRAME, STACK_GLOBAL) is refused at its first opcode outside PyTorch\'s weights-only set, nothing executed', async () => {
+  it("a protocol-4 pickle (FRAME, STACK_GLOBAL) is refused at its first opcode outside PyTorch's weights-only set, nothing executed", async () => {
     const { path, marker } = badFile('protocol-4');
     const error = await expectCode(LeNet5.load(path), 'ERR_LENET5_PTH_FORMAT');
     expect(error.message).toContain('unknown or unsupported opcode 0x95 (FRAME, pickle protocol 4) at offset 2');
@@ -113,7 +116,11 @@ describe('.pth loader refuses pickles that would run code', () => {
 
   it('the os.system file really would run code under plain pickle (so the test above can fail)', () => {
     const { path, marker } = badFile('posix-system');
-    execFileSync(pythons.current, ['-c', `import zipfile, pickle; pickle.loads(zipfile.ZipFile(${JSON.stringify(path)}).read('archive/data.pkl'))`], { stdio: 'ignore' });
+    execFileSync(
+      pythons.current,
+      ['-c', `import zipfile, pickle; pickle.loads(zipfile.ZipFile(${JSON.stringify(path)}).read('archive/data.pkl'))`],
+      { stdio: 'ignore' },
+    );
     expect(existsSync(marker)).toBe(true);
   });
 });

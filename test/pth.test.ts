@@ -9,7 +9,9 @@ import { expectCode, python, pythons, requirePython, syntheticDataset, synthetic
 const dir = tempDir();
 
 function sha256(values: Float32Array): string {
-  return createHash('sha256').update(Buffer.from(values.buffer, values.byteOffset, values.byteLength)).digest('hex');
+  return createHash('sha256')
+    .update(Buffer.from(values.buffer, values.byteOffset, values.byteLength))
+    .digest('hex');
 }
 
 const input = Float32Array.from(syntheticImages(3, 4, 5).images, (v) => (v / 255 - 0.5) / 0.5);
@@ -83,7 +85,9 @@ for (const [label, interpreter] of Object.entries(pythons)) {
         expect(stepped).toMatchObject({ epoch: 3, kind });
         await model.train(batch, { ...oneStep, optimizer });
         const [nodeLogits, pythonLogits] = await Promise.all([model.predict(input), LeNet5.load(pythonNext).then((m) => m.predict(input))]);
-        nodeLogits.logits.flatMap((r) => Array.from(r)).forEach((v, i) => expect(Math.abs(v - pythonLogits.logits.flatMap((r) => Array.from(r))[i])).toBeLessThan(1e-4));
+        nodeLogits.logits
+          .flatMap((r) => Array.from(r))
+          .forEach((v, i) => expect(Math.abs(v - pythonLogits.logits.flatMap((r) => Array.from(r))[i])).toBeLessThan(1e-4));
 
         // Python trains and checkpoints; Node resumes it and takes the same next step as Python.
         const pythonCheckpoint = join(dir, `python-${kind}-${label}.ckpt.pth`);
@@ -97,7 +101,9 @@ for (const [label, interpreter] of Object.entries(pythons)) {
         await resumed.model.train(batch, { ...oneStep, optimizer: resumed.optimizer });
         const reference = await (await LeNet5.load(pythonAfter)).predict(input);
         const mine = await resumed.model.predict(input);
-        mine.logits.flatMap((r) => Array.from(r)).forEach((v, i) => expect(Math.abs(v - reference.logits.flatMap((r) => Array.from(r))[i])).toBeLessThan(1e-4));
+        mine.logits
+          .flatMap((r) => Array.from(r))
+          .forEach((v, i) => expect(Math.abs(v - reference.logits.flatMap((r) => Array.from(r))[i])).toBeLessThan(1e-4));
       });
     }
 
@@ -113,7 +119,12 @@ for (const [label, interpreter] of Object.entries(pythons)) {
         expect(model.loadResult?.strippedPrefix).toBe(`${prefix}.`);
         expect(model.parameterValues()).toEqual(plain.parameterValues());
         const again = new LeNet5({ seed: 3 });
-        expect(await again.loadStateDict(path)).toEqual({ missingKeys: [], unexpectedKeys: [], mismatchedKeys: [], strippedPrefix: `${prefix}.` });
+        expect(await again.loadStateDict(path)).toEqual({
+          missingKeys: [],
+          unexpectedKeys: [],
+          mismatchedKeys: [],
+          strippedPrefix: `${prefix}.`,
+        });
         expect(again.parameterValues()).toEqual(plain.parameterValues());
       }
     });
@@ -136,7 +147,9 @@ describe('.pth loading: strictness, checkpoints, inspection', () => {
     await new LeNet5({ numClasses: 3, seed: 1 }).save(path);
     const model = new LeNet5({ numClasses: 10, seed: 2 });
     const error = await expectCode(model.loadStateDict(path), 'ERR_LENET5_STATE_DICT');
-    expect(error.message).toContain('size mismatch for fc3.weight: copying a param with shape [3, 84] from checkpoint, the shape in current model is [10, 84]');
+    expect(error.message).toContain(
+      'size mismatch for fc3.weight: copying a param with shape [3, 84] from checkpoint, the shape in current model is [10, 84]',
+    );
     expect(error.message).toContain('size mismatch for fc3.bias');
     const result = await model.loadStateDict(path, { strict: false });
     expect(result.mismatchedKeys).toEqual(['fc3.weight', 'fc3.bias']);
@@ -158,7 +171,11 @@ describe('.pth loading: strictness, checkpoints, inspection', () => {
     expect(names).toContain('model_state_dict.conv1.weight');
     expect(names).toContain('optimizer_state_dict.state.0.exp_avg');
     expect(names).toContain('optimizer_state_dict.state.9.max_exp_avg_sq');
-    expect(listed.tensors.find((t) => t.name === 'optimizer_state_dict.state.0.step')).toEqual({ name: 'optimizer_state_dict.state.0.step', dtype: 'float32', shape: [] });
+    expect(listed.tensors.find((t) => t.name === 'optimizer_state_dict.state.0.step')).toEqual({
+      name: 'optimizer_state_dict.state.0.step',
+      dtype: 'float32',
+      shape: [],
+    });
     const loaded = await LeNet5.load(path);
     expect((await loaded.predict(syntheticImages(1).images)).logits).toEqual((await model.predict(syntheticImages(1).images)).logits);
   });
@@ -183,5 +200,4 @@ describe('.pth loading: strictness, checkpoints, inspection', () => {
     expect(readFileSync(path).equals(before)).toBe(true);
     expect(readdirSync(folder).sort()).toEqual(['model.json', 'model.pth']);
   });
-
 });

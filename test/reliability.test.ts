@@ -11,11 +11,13 @@ const child = (name: string) => join(root, 'test/children', name);
 describe('faults', () => {
   it('SIGKILL in the middle of save() leaves the previous file intact and loadable, every time', async () => {
     const path = join(dir, 'killed.pth');
-    const expected = await Promise.all([1, 2].map(async (seed) => {
-      const reference = join(dir, `reference-${seed}.pth`);
-      await new LeNet5({ seed }).save(reference);
-      return JSON.stringify(await (await LeNet5.load(reference)).predict(new Uint8Array(784)));
-    }));
+    const expected = await Promise.all(
+      [1, 2].map(async (seed) => {
+        const reference = join(dir, `reference-${seed}.pth`);
+        await new LeNet5({ seed }).save(reference);
+        return JSON.stringify(await (await LeNet5.load(reference)).predict(new Uint8Array(784)));
+      }),
+    );
     const random = rng(42);
     const kills = Number(process.env.KILL_ROUNDS ?? 12);
     for (let round = 0; round < kills; round++) {
@@ -48,18 +50,24 @@ describe('load', () => {
     const data = syntheticDataset(1024, 4);
     let ticks = 0;
     const timer = setInterval(() => ticks++, 10);
-    const results = await Promise.all([1, 2, 3, 4].map(async (seed) => {
-      const model = new LeNet5({ numClasses: 4, seed });
-      await model.train(data, { epochs: 2, batchSize: 32, seed });
-      return model.evaluate(data);
-    }));
+    const results = await Promise.all(
+      [1, 2, 3, 4].map(async (seed) => {
+        const model = new LeNet5({ numClasses: 4, seed });
+        await model.train(data, { epochs: 2, batchSize: 32, seed });
+        return model.evaluate(data);
+      }),
+    );
     clearInterval(timer);
     for (const result of results) expect(result.accuracy).toBeGreaterThan(0.95);
     expect(ticks).toBeGreaterThan(5);
   });
 
   it('memory stays flat over create/train/evaluate/save/load/dispose cycles and long runs (short version of npm run leak-check)', () => {
-    const result = spawnSync(process.execPath, ['--expose-gc', join(root, 'scripts/leak-check.mjs'), '--cycles', '40', '--epochs', '12', '--json'], { encoding: 'utf8', timeout: 300_000 });
+    const result = spawnSync(
+      process.execPath,
+      ['--expose-gc', join(root, 'scripts/leak-check.mjs'), '--cycles', '40', '--epochs', '12', '--json'],
+      { encoding: 'utf8', timeout: 300_000 },
+    );
     expect(result.status, result.stderr).toBe(0);
     const report = JSON.parse(result.stdout) as { cycleGrowthSecondHalf: number; epochGrowthSecondHalf: number; cycleRssMb: number[] };
     console.log(`leak-check: cycle RSS ${report.cycleRssMb.join(' ')} MB`);

@@ -21,11 +21,14 @@ beforeAll(async () => {
 });
 afterAll(() => model.dispose());
 
-const png = (pixels: Uint8Array) => sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+const png = (pixels: Uint8Array) =>
+  sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } })
+    .png()
+    .toBuffer();
 const pgm = (pixels: Uint8Array) => Buffer.concat([Buffer.from('P5\n28 28\n255\n'), pixels]);
 
 describe('PredictBatcher', () => {
-  it('merges requests made in one turn into one forward pass, up to maxBatch, with each request\'s own result', async () => {
+  it("merges requests made in one turn into one forward pass, up to maxBatch, with each request's own result", async () => {
     const expected = await model.predict(images);
     const batcher = new PredictBatcher(model, { maxBatch: 3, maxQueue: 100 });
     const results = await Promise.all(Array.from({ length: 8 }, (_, n) => batcher.predict(image(n))));
@@ -40,12 +43,13 @@ describe('PredictBatcher', () => {
     const batcher = new PredictBatcher(model, { maxBatch: 256, maxQueue: 5 });
     const settled = await Promise.allSettled(Array.from({ length: 8 }, (_, n) => batcher.predict(image(n))));
     expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(5);
-    for (const s of settled.filter((s) => s.status === 'rejected')) expect((s as PromiseRejectedResult).reason.code).toBe('ERR_LENET5_OVERLOADED');
+    for (const s of settled.filter((s) => s.status === 'rejected'))
+      expect((s as PromiseRejectedResult).reason.code).toBe('ERR_LENET5_OVERLOADED');
   });
 });
 
 describe('HTTP API', () => {
-  it('POST /predict gives predict()\'s answer for JSON pixels (flat, 28 rows, {pixels}), PNG and PGM bodies', async () => {
+  it("POST /predict gives predict()'s answer for JSON pixels (flat, 28 rows, {pixels}), PNG and PGM bodies", async () => {
     const app = await createPredictionServer(model);
     const expected = await model.predict(image(2));
     const rows = Array.from({ length: 28 }, (_, r) => Array.from(image(2).subarray(r * 28, r * 28 + 28)));
@@ -70,25 +74,95 @@ describe('HTTP API', () => {
 
   it('answers bad requests with 4xx and a JSON error code, and keeps serving', async () => {
     const app = await createPredictionServer(model, { maxBodyBytes: 64 * 1024 });
-    const cases: { payload?: string | Buffer; type?: string; url?: string; method?: 'GET' | 'POST' | 'PUT'; status: number; code: string; message: RegExp }[] = [
-      { type: 'application/json', payload: '[1, 2, 3]', status: 400, code: 'ERR_LENET5_SHAPE', message: /784 pixel values.*an array of 3 values/ },
-      { type: 'application/json', payload: JSON.stringify(Array(784).fill(256)), status: 400, code: 'ERR_LENET5_INVALID_ARGUMENT', message: /value 0 is 256/ },
-      { type: 'application/json', payload: JSON.stringify([...Array(783).fill(0), 'x']), status: 400, code: 'ERR_LENET5_INVALID_ARGUMENT', message: /value 783 is "x"/ },
+    const cases: {
+      payload?: string | Buffer;
+      type?: string;
+      url?: string;
+      method?: 'GET' | 'POST' | 'PUT';
+      status: number;
+      code: string;
+      message: RegExp;
+    }[] = [
+      {
+        type: 'application/json',
+        payload: '[1, 2, 3]',
+        status: 400,
+        code: 'ERR_LENET5_SHAPE',
+        message: /784 pixel values.*an array of 3 values/,
+      },
+      {
+        type: 'application/json',
+        payload: JSON.stringify(Array(784).fill(256)),
+        status: 400,
+        code: 'ERR_LENET5_INVALID_ARGUMENT',
+        message: /value 0 is 256/,
+      },
+      {
+        type: 'application/json',
+        payload: JSON.stringify([...Array(783).fill(0), 'x']),
+        status: 400,
+        code: 'ERR_LENET5_INVALID_ARGUMENT',
+        message: /value 783 is "x"/,
+      },
       { type: 'application/json', payload: '{"pixels": null}', status: 400, code: 'ERR_LENET5_SHAPE', message: /received null/ },
       { type: 'application/json', payload: '[1, 2', status: 400, code: 'ERR_LENET5_INVALID_ARGUMENT', message: /not valid JSON/ },
       { type: 'image/png', payload: Buffer.from('not an image'), status: 400, code: 'ERR_LENET5_IMAGE', message: /cannot be decoded/ },
       { type: 'image/png', payload: Buffer.alloc(0), status: 400, code: 'ERR_LENET5_IMAGE', message: /empty/ },
-      { type: 'image/png', payload: pngClaiming(50_000, 50_000), status: 400, code: 'ERR_LENET5_IMAGE', message: /more than 16777216 pixels/ },
-      { type: 'application/octet-stream', payload: Buffer.from('P5\n28 28\n255\nshort'), status: 400, code: 'ERR_LENET5_IMAGE', message: /truncated/ },
-      { type: 'image/png', payload: Buffer.alloc(70 * 1024), status: 413, code: 'ERR_LENET5_BODY_TOO_LARGE', message: /larger than 65536 bytes/ },
+      {
+        type: 'image/png',
+        payload: pngClaiming(50_000, 50_000),
+        status: 400,
+        code: 'ERR_LENET5_IMAGE',
+        message: /more than 16777216 pixels/,
+      },
+      {
+        type: 'application/octet-stream',
+        payload: Buffer.from('P5\n28 28\n255\nshort'),
+        status: 400,
+        code: 'ERR_LENET5_IMAGE',
+        message: /truncated/,
+      },
+      {
+        type: 'image/png',
+        payload: Buffer.alloc(70 * 1024),
+        status: 413,
+        code: 'ERR_LENET5_BODY_TOO_LARGE',
+        message: /larger than 65536 bytes/,
+      },
       { type: 'application/xml', payload: '<x/>', status: 415, code: 'ERR_LENET5_MEDIA_TYPE', message: /"application\/xml".*image\/png/ },
       { type: 'text/plain', payload: 'hello', status: 415, code: 'ERR_LENET5_MEDIA_TYPE', message: /"text\/plain"/ },
-      { type: 'application/json', payload: JSON.stringify(Array(784).fill(0)), url: '/predict?top=11', status: 400, code: 'ERR_LENET5_INVALID_ARGUMENT', message: /\?top= to be an integer from 1 to 4/ },
-      { method: 'GET', url: '/nowhere', status: 404, code: 'ERR_LENET5_NOT_FOUND', message: /Routes: GET \/, GET \/healthz, POST \/predict/ },
-      { method: 'PUT', url: '/predict', type: 'application/json', payload: '[]', status: 404, code: 'ERR_LENET5_NOT_FOUND', message: /No route PUT \/predict/ },
+      {
+        type: 'application/json',
+        payload: JSON.stringify(Array(784).fill(0)),
+        url: '/predict?top=11',
+        status: 400,
+        code: 'ERR_LENET5_INVALID_ARGUMENT',
+        message: /\?top= to be an integer from 1 to 4/,
+      },
+      {
+        method: 'GET',
+        url: '/nowhere',
+        status: 404,
+        code: 'ERR_LENET5_NOT_FOUND',
+        message: /Routes: GET \/, GET \/healthz, POST \/predict/,
+      },
+      {
+        method: 'PUT',
+        url: '/predict',
+        type: 'application/json',
+        payload: '[]',
+        status: 404,
+        code: 'ERR_LENET5_NOT_FOUND',
+        message: /No route PUT \/predict/,
+      },
     ];
     for (const c of cases) {
-      const response = await app.inject({ method: c.method ?? 'POST', url: c.url ?? '/predict', headers: c.type ? { 'content-type': c.type } : {}, payload: c.payload });
+      const response = await app.inject({
+        method: c.method ?? 'POST',
+        url: c.url ?? '/predict',
+        headers: c.type ? { 'content-type': c.type } : {},
+        payload: c.payload,
+      });
       const label = `${c.type} ${String(c.payload).slice(0, 20)}`;
       expect(response.statusCode, label).toBe(c.status);
       expect(response.headers['content-type'], label).toMatch(/^application\/json/);
@@ -108,7 +182,12 @@ describe('HTTP API', () => {
     const statuses: number[] = [];
     let limited;
     for (let i = 0; i < 6; i++) {
-      const response = await app.inject({ method: 'POST', url: '/predict', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(Array.from(image(0))) });
+      const response = await app.inject({
+        method: 'POST',
+        url: '/predict',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify(Array.from(image(0))),
+      });
       statuses.push(response.statusCode);
       if (response.statusCode === 429) limited = response;
     }
@@ -124,16 +203,22 @@ describe('HTTP API', () => {
     const app = await createPredictionServer(model, { rateLimit: 0 });
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const expected = await model.predict(images);
-    const responses = await Promise.all(Array.from({ length: 64 }, async (_, i) => {
-      const n = i % 8;
-      const response = await fetch(`${url}/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: await png(image(n)) });
-      return { n, status: response.status, json: await response.json() as { class: number } };
-    }));
+    const responses = await Promise.all(
+      Array.from({ length: 64 }, async (_, i) => {
+        const n = i % 8;
+        const response = await fetch(`${url}/predict`, {
+          method: 'POST',
+          headers: { 'content-type': 'image/png' },
+          body: await png(image(n)),
+        });
+        return { n, status: response.status, json: (await response.json()) as { class: number } };
+      }),
+    );
     for (const r of responses) {
       expect(r.status).toBe(200);
       expect(r.json.class).toBe(expected.classes[r.n]);
     }
-    const health = await (await fetch(`${url}/healthz`)).json() as { predictions: { images: number } };
+    const health = (await (await fetch(`${url}/healthz`)).json()) as { predictions: { images: number } };
     expect(health.predictions.images).toBe(64);
     await app.close();
   });
@@ -143,20 +228,26 @@ describe('lenet5 serve', () => {
   it('listens, prints its URL as one JSON line, answers, and stops cleanly on SIGTERM', async () => {
     const modelPath = join(dir, 'served.pth');
     await model.save(modelPath);
-    const child = spawn(process.execPath, [join(root, 'dist/cli/main.js'), 'serve', modelPath, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(root, 'dist/cli/main.js'), 'serve', modelPath, '--port', '0', '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const exited = once(child, 'exit');
     try {
-      const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string];
+      const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
       const started = JSON.parse(line);
       expect(started).toMatchObject({ ok: true, command: 'serve', device: 'cpu', classes });
-      const response = await fetch(`${started.url}/predict`, { method: 'POST', headers: { 'content-type': 'image/x-portable-graymap' }, body: pgm(image(1)) });
+      const response = await fetch(`${started.url}/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'image/x-portable-graymap' },
+        body: pgm(image(1)),
+      });
       expect(response.status).toBe(200);
-      expect((await response.json() as { class: number }).class).toBe((await model.predict(image(1))).classes[0]);
+      expect(((await response.json()) as { class: number }).class).toBe((await model.predict(image(1))).classes[0]);
       expect((await fetch(`${started.url}/healthz`)).status).toBe(200);
     } finally {
       child.kill('SIGTERM');
     }
-    const [code] = await exited as [number | null];
+    const [code] = (await exited) as [number | null];
     expect(code).toBe(0);
   });
 
@@ -171,9 +262,13 @@ describe('lenet5 serve', () => {
       const page = await browser.newPage({ viewport: { width: 900, height: 600 } });
       const foreign: string[] = [];
       const errors: string[] = [];
-      page.on('request', (r) => { if (!r.url().startsWith(url) && !r.url().startsWith('blob:')) foreign.push(r.url()); });
+      page.on('request', (r) => {
+        if (!r.url().startsWith(url) && !r.url().startsWith('blob:')) foreign.push(r.url());
+      });
       page.on('pageerror', (e) => errors.push(e.message));
-      page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text());
+      });
       await page.goto(url);
       expect(await page.title()).toMatch(/LeNet-5/);
 
@@ -184,12 +279,19 @@ describe('lenet5 serve', () => {
       const expected = (await served.predict(image(2))).classes[0];
       expect(await page.evaluate(() => document.body.dataset.predicted)).toBe(String(expected));
       expect(await page.locator('#name').textContent()).toBe(names[expected]);
-      await page.evaluate(() => { delete document.body.dataset.predicted; });
+      await page.evaluate(() => {
+        delete document.body.dataset.predicted;
+      });
       // A drawing (two legs joined at the top, like trousers): some class, with one bar per class name.
       const box = (await page.locator('#canvas').boundingBox())!;
       await page.mouse.move(box.x + 105, box.y + 255);
       await page.mouse.down();
-      for (const [x, y] of [[110, 30], [170, 30], [175, 255]]) await page.mouse.move(box.x + x, box.y + y, { steps: 10 });
+      for (const [x, y] of [
+        [110, 30],
+        [170, 30],
+        [175, 255],
+      ])
+        await page.mouse.move(box.x + x, box.y + y, { steps: 10 });
       await page.mouse.up();
       await page.waitForFunction(() => document.body.dataset.predicted !== undefined);
       expect(await page.locator('#error').textContent()).toBe('');

@@ -9,9 +9,11 @@ ErrorInfo describeException(const std::exception& error) {
   if (auto* torchError = dynamic_cast<const c10::Error*>(&error)) {
     // what_without_backtrace keeps LibTorch's message and drops its C++ stack dump.
     std::string message = torchError->what_without_backtrace();
-    if (dynamic_cast<const c10::OutOfMemoryError*>(&error) != nullptr || message.find("out of memory") != std::string::npos) {
-      return {"ERR_LENET5_OUT_OF_MEMORY", "The device ran out of memory: " + message +
-                                              ". Use a smaller batchSize, or free memory held by other models (dispose())."};
+    if (dynamic_cast<const c10::OutOfMemoryError*>(&error) != nullptr ||
+        message.find("out of memory") != std::string::npos) {
+      return {"ERR_LENET5_OUT_OF_MEMORY",
+              "The device ran out of memory: " + message +
+                  ". Use a smaller batchSize, or free memory held by other models (dispose())."};
     }
     return {"ERR_LENET5_TORCH", "LibTorch error: " + message};
   }

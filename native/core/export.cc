@@ -29,7 +29,8 @@ std::string exportTorchScript(const Model& model) {
     const auto layerName = name.substr(0, dot);
     auto found = layers.find(layerName);
     if (found == layers.end()) {
-      found = layers.emplace(layerName, torch::jit::Module(c10::QualifiedName("__torch__.LeNet5_" + layerName), unit)).first;
+      found = layers.emplace(layerName, torch::jit::Module(c10::QualifiedName("__torch__.LeNet5_" + layerName), unit))
+                  .first;
     }
     found->second.register_parameter(name.substr(dot + 1), tensor, /*is_buffer=*/false);
   }

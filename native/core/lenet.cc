@@ -7,7 +7,8 @@ namespace F = torch::nn::functional;
 constexpr int64_t kConv1Padding = 2;  // conv2 has none
 
 LeNet5Impl::LeNet5Impl(int64_t numClasses) : numClasses(numClasses) {
-  conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 6, 5).stride(1).padding(kConv1Padding)));
+  conv1 =
+      register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 6, 5).stride(1).padding(kConv1Padding)));
   conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(6, 16, 5).stride(1)));
   fc1 = register_module("fc1", torch::nn::Linear(16 * 5 * 5, 120));
   fc2 = register_module("fc2", torch::nn::Linear(120, 84));
@@ -24,7 +25,8 @@ constexpr int64_t kIm2colMaxBatch = 4;
 // across LibTorch versions.
 torch::Tensor LeNet5Impl::convolve(torch::nn::Conv2d& layer, const torch::Tensor& x, int64_t padding) {
   if (is_training() || !x.is_cpu() || x.size(0) > kIm2colMaxBatch) return layer->forward(x);
-  return at::thnn_conv2d(x, layer->weight, layer->options.kernel_size(), layer->bias, layer->options.stride(), {padding, padding});
+  return at::thnn_conv2d(x, layer->weight, layer->options.kernel_size(), layer->bias, layer->options.stride(),
+                         {padding, padding});
 }
 
 torch::Tensor LeNet5Impl::forward(torch::Tensor x) {

@@ -4,9 +4,7 @@
 
 namespace lenet5 {
 
-Model::Model(int64_t numClasses, const torch::Device& device) : net_(numClasses), device_(torch::kCPU) {
-  to(device);
-}
+Model::Model(int64_t numClasses, const torch::Device& device) : net_(numClasses), device_(torch::kCPU) { to(device); }
 
 void Model::to(const torch::Device& device) {
   net_->to(device);
@@ -44,7 +42,9 @@ void Model::flatten() {
 std::vector<std::pair<std::string, torch::Tensor>> Model::stateDict() const {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& slot : slots_) {
-    out.emplace_back(slot.name, flatParameters_.narrow(0, slot.offset, slot.numel).view(slot.shape).detach().to(torch::kCPU).clone());
+    out.emplace_back(
+        slot.name,
+        flatParameters_.narrow(0, slot.offset, slot.numel).view(slot.shape).detach().to(torch::kCPU).clone());
   }
   return out;
 }
@@ -59,13 +59,15 @@ engine::Engine& Model::fusedEngine() {
   if (!fusedEngine_) {
     // The engine reads parameters at fixed offsets of the flat buffer: check they are these.
     const engine::ParameterLayout layout(static_cast<int>(numClasses()));
-    const int64_t expected[] = {layout.conv1Weight, layout.conv1Bias, layout.conv2Weight, layout.conv2Bias, layout.fc1Weight,
-                                layout.fc1Bias,     layout.fc2Weight, layout.fc2Bias,     layout.fc3Weight, layout.fc3Bias};
+    const int64_t expected[] = {layout.conv1Weight, layout.conv1Bias, layout.conv2Weight, layout.conv2Bias,
+                                layout.fc1Weight,   layout.fc1Bias,   layout.fc2Weight,   layout.fc2Bias,
+                                layout.fc3Weight,   layout.fc3Bias};
     bool matches = slots_.size() == std::size(expected) && flatParameters_.numel() == layout.total;
     for (size_t i = 0; matches && i < slots_.size(); ++i) matches = slots_[i].offset == expected[i];
     if (!matches) {
-      throw NativeError("ERR_LENET5_INTERNAL",
-                        "The fused engine's parameter layout does not match the model's. Use engine 'libtorch' and report this.");
+      throw NativeError(
+          "ERR_LENET5_INTERNAL",
+          "The fused engine's parameter layout does not match the model's. Use engine 'libtorch' and report this.");
     }
     fusedEngine_ = std::make_unique<engine::Engine>(static_cast<int>(numClasses()));
   }

@@ -12,9 +12,9 @@
 namespace lenet5 {
 
 struct ParameterSlot {
-  std::string name;             // PyTorch state_dict key, e.g. "conv1.weight"
+  std::string name;  // PyTorch state_dict key, e.g. "conv1.weight"
   std::vector<int64_t> shape;
-  int64_t offset = 0;           // into the flat buffer
+  int64_t offset = 0;  // into the flat buffer
   int64_t numel = 0;
 };
 

@@ -120,7 +120,8 @@ c10::IValue Optimizer::stateDict(const Model& model) const {
     c10::impl::GenericDict entry(c10::StringType::get(), c10::AnyType::get());
     if (adam) entry.insert("step", torch::tensor(static_cast<float>(steps_)));
     for (const auto& [name, flat] : buffers_) {
-      if (flat.defined()) entry.insert(name, flat.narrow(0, slot.offset, slot.numel).view(slot.shape).to(torch::kCPU).clone());
+      if (flat.defined())
+        entry.insert(name, flat.narrow(0, slot.offset, slot.numel).view(slot.shape).to(torch::kCPU).clone());
     }
     // Python's SGD keeps a momentum_buffer entry (None without momentum) only when momentum != 0.
     if (adam || options_.momentum != 0) state.insert(static_cast<int64_t>(i), entry);

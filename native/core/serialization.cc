@@ -14,9 +14,9 @@ c10::IValue stateDictValue(const Model& model) {
 
 std::string serializeToPth(const c10::IValue& value) {
   std::string pickle;
-  torch::jit::Pickler pickler(
-      [&](const char* bytes, size_t size) { pickle.append(bytes, size); }, nullptr, nullptr, nullptr, nullptr,
-      /*tag_aggregates=*/false);
+  torch::jit::Pickler pickler([&](const char* bytes, size_t size) { pickle.append(bytes, size); }, nullptr, nullptr,
+                              nullptr, nullptr,
+                              /*tag_aggregates=*/false);
   pickler.protocol();
   pickler.pushIValue(value);
   pickler.stop();

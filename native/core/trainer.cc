@@ -14,9 +14,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double secondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double secondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 // One independent shuffle stream per epoch, so resuming at epoch k repeats an uninterrupted run.
 uint64_t epochSeed(uint64_t seed, int64_t epoch) {
@@ -152,8 +150,9 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
   model.net()->train();
   for (int64_t epoch = options.initialEpoch + 1; epoch <= options.initialEpoch + options.epochs; ++epoch) {
     const auto epochStart = Clock::now();
-    auto order = options.shuffle ? torch::randperm(total, seededGenerator(epochSeed(options.seed, epoch)), torch::kInt64)
-                                 : torch::arange(total, torch::kInt64);
+    auto order = options.shuffle
+                     ? torch::randperm(total, seededGenerator(epochSeed(options.seed, epoch)), torch::kInt64)
+                     : torch::arange(total, torch::kInt64);
     order = order.to(device);
     auto lossSum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
     auto windowLoss = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
@@ -165,7 +164,8 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
       torch::Tensor loss;
       if (fused != nullptr) {
         source->index = order.data_ptr<int64_t>() + first;
-        const double summed = fused->lossAndGradients(*pool, params.data_ptr<float>(), *source, labels.data_ptr<int64_t>(), count);
+        const double summed =
+            fused->lossAndGradients(*pool, params.data_ptr<float>(), *source, labels.data_ptr<int64_t>(), count);
         windowLoss += summed / static_cast<double>(count);
       } else {
         auto index = order.slice(0, first, first + count);
@@ -181,11 +181,13 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
         if (!std::isfinite(value)) {
           restoreLastGood();
           if (options.stopOnNonFiniteLoss) {
-            const std::string where = windowFirstBatch == batch ? "batch " + std::to_string(batch)
-                                                                : "batches " + std::to_string(windowFirstBatch) + "-" + std::to_string(batch);
+            const std::string where = windowFirstBatch == batch
+                                          ? "batch " + std::to_string(batch)
+                                          : "batches " + std::to_string(windowFirstBatch) + "-" + std::to_string(batch);
             throw NativeError("ERR_LENET5_NON_FINITE_LOSS",
-                              "The training loss became " + std::to_string(value) + " at epoch " + std::to_string(epoch) + ", " +
-                                  where + ". The last weights that gave a finite loss are kept. Lower the learning "
+                              "The training loss became " + std::to_string(value) + " at epoch " +
+                                  std::to_string(epoch) + ", " + where +
+                                  ". The last weights that gave a finite loss are kept. Lower the learning "
                                   "rate, or check the data for extreme values.");
           }
           if (hooks.onNonFiniteSkipped) hooks.onNonFiniteSkipped(epoch, batch);
@@ -221,7 +223,11 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
       }
     }
     const double trainSeconds = secondsSince(epochStart);
-    EpochEvent event{epoch, lossSum.item<double>() / static_cast<double>(batches), validation != nullptr, {}, 0,
+    EpochEvent event{epoch,
+                     lossSum.item<double>() / static_cast<double>(batches),
+                     validation != nullptr,
+                     {},
+                     0,
                      static_cast<double>(total) / trainSeconds};
     if (validation != nullptr) {
       event.validation = evaluate(model, *validation, options.evalBatchSize, options.normalization, hooks.cancel);
@@ -243,15 +249,18 @@ void predictLogits(Model& model, const PredictInput& input, float* logits) {
     // A few images take microseconds: starting threads for them would cost more.
     std::optional<engine::WorkerPool> pool;
     if (input.count > kInlineForwardImages) pool.emplace(engineThreads());
-    model.fusedEngine().forward(pool ? &*pool : nullptr, model.flatParameters().data_ptr<float>(), source, input.count, logits);
+    model.fusedEngine().forward(pool ? &*pool : nullptr, model.flatParameters().data_ptr<float>(), source, input.count,
+                                logits);
     return;
   }
   EvalModeScope evalMode(model.net());
   torch::InferenceMode inference;
   auto x = input.pixels != nullptr
-               ? normalizePixels(torch::from_blob(const_cast<uint8_t*>(input.pixels), {input.count, kImageSide, kImageSide}, torch::kUInt8),
+               ? normalizePixels(torch::from_blob(const_cast<uint8_t*>(input.pixels),
+                                                  {input.count, kImageSide, kImageSide}, torch::kUInt8),
                                  input.normalization)
-               : torch::from_blob(const_cast<float*>(input.normalized), {input.count, 1, kImageSide, kImageSide}, torch::kFloat32);
+               : torch::from_blob(const_cast<float*>(input.normalized), {input.count, 1, kImageSide, kImageSide},
+                                  torch::kFloat32);
   auto out = model.net()->forward(x.to(model.device())).to(torch::kCPU).contiguous();
   std::memcpy(logits, out.data_ptr<float>(), out.numel() * sizeof(float));
 }
@@ -269,7 +278,8 @@ double lossAndGradients(Model& model, const torch::Tensor& input, const torch::T
     source.normalized = x.data_ptr<float>();
     engine::WorkerPool pool(engineThreads());
     auto& fused = model.fusedEngine();
-    const double loss = fused.lossAndGradients(pool, model.flatParameters().data_ptr<float>(), source, y.data_ptr<int64_t>(), count);
+    const double loss =
+        fused.lossAndGradients(pool, model.flatParameters().data_ptr<float>(), source, y.data_ptr<int64_t>(), count);
     engine::UpdatePlan sumOnly;
     sumOnly.kind = engine::UpdatePlan::Kind::GradientsOnly;
     sumOnly.gradientOut = model.flatGradients().data_ptr<float>();

@@ -28,9 +28,9 @@ DatasetWrap::DatasetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Data
 }
 
 Napi::Object DatasetWrap::wrap(Napi::Env env, std::shared_ptr<Dataset> dataset) {
-  auto external = Napi::External<std::shared_ptr<Dataset>>::New(
-      env, new std::shared_ptr<Dataset>(std::move(dataset)),
-      [](Napi::Env, std::shared_ptr<Dataset>* data) { delete data; });
+  auto external =
+      Napi::External<std::shared_ptr<Dataset>>::New(env, new std::shared_ptr<Dataset>(std::move(dataset)),
+                                                    [](Napi::Env, std::shared_ptr<Dataset>* data) { delete data; });
   return addonData(env).datasetConstructor.New({external});
 }
 

@@ -14,9 +14,7 @@ template <typename Body>
 auto guarded(Napi::Env env, Body&& body) -> decltype(body()) {
   try {
     return body();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::exception& error) {
+  } catch (const Napi::Error&) { throw; } catch (const std::exception& error) {
     throw toJsError(env, describeException(error));
   }
 }

@@ -42,15 +42,12 @@ Napi::Promise Job::start(Napi::Env env, Napi::Value onProgress, std::shared_ptr<
     std::optional<ErrorInfo> error;
     try {
       result = work(*job);
-    } catch (const std::exception& e) {
-      error = describeException(e);
-    } catch (...) {
+    } catch (const std::exception& e) { error = describeException(e); } catch (...) {
       error = ErrorInfo{"ERR_LENET5_NATIVE", "An unknown native error occurred."};
     }
     auto self = job;
-    job->tsfn_.NonBlockingCall([self, result, error](Napi::Env env, Napi::Function) {
-      self->finish(env, result, error ? &*error : nullptr);
-    });
+    job->tsfn_.NonBlockingCall(
+        [self, result, error](Napi::Env env, Napi::Function) { self->finish(env, result, error ? &*error : nullptr); });
     job->tsfn_.Release();
   });
   return job->deferred_->Promise();
@@ -85,9 +82,7 @@ void Job::finish(Napi::Env env, const std::function<Napi::Value(Napi::Env)>& res
   }
   try {
     deferred_->Resolve(result(env));
-  } catch (const Napi::Error& e) {
-    deferred_->Reject(e.Value());
-  }
+  } catch (const Napi::Error& e) { deferred_->Reject(e.Value()); }
 }
 
 void Job::stopAll(napi_env env) {

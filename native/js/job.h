@@ -23,7 +23,8 @@ class Job : public std::enable_shared_from_this<Job> {
   // Runs on the job's thread; returns the function that builds the JS result on the JS thread.
   using Work = std::function<std::function<Napi::Value(Napi::Env)>(Job&)>;
 
-  static Napi::Promise start(Napi::Env env, Napi::Value onProgress, std::shared_ptr<std::atomic<bool>> cancel, Work work);
+  static Napi::Promise start(Napi::Env env, Napi::Value onProgress, std::shared_ptr<std::atomic<bool>> cancel,
+                             Work work);
 
   // From the job's thread: queue an event for the JS thread. Never blocks.
   void post(Event event);

@@ -78,7 +78,7 @@ Napi::Object evalResultToJs(Napi::Env env, const EvalResult& result) {
 // Builds the model with the global CPU generator re-seeded, then restores the generator, so a
 // seeded construction gives the same weights without changing other random streams.
 std::unique_ptr<SharedModel> constructSeeded(int64_t numClasses, const torch::Device& device, uint64_t id,
-                                           std::optional<uint64_t> seed) {
+                                             std::optional<uint64_t> seed) {
   if (!seed) return std::make_unique<SharedModel>(numClasses, device, id);
   auto generator = at::detail::getDefaultCPUGenerator();
   auto saved = generator.get_state();
@@ -92,19 +92,19 @@ std::unique_ptr<SharedModel> constructSeeded(int64_t numClasses, const torch::De
 }  // namespace
 
 Napi::Function ModelWrap::define(Napi::Env env) {
-  return DefineClass(env, "NativeModel",
-                     {InstanceMethod("device", &ModelWrap::device), InstanceMethod("to", &ModelWrap::to),
-                      InstanceMethod("parameterInfo", &ModelWrap::parameterInfo),
-                      InstanceMethod("engine", &ModelWrap::engine), InstanceMethod("setEngine", &ModelWrap::setEngine),
-                      InstanceMethod("lossAndGradients", &ModelWrap::lossAndGradients),
-                      InstanceMethod("setParameters", &ModelWrap::setParameters),
-                      InstanceMethod("parameterValues", &ModelWrap::parameterValues),
-                      InstanceMethod("stateDictBytes", &ModelWrap::stateDictBytes),
-                      InstanceMethod("checkpointBytes", &ModelWrap::checkpointBytes),
-                      InstanceMethod("torchScriptBytes", &ModelWrap::torchScriptBytes),
-                      InstanceMethod("train", &ModelWrap::train), InstanceMethod("evaluate", &ModelWrap::evaluate),
-                      InstanceMethod("predict", &ModelWrap::predict), InstanceMethod("cancel", &ModelWrap::cancel),
-                      InstanceMethod("dispose", &ModelWrap::dispose)});
+  return DefineClass(
+      env, "NativeModel",
+      {InstanceMethod("device", &ModelWrap::device), InstanceMethod("to", &ModelWrap::to),
+       InstanceMethod("parameterInfo", &ModelWrap::parameterInfo), InstanceMethod("engine", &ModelWrap::engine),
+       InstanceMethod("setEngine", &ModelWrap::setEngine),
+       InstanceMethod("lossAndGradients", &ModelWrap::lossAndGradients),
+       InstanceMethod("setParameters", &ModelWrap::setParameters),
+       InstanceMethod("parameterValues", &ModelWrap::parameterValues),
+       InstanceMethod("stateDictBytes", &ModelWrap::stateDictBytes),
+       InstanceMethod("checkpointBytes", &ModelWrap::checkpointBytes),
+       InstanceMethod("torchScriptBytes", &ModelWrap::torchScriptBytes), InstanceMethod("train", &ModelWrap::train),
+       InstanceMethod("evaluate", &ModelWrap::evaluate), InstanceMethod("predict", &ModelWrap::predict),
+       InstanceMethod("cancel", &ModelWrap::cancel), InstanceMethod("dispose", &ModelWrap::dispose)});
 }
 
 // new NativeModel(numClasses, device, seed | null)
@@ -218,7 +218,8 @@ Napi::Value ModelWrap::setParameters(const Napi::CallbackInfo& info) {
     for (uint32_t i = 0; i < arrays.Length(); ++i) {
       if (arrays.Get(i).IsNull()) continue;
       auto values = arrays.Get(i).As<Napi::Float32Array>();
-      core->model.setParameter(i, torch::from_blob(values.Data(), {static_cast<int64_t>(values.ElementLength())}, torch::kFloat32));
+      core->model.setParameter(
+          i, torch::from_blob(values.Data(), {static_cast<int64_t>(values.ElementLength())}, torch::kFloat32));
     }
   });
   return info.Env().Undefined();
@@ -374,9 +375,7 @@ Napi::Value ModelWrap::predict(const Napi::CallbackInfo& info) {
       auto logits = Napi::Float32Array::New(env, outputs);
       predictLogits(core->model, input, logits.Data());
       deferred.Resolve(logits);
-    } catch (const std::exception& error) {
-      deferred.Reject(toJsError(env, describeException(error)).Value());
-    }
+    } catch (const std::exception& error) { deferred.Reject(toJsError(env, describeException(error)).Value()); }
     return deferred.Promise();
   }
   auto pixels = std::make_shared<std::vector<uint8_t>>();

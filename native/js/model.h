@@ -14,7 +14,9 @@ namespace lenet5::js {
 
 // The model a ModelWrap shares with its running jobs; freed when the last of them lets go.
 struct SharedModel {
-  SharedModel(int64_t numClasses, const torch::Device& device, uint64_t id) : model(numClasses, device), id(id) { ++alive; }
+  SharedModel(int64_t numClasses, const torch::Device& device, uint64_t id) : model(numClasses, device), id(id) {
+    ++alive;
+  }
   ~SharedModel() { --alive; }
   SharedModel(const SharedModel&) = delete;
   SharedModel& operator=(const SharedModel&) = delete;

@@ -9,7 +9,7 @@ namespace {
 OptimizerOptions readOptions(const Napi::Object& o) {
   OptimizerOptions options;
   options.kind = o.Get("kind").As<Napi::String>().Utf8Value() == "sgd" ? OptimizerOptions::Kind::Sgd
-                                                                        : OptimizerOptions::Kind::Adam;
+                                                                       : OptimizerOptions::Kind::Adam;
   options.lr = o.Get("lr").As<Napi::Number>().DoubleValue();
   options.weightDecay = o.Get("weightDecay").As<Napi::Number>().DoubleValue();
   if (options.kind == OptimizerOptions::Kind::Adam) {
@@ -28,15 +28,16 @@ OptimizerOptions readOptions(const Napi::Object& o) {
 }  // namespace
 
 Napi::Function OptimizerWrap::define(Napi::Env env) {
-  return DefineClass(env, "NativeOptimizer",
-                     {InstanceMethod("setOptions", &OptimizerWrap::setOptions),
-                      InstanceMethod("steps", &OptimizerWrap::steps)});
+  return DefineClass(
+      env, "NativeOptimizer",
+      {InstanceMethod("setOptions", &OptimizerWrap::setOptions), InstanceMethod("steps", &OptimizerWrap::steps)});
 }
 
 // new NativeOptimizer(options, state | null); state = { steps, buffers: { exp_avg: Float32Array, ... } },
 // flat buffers over all parameters in order (a checkpoint's, flattened by src/optim.ts).
 OptimizerWrap::OptimizerWrap(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<OptimizerWrap>(info), optimizer_(std::make_shared<Optimizer>(readOptions(info[0].As<Napi::Object>()))) {
+    : Napi::ObjectWrap<OptimizerWrap>(info),
+      optimizer_(std::make_shared<Optimizer>(readOptions(info[0].As<Napi::Object>()))) {
   if (info[1].IsObject()) guarded(info.Env(), [&] { loadState(info[1].As<Napi::Object>()); });
 }
 
@@ -57,7 +58,8 @@ void OptimizerWrap::loadState(const Napi::Object& state) {
   for (uint32_t i = 0; i < names.Length(); ++i) {
     auto name = names.Get(i).As<Napi::String>().Utf8Value();
     auto values = object.Get(name).As<Napi::Float32Array>();
-    buffers[name] = torch::from_blob(values.Data(), {static_cast<int64_t>(values.ElementLength())}, torch::kFloat32).clone();
+    buffers[name] =
+        torch::from_blob(values.Data(), {static_cast<int64_t>(values.ElementLength())}, torch::kFloat32).clone();
   }
   optimizer_->loadState(steps, std::move(buffers));
 }

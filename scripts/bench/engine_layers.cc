@@ -31,7 +31,7 @@ namespace lenet5::engine::bench {
 
 namespace lenet5::engine {
 ParameterLayout::ParameterLayout(int classes) : classes(classes) {}  // unused here
-}
+}  // namespace lenet5::engine
 
 using namespace lenet5::engine::bench;
 
@@ -58,54 +58,83 @@ int main() {
   auto hidden1 = randomVector(n * 120), hidden2 = randomVector(n * 84), logits = randomVector(n * classes);
   auto dHidden1 = randomVector(n * 120), dHidden2 = randomVector(n * 84), dFeatures = randomVector(n * kFeatures);
   std::vector<float> padded(32 * 32, 0.0f), phases(32 * 32), cols1(25 * kConv1Columns), conv1(6 * kConv1Columns);
-  std::vector<float> cols2(kConv2Taps * kConv2Stride, 0.0f), conv2(16 * kConv2Stride), dCols2(kConv2Taps * kConv2Stride);
-  std::vector<float> winner1(n * kPool1Size), winner2(n * kFeatures), dPool1(kPool1Size), rows2(kConv2Pixels * kConv2Taps);
+  std::vector<float> cols2(kConv2Taps * kConv2Stride, 0.0f), conv2(16 * kConv2Stride),
+      dCols2(kConv2Taps * kConv2Stride);
+  std::vector<float> winner1(n * kPool1Size), winner2(n * kFeatures), dPool1(kPool1Size),
+      rows2(kConv2Pixels * kConv2Taps);
   std::vector<int64_t> labels(n);
   for (auto& l : labels) l = random() % classes;
   lenet5::engine::ImageSource source;
 
-  struct Row { const char* layer; double flop, bytes; std::function<void()> run; };
+  struct Row {
+    const char* layer;
+    double flop, bytes;
+    std::function<void()> run;
+  };
   const double f = sizeof(float);
   std::vector<Row> rows = {
-      {"conv1 forward (im2col + GEMM)", 2.0 * 117600 * n, f * n * (784 + 150 + 6 * 784), [&] {
+      {"conv1 forward (im2col + GEMM)", 2.0 * 117600 * n, f * n * (784 + 150 + 6 * 784),
+       [&] {
          for (int i = 0; i < n; ++i) {
            conv1Columns(&images[i * kPixels], padded.data(), phases.data(), cols1.data());
            conv1Forward(cols1.data(), conv1W.data(), conv1B.data(), conv1.data());
-         }}},
-      {"relu + pool1 forward", 4.0 * 1176 * n, f * n * (6 * 784 + 2 * 1176), [&] {
-         for (int i = 0; i < n; ++i) reluPoolForward(conv1.data(), 6, kConv1Phase, kConv1Columns, &pool1[i * kPool1Size], &winner1[i * kPool1Size]);
+         }
        }},
-      {"conv2 forward (im2col + GEMM)", 2.0 * 240000 * n, f * n * (1176 + 2400 + 1600), [&] {
+      {"relu + pool1 forward", 4.0 * 1176 * n, f * n * (6 * 784 + 2 * 1176),
+       [&] {
+         for (int i = 0; i < n; ++i)
+           reluPoolForward(conv1.data(), 6, kConv1Phase, kConv1Columns, &pool1[i * kPool1Size],
+                           &winner1[i * kPool1Size]);
+       }},
+      {"conv2 forward (im2col + GEMM)", 2.0 * 240000 * n, f * n * (1176 + 2400 + 1600),
+       [&] {
          for (int i = 0; i < n; ++i) {
            conv2Columns(&pool1[i * kPool1Size], phases.data(), cols2.data());
            conv2Forward(cols2.data(), conv2W.data(), conv2B.data(), conv2.data());
-         }}},
-      {"relu + pool2 forward", 4.0 * 400 * n, f * n * (1600 + 800), [&] {
-         for (int i = 0; i < n; ++i) reluPoolForward(conv2.data(), 16, kConv2Phase, kConv2Stride, &features[i * kFeatures], &winner2[i * kFeatures]);
+         }
        }},
-      {"fc1-fc3 forward (block of 64)", 2.0 * (48000 + 10080 + 840) * n, f * (58920 + n * (400 + 120 + 84 + 10)), [&] {
+      {"relu + pool2 forward", 4.0 * 400 * n, f * n * (1600 + 800),
+       [&] {
+         for (int i = 0; i < n; ++i)
+           reluPoolForward(conv2.data(), 16, kConv2Phase, kConv2Stride, &features[i * kFeatures],
+                           &winner2[i * kFeatures]);
+       }},
+      {"fc1-fc3 forward (block of 64)", 2.0 * (48000 + 10080 + 840) * n, f * (58920 + n * (400 + 120 + 84 + 10)),
+       [&] {
          linearForward(n, 400, 120, features.data(), fc1W.data(), fc1B.data(), hidden1.data(), true);
          linearForward(n, 120, 84, hidden1.data(), fc2W.data(), fc2B.data(), hidden2.data(), true);
          linearForward(n, 84, classes, hidden2.data(), fc3W.data(), fc3B.data(), logits.data(), false);
        }},
-      {"cross-entropy", 0, f * n * classes * 2, [&] { crossEntropy(n, classes, logits.data(), labels.data(), source, 0, 1.0f / n, true); }},
-      {"fc3-fc1 backward", 4.0 * (48000 + 10080 + 840) * n, f * (2 * 58920 + n * 2 * (400 + 120 + 84 + 10)), [&] {
-         linearBackward(n, 84, classes, hidden2.data(), fc3W.data(), logits.data(), &grads[0], &grads[840], dHidden2.data());
-         linearBackward(n, 120, 84, hidden1.data(), fc2W.data(), dHidden2.data(), &grads[1000], &grads[12000], dHidden1.data());
-         linearBackward(n, 400, 120, features.data(), fc1W.data(), dHidden1.data(), &grads[13000], &grads[61000], dFeatures.data());
+      {"cross-entropy", 0, f * n * classes * 2,
+       [&] { crossEntropy(n, classes, logits.data(), labels.data(), source, 0, 1.0f / n, true); }},
+      {"fc3-fc1 backward", 4.0 * (48000 + 10080 + 840) * n, f * (2 * 58920 + n * 2 * (400 + 120 + 84 + 10)),
+       [&] {
+         linearBackward(n, 84, classes, hidden2.data(), fc3W.data(), logits.data(), &grads[0], &grads[840],
+                        dHidden2.data());
+         linearBackward(n, 120, 84, hidden1.data(), fc2W.data(), dHidden2.data(), &grads[1000], &grads[12000],
+                        dHidden1.data());
+         linearBackward(n, 400, 120, features.data(), fc1W.data(), dHidden1.data(), &grads[13000], &grads[61000],
+                        dFeatures.data());
        }},
-      {"pool2 + conv2 backward (im2col, dW, dX, col2im)", 4.0 * 240000 * n, f * n * (1600 + 2 * 1176 + 2 * 2400), [&] {
+      {"pool2 + conv2 backward (im2col, dW, dX, col2im)", 4.0 * 240000 * n, f * n * (1600 + 2 * 1176 + 2 * 2400),
+       [&] {
          for (int i = 0; i < n; ++i) {
-           reluPoolBackward(&dFeatures[i * kFeatures], &features[i * kFeatures], &winner2[i * kFeatures], 16, kConv2Phase, kConv2Stride, conv2.data());
+           reluPoolBackward(&dFeatures[i * kFeatures], &features[i * kFeatures], &winner2[i * kFeatures], 16,
+                            kConv2Phase, kConv2Stride, conv2.data());
            conv2Rows(&pool1[i * kPool1Size], rows2.data());
-           conv2Backward(conv2.data(), rows2.data(), conv2W.data(), &grads[156], &grads[2556], dCols2.data(), phases.data(), dPool1.data());
-         }}},
-      {"pool1 + conv1 backward (im2col, dW)", 2.0 * 117600 * n, f * n * (784 + 2 * 1176 + 6 * 784), [&] {
+           conv2Backward(conv2.data(), rows2.data(), conv2W.data(), &grads[156], &grads[2556], dCols2.data(),
+                         phases.data(), dPool1.data());
+         }
+       }},
+      {"pool1 + conv1 backward (im2col, dW)", 2.0 * 117600 * n, f * n * (784 + 2 * 1176 + 6 * 784),
+       [&] {
          for (int i = 0; i < n; ++i) {
-           reluPoolBackward(dPool1.data(), &pool1[i * kPool1Size], &winner1[i * kPool1Size], 6, kConv1Phase, kConv1Columns, conv1.data());
+           reluPoolBackward(dPool1.data(), &pool1[i * kPool1Size], &winner1[i * kPool1Size], 6, kConv1Phase,
+                            kConv1Columns, conv1.data());
            conv1Columns(&images[i * kPixels], padded.data(), phases.data(), cols1.data());
            conv1Backward(conv1.data(), cols1.data(), &grads[0], &grads[150]);
-         }}},
+         }
+       }},
   };
   std::printf("{\"isa\":\"%s\",\"images\":%d,\"layers\":[", LENET5_ISA_NAME, n);
   for (size_t r = 0; r < rows.size(); ++r) {
@@ -118,8 +147,8 @@ int main() {
       ++reps;
       seconds = threadSeconds() - start;
     } while (seconds < 0.3);
-    std::printf("%s{\"layer\":\"%s\",\"flopPerImage\":%.0f,\"bytesPerImage\":%.0f,\"microsecondsPerImage\":%.4f}", r ? "," : "",
-                rows[r].layer, rows[r].flop / n, rows[r].bytes / n, 1e6 * seconds / reps / n);
+    std::printf("%s{\"layer\":\"%s\",\"flopPerImage\":%.0f,\"bytesPerImage\":%.0f,\"microsecondsPerImage\":%.4f}",
+                r ? "," : "", rows[r].layer, rows[r].flop / n, rows[r].bytes / n, 1e6 * seconds / reps / n);
   }
   std::printf("]}\n");
 }

@@ -2,10 +2,14 @@
 import { parseArgs } from 'node:util';
 import { Adam, LeNet5, datasets, info } from '../../dist/index.js';
 
-const { values } = parseArgs({ options: {
-  epochs: { type: 'string', default: '1' }, 'max-batches': { type: 'string', default: '0' }, 'rss-per-epoch': { type: 'boolean', default: false },
-  seed: { type: 'string', default: '0' },
-} });
+const { values } = parseArgs({
+  options: {
+    epochs: { type: 'string', default: '1' },
+    'max-batches': { type: 'string', default: '0' },
+    'rss-per-epoch': { type: 'boolean', default: false },
+    seed: { type: 'string', default: '0' },
+  },
+});
 const epochs = Number(values.epochs);
 const maxBatches = Number(values['max-batches']);
 
@@ -23,8 +27,15 @@ const rssPerEpochMb = [];
 let userCpuSeconds = 0;
 let cpuMark = process.cpuUsage();
 const history = await model.train(train, {
-  epochs, batchSize: 64, seed, optimizer, validation: val, batchEventInterval: Number.MAX_SAFE_INTEGER,
-  onBatchEnd: (b) => { if (b.batch === b.batches) userCpuSeconds += process.cpuUsage(cpuMark).user / 1e6; },
+  epochs,
+  batchSize: 64,
+  seed,
+  optimizer,
+  validation: val,
+  batchEventInterval: Number.MAX_SAFE_INTEGER,
+  onBatchEnd: (b) => {
+    if (b.batch === b.batches) userCpuSeconds += process.cpuUsage(cpuMark).user / 1e6;
+  },
   onEpochEnd: () => {
     cpuMark = process.cpuUsage();
     if (values['rss-per-epoch']) rssPerEpochMb.push(process.memoryUsage().rss / 2 ** 20);
@@ -44,13 +55,21 @@ for (let i = 0; i < 2000; i++) {
 }
 latencies.sort((a, b) => a - b);
 const seconds = history.reduce((s, h) => s + train.size / h.imagesPerSecond, 0);
-console.log(JSON.stringify({
-  libtorch: info().libtorch, threads: info().threads, engine: model.engine, engineKernels: info().engineKernels,
-  trainImagesPerSecond: (train.size * epochs) / seconds,
-  trainUserCpuPer1000: (1000 * userCpuSeconds) / (train.size * epochs),
-  evalImagesPerSecond: test.size / evalSeconds,
-  predictP50Ms: latencies[Math.floor(latencies.length * 0.5)], predictP99Ms: latencies[Math.floor(latencies.length * 0.99)],
-  maxRssMb: process.resourceUsage().maxRSS / 1024, rssPerEpochMb,
-  epochs: history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, valLoss: h.valLoss, valAccuracy: h.valAccuracy })),
-  testLoss: result.loss, testAccuracy: result.accuracy,
-}));
+console.log(
+  JSON.stringify({
+    libtorch: info().libtorch,
+    threads: info().threads,
+    engine: model.engine,
+    engineKernels: info().engineKernels,
+    trainImagesPerSecond: (train.size * epochs) / seconds,
+    trainUserCpuPer1000: (1000 * userCpuSeconds) / (train.size * epochs),
+    evalImagesPerSecond: test.size / evalSeconds,
+    predictP50Ms: latencies[Math.floor(latencies.length * 0.5)],
+    predictP99Ms: latencies[Math.floor(latencies.length * 0.99)],
+    maxRssMb: process.resourceUsage().maxRSS / 1024,
+    rssPerEpochMb,
+    epochs: history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, valLoss: h.valLoss, valAccuracy: h.valAccuracy })),
+    testLoss: result.loss,
+    testAccuracy: result.accuracy,
+  }),
+);

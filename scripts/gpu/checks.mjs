@@ -9,7 +9,10 @@ import { Dataset, LeNet5, Lenet5Error, SGD, cuda, datasets } from '../../dist/in
 const scratch = mkdtempSync(join(tmpdir(), 'lenet5-cuda-'));
 
 async function rejectsWith(promise, code) {
-  const error = await promise.then(() => undefined, (e) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e) => e,
+  );
   assert.ok(error instanceof Lenet5Error, `expected a Lenet5Error ${code}, got ${error}`);
   assert.equal(error.code, code);
   return error;
@@ -62,7 +65,13 @@ export const checks = {
     await onCpu.model.saveCheckpoint(path, { optimizer: onCpu.optimizer, epoch: 2 });
     const onGpu = await LeNet5.loadCheckpoint(path, { device: 'cuda' });
     assert.equal(onGpu.epoch, 2);
-    const history = await onGpu.model.train(fashion.test, { epochs: 1, batchSize: 256, seed: 4, optimizer: onGpu.optimizer, initialEpoch: 2 });
+    const history = await onGpu.model.train(fashion.test, {
+      epochs: 1,
+      batchSize: 256,
+      seed: 4,
+      optimizer: onGpu.optimizer,
+      initialEpoch: 2,
+    });
     assert.ok(Number.isFinite(history[0].trainLoss));
   },
 

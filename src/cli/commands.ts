@@ -19,7 +19,10 @@ export interface LoadFlags extends CommonOptions {
   allowNonFinite?: boolean;
 }
 
-export async function evaluateCommand(modelPath: string, options: DataOptions & LoadFlags & { split: 'test' | 'val' | 'train' }): Promise<number> {
+export async function evaluateCommand(
+  modelPath: string,
+  options: DataOptions & LoadFlags & { split: 'test' | 'val' | 'train' },
+): Promise<number> {
   const model = await loadModel(modelPath, { allowNonFinite: options.allowNonFinite });
   const splits = await loadSplits(options);
   const data = { test: splits.test, val: splits.validation, train: splits.fit }[options.split];
@@ -29,13 +32,18 @@ export async function evaluateCommand(modelPath: string, options: DataOptions & 
   if (options.json) {
     printJson({ ok: true, command: 'evaluate', model: modelPath, data: dir, split: options.split, classes, ...result });
   } else {
-    say(options, `${options.split} set (${dir}): Loss: ${result.loss.toFixed(4)}, Accuracy: ${percent(result.accuracy)} (${result.correct}/${result.total})`);
+    say(
+      options,
+      `${options.split} set (${dir}): Loss: ${result.loss.toFixed(4)}, Accuracy: ${percent(result.accuracy)} (${result.correct}/${result.total})`,
+    );
     say(options, '\nPer-class accuracy:');
     result.perClassAccuracy.forEach((a, i) => say(options, `  ${String(i).padStart(2)} ${(classes[i] ?? '').padEnd(12)} ${percent(a)}`));
     say(options, '\nConfusion matrix (rows: true class, columns: predicted):');
     const width = Math.max(4, ...result.confusionMatrix.flat().map((v) => String(v).length + 1));
     say(options, `     ${result.confusionMatrix.map((_, i) => String(i).padStart(width)).join('')}`);
-    result.confusionMatrix.forEach((row, i) => say(options, `  ${String(i).padStart(2)} ${row.map((v) => String(v).padStart(width)).join('')}`));
+    result.confusionMatrix.forEach((row, i) =>
+      say(options, `  ${String(i).padStart(2)} ${row.map((v) => String(v).padStart(width)).join('')}`),
+    );
   }
   model.dispose();
   return 0;
@@ -53,7 +61,10 @@ export interface PredictCommandOptions extends LoadFlags {
 async function expandImages(inputs: string[]): Promise<string[]> {
   const files: string[] = [];
   for (const input of inputs) {
-    const isDir = await stat(input).then((s) => s.isDirectory(), () => false);
+    const isDir = await stat(input).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
     files.push(...(isDir ? await imageFilesIn(input) : [input]));
   }
   return files;
@@ -65,7 +76,11 @@ function csvField(value: string): string {
 
 export async function predictCommand(modelPath: string, inputs: string[], options: PredictCommandOptions): Promise<number> {
   if ((inputs.length === 0) === (options.csv === undefined)) {
-    throw new UsageError(inputs.length ? 'Pass images (or folders) or --csv FILE, not both.' : 'Nothing to predict: pass image files or folders, or --csv FILE (Kaggle\'s test.csv).');
+    throw new UsageError(
+      inputs.length
+        ? 'Pass images (or folders) or --csv FILE, not both.'
+        : "Nothing to predict: pass image files or folders, or --csv FILE (Kaggle's test.csv).",
+    );
   }
   if (options.out) await refuseOverwrite('--out', options.out, modelPath, 'model');
   const model = await loadModel(modelPath, { allowNonFinite: options.allowNonFinite });
@@ -80,13 +95,18 @@ export async function predictCommand(modelPath: string, inputs: string[], option
     images = Array.from({ length: pixels.length / IMAGE_PIXELS }, (_, i) => String(i + 1));
   } else {
     images = await expandImages(inputs);
-    if (images.length === 0) throw new Lenet5Error('ERR_LENET5_DATA_NOT_FOUND', `No images (${IMAGE_EXTENSIONS.join(', ')}) in ${inputs.join(', ')}.`);
+    if (images.length === 0)
+      throw new Lenet5Error('ERR_LENET5_DATA_NOT_FOUND', `No images (${IMAGE_EXTENSIONS.join(', ')}) in ${inputs.join(', ')}.`);
     // Unless told otherwise, images are prepared as the model's training images were (its metadata).
     const decoded = await decodeImages(images, {
-      invert: options.invert ?? model.preprocessing?.invert, fit: options.fit ?? model.preprocessing?.fit ?? 'stretch', onBadFile: 'skip',
+      invert: options.invert ?? model.preprocessing?.invert,
+      fit: options.fit ?? model.preprocessing?.fit ?? 'stretch',
+      onBadFile: 'skip',
     });
     pixels = decoded.pixels;
-    errors = new Map(decoded.badFiles.map((b) => [images.indexOf(b.path), { code: 'ERR_LENET5_IMAGE', message: `${b.path}: ${b.reason}` }]));
+    errors = new Map(
+      decoded.badFiles.map((b) => [images.indexOf(b.path), { code: 'ERR_LENET5_IMAGE', message: `${b.path}: ${b.reason}` }]),
+    );
   }
   const prediction = errors.size < images.length ? await model.predict(pixels) : undefined;
   const results = images.map((image, i) => {
@@ -100,13 +120,23 @@ export async function predictCommand(modelPath: string, inputs: string[], option
       return { image, error: { code, message } };
     }
     const predicted = prediction!.classes[i];
-    return { image, class: predicted, name: names[predicted], probability: probabilities[predicted], top: rankClasses(probabilities, names, top) };
+    return {
+      image,
+      class: predicted,
+      name: names[predicted],
+      probability: probabilities[predicted],
+      top: rankClasses(probabilities, names, top),
+    };
   });
   const classified = results.filter((r) => !r.error);
   if (options.out) {
     let text: string;
     if (options.out.toLowerCase().endsWith('.json')) {
-      text = `${JSON.stringify(classified.map(({ top: _top, ...r }) => r), null, 2)}\n`;
+      text = `${JSON.stringify(
+        classified.map(({ top: _top, ...r }) => r),
+        null,
+        2,
+      )}\n`;
     } else if (options.csv) {
       // Kaggle's digit-recognizer submission format.
       text = `ImageId,Label\n${classified.map((r) => `${r.image},${r.class}`).join('\n')}\n`;
@@ -117,14 +147,24 @@ export async function predictCommand(modelPath: string, inputs: string[], option
   }
   const firstError = results.find((r) => r.error)?.error;
   if (options.json) {
-    printJson({ ok: !firstError, command: 'predict', model: modelPath, out: options.out ?? null, predictions: results, ...(firstError ? { error: firstError } : {}) });
+    printJson({
+      ok: !firstError,
+      command: 'predict',
+      model: modelPath,
+      out: options.out ?? null,
+      predictions: results,
+      ...(firstError ? { error: firstError } : {}),
+    });
   } else {
     for (const r of results) {
       if (r.error) {
         warn(r.error.code, r.error.message);
         say(options, `${r.image}: not classified (${r.error.code})`);
       } else if (!options.out) {
-        say(options, `${r.image}: ${r.class} (${r.name}) ${percent(r.probability!)}   top: ${r.top!.map((t) => `${t.name} ${percent(t.probability)}`).join(', ')}`);
+        say(
+          options,
+          `${r.image}: ${r.class} (${r.name}) ${percent(r.probability!)}   top: ${r.top!.map((t) => `${t.name} ${percent(t.probability)}`).join(', ')}`,
+        );
       }
     }
     if (options.out) say(options, `Wrote ${classified.length} predictions to ${options.out}`);
@@ -147,15 +187,29 @@ export async function inspectCommand(file: string, options: CommonOptions): Prom
   return 0;
 }
 
-export async function exportCommand(modelPath: string, options: LoadFlags & { format: 'torchscript' | 'onnx'; out?: string }): Promise<number> {
+export async function exportCommand(
+  modelPath: string,
+  options: LoadFlags & { format: 'torchscript' | 'onnx'; out?: string },
+): Promise<number> {
   const out = options.out ?? modelPath.replace(/\.(pth|pt|ckpt)$/i, '') + (options.format === 'onnx' ? '.onnx' : '.pt');
   await refuseOverwrite('--out', out, modelPath, 'model');
   const model = await loadModel(modelPath, { allowNonFinite: options.allowNonFinite });
   await model.export(out, { format: options.format });
   if (options.json) {
-    printJson({ ok: true, command: 'export', model: modelPath, format: options.format, out, normalization: model.normalization, classes: model.classes ?? null });
+    printJson({
+      ok: true,
+      command: 'export',
+      model: modelPath,
+      format: options.format,
+      out,
+      normalization: model.normalization,
+      classes: model.classes ?? null,
+    });
   } else {
-    say(options, `Exported ${modelPath} as ${options.format} to ${out} (input: normalised [N, 1, 28, 28], pixel -> (pixel/255 - ${model.normalization.mean}) / ${model.normalization.std}; output: logits)`);
+    say(
+      options,
+      `Exported ${modelPath} as ${options.format} to ${out} (input: normalised [N, 1, 28, 28], pixel -> (pixel/255 - ${model.normalization.mean}) / ${model.normalization.std}; output: logits)`,
+    );
   }
   model.dispose();
   return 0;
@@ -168,7 +222,10 @@ export async function infoCommand(options: CommonOptions): Promise<number> {
   } else {
     say(options, `${details.package} ${details.version}`);
     say(options, `Node.js ${details.node}, LibTorch ${details.libtorch}`);
-    say(options, `CUDA available: ${details.cudaAvailable ? 'yes' : 'no'}, devices: ${details.cudaDeviceCount} (LibTorch CUDA support: ${details.cudaSupport}${details.cudaRuntime ? `, runtime ${details.cudaRuntime}` : ''})`);
+    say(
+      options,
+      `CUDA available: ${details.cudaAvailable ? 'yes' : 'no'}, devices: ${details.cudaDeviceCount} (LibTorch CUDA support: ${details.cudaSupport}${details.cudaRuntime ? `, runtime ${details.cudaRuntime}` : ''})`,
+    );
     say(options, `CPU threads: ${details.threads}`);
     say(options, `CPU engine kernels: ${details.engineKernels} (LENET5_ENGINE=libtorch uses LibTorch's operators instead)`);
   }

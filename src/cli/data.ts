@@ -37,8 +37,11 @@ async function loadData(options: DataOptions): Promise<{ source: DataSource; pat
   let source: DataSource;
   try {
     source = await auto(path, {
-      invert: options.invert ?? false, fit: options.fit, onBadFile: options.onBadFile,
-      cacheDir: options.cache ? options.cacheDir : null, onProgress: progress.update,
+      invert: options.invert ?? false,
+      fit: options.fit,
+      onBadFile: options.onBadFile,
+      cacheDir: options.cache ? options.cacheDir : null,
+      onProgress: progress.update,
     });
   } finally {
     progress.stop();
@@ -58,7 +61,10 @@ export async function loadSplits(options: DataOptions): Promise<Splits> {
   let test = source.test;
   if (!test) {
     [rest, test] = rest.split(1 - options.valSplit, { seed: options.seed });
-    say(options, `No test split in ${path}: held out ${test.size} of ${source.train.size} training images (--val-split ${options.valSplit}, --seed ${options.seed}) as the test set.`);
+    say(
+      options,
+      `No test split in ${path}: held out ${test.size} of ${source.train.size} training images (--val-split ${options.valSplit}, --seed ${options.seed}) as the test set.`,
+    );
   }
   let validation = source.validation;
   let fit = rest;

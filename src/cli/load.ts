@@ -4,7 +4,10 @@ import { LeNet5 } from '../model.js';
 /** One stderr line when the file's keys carried a wrapper prefix that was removed. */
 export function noteStrippedPrefix(path: string, model: LeNet5): void {
   const prefix = model.loadResult?.strippedPrefix;
-  if (prefix) process.stderr.write(`lenet5: ${path}: removed the prefix "${prefix}" from every key (saved from a wrapped model: nn.DataParallel, DDP or torch.compile)\n`);
+  if (prefix)
+    process.stderr.write(
+      `lenet5: ${path}: removed the prefix "${prefix}" from every key (saved from a wrapped model: nn.DataParallel, DDP or torch.compile)\n`,
+    );
 }
 
 /** LeNet5.load, then noteStrippedPrefix. */

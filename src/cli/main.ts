@@ -14,35 +14,41 @@ import { dropOutputToClosedPipes, printJson, reportError } from './output.js';
 // so --help and --version answer at once.
 const commands = () => import('./commands.js');
 
-const allowNonFinite = () => new Option('--allow-non-finite', 'load weights that hold NaN or infinity (outputs that are not finite are still errors)');
+const allowNonFinite = () =>
+  new Option('--allow-non-finite', 'load weights that hold NaN or infinity (outputs that are not finite are still errors)');
 
 function positiveInt(value: string): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`Expected a positive integer but received "${value}".`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0)
+    throw new InvalidArgumentError(`Expected a positive integer but received "${value}".`);
   return n;
 }
 
 function nonNegativeInt(value: string): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`Expected a non-negative integer but received "${value}".`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
+    throw new InvalidArgumentError(`Expected a non-negative integer but received "${value}".`);
   return n;
 }
 
 function nonNegativeFloat(value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`Expected a non-negative number but received "${value}".`);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new InvalidArgumentError(`Expected a non-negative number but received "${value}".`);
   return n;
 }
 
 function positiveFloat(value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`Expected a positive number but received "${value}".`);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError(`Expected a positive number but received "${value}".`);
   return n;
 }
 
 function fraction(value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !(n > 0 && n < 1)) throw new InvalidArgumentError(`Expected a number between 0 and 1 (exclusive) but received "${value}".`);
+  if (value.trim() === '' || !(n > 0 && n < 1))
+    throw new InvalidArgumentError(`Expected a number between 0 and 1 (exclusive) but received "${value}".`);
   return n;
 }
 
@@ -56,7 +62,9 @@ function port(value: string): number {
 function host(value: string): string {
   const name = /^(?=.*[a-z])[a-z0-9-]+(\.[a-z0-9-]+)*$/i.test(value);
   if (isIP(value) === 0 && !name) {
-    throw new InvalidArgumentError(`Expected an IP address of this machine (127.0.0.1, 0.0.0.0, ::1, ::) or a host name but received "${value}".`);
+    throw new InvalidArgumentError(
+      `Expected an IP address of this machine (127.0.0.1, 0.0.0.0, ::1, ::) or a host name but received "${value}".`,
+    );
   }
   return value;
 }
@@ -72,13 +80,29 @@ function device(value: string): string {
 /** The options of every command that reads a dataset (train, evaluate). */
 function dataOptions(command: Command): Command {
   return command
-    .option('--data <path>', 'MNIST IDX folder, image folder (one subfolder per class, optionally below train/ val/ test/) or Kaggle CSV (default: $LENET5_DATA or /usr/share/datasets/fashion-mnist)')
+    .option(
+      '--data <path>',
+      'MNIST IDX folder, image folder (one subfolder per class, optionally below train/ val/ test/) or Kaggle CSV (default: $LENET5_DATA or /usr/share/datasets/fashion-mnist)',
+    )
     .option('--invert', 'image folders: invert the images (for dark drawings on a light background)')
-    .addOption(new Option('--fit <mode>', 'image folders: mnist (fit into 20x20, centre by centre of mass), stretch or pad to 28x28').choices(FITS).default('mnist'))
-    .addOption(new Option('--on-bad-file <action>', 'image folders and CSV: stop at unreadable files, or skip and list them').choices(['error', 'skip']).default('error'))
+    .addOption(
+      new Option('--fit <mode>', 'image folders: mnist (fit into 20x20, centre by centre of mass), stretch or pad to 28x28')
+        .choices(FITS)
+        .default('mnist'),
+    )
+    .addOption(
+      new Option('--on-bad-file <action>', 'image folders and CSV: stop at unreadable files, or skip and list them')
+        .choices(['error', 'skip'])
+        .default('error'),
+    )
     .option('--cache-dir <dir>', 'where decoded image folders are cached (default: $LENET5_CACHE or ~/.cache/lenet5-libtorch)')
     .option('--no-cache', 'decode image folders again, without reading or writing the cache')
-    .option('--val-split <fraction>', 'share of the training data held out for validation (and as the test set when the data has none)', fraction, 0.1)
+    .option(
+      '--val-split <fraction>',
+      'share of the training data held out for validation (and as the test set when the data has none)',
+      fraction,
+      0.1,
+    )
     .option('--seed <n>', 'seed for initialisation, splits and shuffling', nonNegativeInt, 0);
 }
 
@@ -88,9 +112,11 @@ const json = process.argv.includes('--json');
 let exitCode = 0;
 // Commander hands each action its parsed arguments and options untyped; each command module declares
 // the types it expects (any function's parameters accept never[], so every action fits `body`).
-const run = (body: (...args: never[]) => Promise<number>) => async (...args: unknown[]) => {
-  exitCode = await body(...(args as never[]));
-};
+const run =
+  (body: (...args: never[]) => Promise<number>) =>
+  async (...args: unknown[]) => {
+    exitCode = await body(...(args as never[]));
+  };
 
 const program = new Command('lenet5')
   .description('LeNet-5 on LibTorch: train, evaluate and run PyTorch-compatible models from Node.js')
@@ -107,43 +133,61 @@ dataOptions(program.command('train'))
   .option('--device <device>', 'auto (cuda:0 when available, else cpu), cpu, cuda or cuda:N', device, 'auto')
   .option('--out <file>', 'where to save the weights', 'lenet5_model.pth')
   .option('--checkpoint <file>', 'write a resumable checkpoint after every epoch')
-  .option('--resume <file>', 'continue from a checkpoint (this package\'s or Python\'s) up to --epochs')
+  .option('--resume <file>', "continue from a checkpoint (this package's or Python's) up to --epochs")
   .option('--report <dir>', 'write an HTML report with curves, confusion matrix and misclassified images')
-  .option('--lr-schedule <spec>', 'step:STEP_SIZE:GAMMA, cosine[:T_MAX[:ETA_MIN]] (T_MAX default: --epochs) or plateau:PATIENCE:FACTOR; PyTorch\'s StepLR, CosineAnnealingLR, ReduceLROnPlateau, stepped once per epoch')
+  .option(
+    '--lr-schedule <spec>',
+    "step:STEP_SIZE:GAMMA, cosine[:T_MAX[:ETA_MIN]] (T_MAX default: --epochs) or plateau:PATIENCE:FACTOR; PyTorch's StepLR, CosineAnnealingLR, ReduceLROnPlateau, stepped once per epoch",
+  )
   .option('--early-stop <patience>', 'stop when the validation loss has not improved for this many epochs', positiveInt)
-  .option('--min-delta <d>', 'with --early-stop: the least decrease of the validation loss that counts as an improvement', nonNegativeFloat, 0)
+  .option(
+    '--min-delta <d>',
+    'with --early-stop: the least decrease of the validation loss that counts as an improvement',
+    nonNegativeFloat,
+    0,
+  )
   .option('--save-best', 'keep the weights of the epoch with the best validation accuracy: the test and --out use them')
   .option('--json', 'print one JSON object instead of lines')
   .action(run(async (options) => (await import('./train.js')).trainCommand(options)));
 
 dataOptions(program.command('evaluate'))
-  .description('Evaluate a saved model: loss, accuracy, per-class accuracy, confusion matrix (data without a test split: the test set train held out)')
+  .description(
+    'Evaluate a saved model: loss, accuracy, per-class accuracy, confusion matrix (data without a test split: the test set train held out)',
+  )
   .argument('<model>', '.pth file')
   .addOption(new Option('--split <split>', 'which split').choices(['test', 'val', 'train']).default('test'))
   .addOption(allowNonFinite())
   .option('--json', 'print one JSON object')
   .action(run(async (model, options) => (await commands()).evaluateCommand(model, options)));
 
-program.command('predict')
+program
+  .command('predict')
   .description('Classify images (PNG, JPEG, WebP, GIF, TIFF or PGM; converted to 28x28 grayscale), folders of them, or a Kaggle CSV')
   .argument('<model>', '.pth file')
   .argument('[images...]', 'image files or folders')
   .option('--invert', 'invert the images (for dark drawings on a light background)')
-  .addOption(new Option('--fit <mode>', 'mnist (fit into 20x20, centre by centre of mass), stretch or pad to 28x28 (default: as the model was trained, else stretch)').choices(FITS))
+  .addOption(
+    new Option(
+      '--fit <mode>',
+      'mnist (fit into 20x20, centre by centre of mass), stretch or pad to 28x28 (default: as the model was trained, else stretch)',
+    ).choices(FITS),
+  )
   .option('--csv <file>', 'Kaggle digit-recognizer CSV (pixel0,...,pixel783) to predict instead of images')
-  .option('--out <file>', 'write the predictions: .json, else CSV (with --csv: Kaggle\'s ImageId,Label)')
+  .option('--out <file>', "write the predictions: .json, else CSV (with --csv: Kaggle's ImageId,Label)")
   .option('--top <k>', 'how many top classes to list (1 to the class count)', positiveInt, 3)
   .addOption(allowNonFinite())
   .option('--json', 'print one JSON object')
   .action(run(async (model, images, options) => (await commands()).predictCommand(model, images, options)));
 
-program.command('inspect')
+program
+  .command('inspect')
   .description('List the tensors (name, dtype, shape) and format of a .pth file, without building a model')
   .argument('<file>', '.pth file')
   .option('--json', 'print one JSON object')
   .action(run(async (file, options) => (await commands()).inspectCommand(file, options)));
 
-program.command('export')
+program
+  .command('export')
   .description('Export a saved model for deployment: TorchScript (torch.jit.load, LibTorch) or ONNX (ONNX Runtime)')
   .argument('<model>', '.pth file')
   .addOption(new Option('--format <format>', 'export format').choices(['torchscript', 'onnx']).makeOptionMandatory())
@@ -152,7 +196,8 @@ program.command('export')
   .option('--json', 'print one JSON object')
   .action(run(async (model, options) => (await commands()).exportCommand(model, options)));
 
-program.command('serve')
+program
+  .command('serve')
   .description('Serve predictions over HTTP: POST /predict (image or JSON pixels), GET /healthz, GET / (draw or drop an image)')
   .argument('<model>', '.pth file')
   .option('--port <n>', 'port (0 picks a free one)', port, 8080)
@@ -161,12 +206,18 @@ program.command('serve')
   .option('--max-body <bytes>', 'largest request body', positiveInt, 1024 * 1024)
   .option('--rate-limit <n>', 'POST /predict requests per second per client address (0: no limit)', nonNegativeInt, 100)
   .option('--max-batch <n>', 'most concurrent requests merged into one forward pass', positiveInt, 256)
-  .option('--max-image-pixels <n>', 'largest image accepted, in pixels (width x height), checked before decoding', positiveInt, SERVE_MAX_IMAGE_PIXELS)
+  .option(
+    '--max-image-pixels <n>',
+    'largest image accepted, in pixels (width x height), checked before decoding',
+    positiveInt,
+    SERVE_MAX_IMAGE_PIXELS,
+  )
   .addOption(allowNonFinite())
   .option('--json', 'print one JSON line when listening')
   .action(run(async (model, options) => (await import('./serve.js')).serveCommand(model, options)));
 
-program.command('info')
+program
+  .command('info')
   .description('Versions of the package, Node.js and LibTorch; CUDA availability; threads')
   .option('--json', 'print one JSON object')
   .action(run(async (options) => (await commands()).infoCommand(options)));
@@ -178,7 +229,10 @@ try {
     // Commander has printed its message (or, for a missing command, the help) on stderr already.
     // --help and --version are successes; anything else is a usage error.
     exitCode = error.exitCode === 0 ? 0 : 2;
-    const message = error.code === 'commander.help' ? 'Expected a command: train, evaluate, predict, inspect, export, serve or info. Run lenet5 --help.' : error.message.replace(/^error: /, '');
+    const message =
+      error.code === 'commander.help'
+        ? 'Expected a command: train, evaluate, predict, inspect, export, serve or info. Run lenet5 --help.'
+        : error.message.replace(/^error: /, '');
     if (exitCode === 2 && json) printJson({ ok: false, error: { code: 'ERR_LENET5_USAGE', message } });
   } else {
     exitCode = reportError(error, json);

@@ -27,6 +27,10 @@ export async function checkWritable(flag: string, path: string, kind: 'file' | '
       if ((await stat(path).catch(() => undefined))?.isDirectory()) throw new Error('it is a folder');
     }
   } catch (error) {
-    throw new Lenet5Error('ERR_LENET5_IO', `Cannot write ${flag} ${path}: ${(error as Error).message}. Pass a path whose folder exists and can be written.`, { cause: error });
+    throw new Lenet5Error(
+      'ERR_LENET5_IO',
+      `Cannot write ${flag} ${path}: ${(error as Error).message}. Pass a path whose folder exists and can be written.`,
+      { cause: error },
+    );
   }
 }

@@ -17,12 +17,15 @@ export function epochProgress(enabled: boolean): EpochProgress {
       if (progress.epoch !== epoch) {
         bar?.stop();
         epoch = progress.epoch;
-        bar = new cliProgress.SingleBar({
-          format: 'Epoch {epoch} [{bar}] {value}/{total} batches | loss {loss} | {speed} img/s | ETA {eta_formatted}',
-          hideCursor: true,
-          clearOnComplete: true,
-          stream: process.stdout,
-        }, cliProgress.Presets.shades_classic);
+        bar = new cliProgress.SingleBar(
+          {
+            format: 'Epoch {epoch} [{bar}] {value}/{total} batches | loss {loss} | {speed} img/s | ETA {eta_formatted}',
+            hideCursor: true,
+            clearOnComplete: true,
+            stream: process.stdout,
+          },
+          cliProgress.Presets.shades_classic,
+        );
         bar.start(progress.batches, 0, { epoch, loss: '-', speed: '-' });
       }
       bar?.update(progress.batch, { loss: progress.loss.toFixed(4), speed: Math.round(progress.imagesPerSecond), started });
@@ -42,7 +45,15 @@ export function decodeProgress(enabled: boolean): { update: (done: number, total
   return {
     update(done, total) {
       if (!bar) {
-        bar = new cliProgress.SingleBar({ format: 'Decoding images [{bar}] {value}/{total} | ETA {eta_formatted}', hideCursor: true, clearOnComplete: true, stream: process.stdout }, cliProgress.Presets.shades_classic);
+        bar = new cliProgress.SingleBar(
+          {
+            format: 'Decoding images [{bar}] {value}/{total} | ETA {eta_formatted}',
+            hideCursor: true,
+            clearOnComplete: true,
+            stream: process.stdout,
+          },
+          cliProgress.Presets.shades_classic,
+        );
         bar.start(total, 0);
       }
       bar.update(done);

@@ -40,8 +40,12 @@ function curves(history: EpochResult[]): { loss: vl.TopLevelSpec; accuracy: vl.T
   const accuracyRows = history.filter((e) => e.valAccuracy !== undefined).map((e) => ({ epoch: e.epoch, accuracy: e.valAccuracy }));
   return {
     loss: {
-      $schema: 'https://vega.github.io/schema/vega-lite/v5.json', title: 'Loss per epoch', width: 420, height: 260,
-      data: { values: lossRows }, mark: { type: 'line', point: true },
+      $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+      title: 'Loss per epoch',
+      width: 420,
+      height: 260,
+      data: { values: lossRows },
+      mark: { type: 'line', point: true },
       encoding: {
         x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' } },
         y: { field: 'loss', type: 'quantitative', scale: { zero: false } },
@@ -49,8 +53,12 @@ function curves(history: EpochResult[]): { loss: vl.TopLevelSpec; accuracy: vl.T
       },
     },
     accuracy: {
-      $schema: 'https://vega.github.io/schema/vega-lite/v5.json', title: 'Validation accuracy per epoch', width: 420, height: 260,
-      data: { values: accuracyRows }, mark: { type: 'line', point: true, color: '#2ca02c' },
+      $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+      title: 'Validation accuracy per epoch',
+      width: 420,
+      height: 260,
+      data: { values: accuracyRows },
+      mark: { type: 'line', point: true, color: '#2ca02c' },
       encoding: {
         x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' } },
         y: { field: 'accuracy', type: 'quantitative', scale: { zero: false }, axis: { format: '.1%' } },
@@ -62,7 +70,10 @@ function curves(history: EpochResult[]): { loss: vl.TopLevelSpec; accuracy: vl.T
 function confusionSpec(matrix: number[][], classes: string[]): vl.TopLevelSpec {
   const rows = matrix.flatMap((row, t) => row.map((count, p) => ({ actual: classes[t], predicted: classes[p], count })));
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json', title: 'Test confusion matrix', width: 420, height: 420,
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: 'Test confusion matrix',
+    width: 420,
+    height: 420,
     data: { values: rows },
     encoding: {
       x: { field: 'predicted', type: 'nominal', sort: classes, axis: { labelAngle: -40 } },
@@ -70,7 +81,13 @@ function confusionSpec(matrix: number[][], classes: string[]): vl.TopLevelSpec {
     },
     layer: [
       { mark: 'rect', encoding: { color: { field: 'count', type: 'quantitative', scale: { scheme: 'blues', type: 'symlog' } } } },
-      { mark: { type: 'text', fontSize: 10 }, encoding: { text: { field: 'count', type: 'quantitative' }, color: { condition: { test: 'datum.count > 300', value: 'white' }, value: 'black' } } },
+      {
+        mark: { type: 'text', fontSize: 10 },
+        encoding: {
+          text: { field: 'count', type: 'quantitative' },
+          color: { condition: { test: 'datum.count > 300', value: 'white' }, value: 'black' },
+        },
+      },
     ],
   };
 }
@@ -79,7 +96,8 @@ function imagePng(pixels: Uint8Array): Buffer {
   const side = 28 * SCALE;
   const png = new PNG({ width: side, height: side, colorType: 0, inputColorType: 0, inputHasAlpha: false });
   const data = Buffer.alloc(side * side);
-  for (let y = 0; y < side; y++) for (let x = 0; x < side; x++) data[y * side + x] = pixels[Math.floor(y / SCALE) * 28 + Math.floor(x / SCALE)];
+  for (let y = 0; y < side; y++)
+    for (let x = 0; x < side; x++) data[y * side + x] = pixels[Math.floor(y / SCALE) * 28 + Math.floor(x / SCALE)];
   png.data = data;
   return PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false });
 }
@@ -104,17 +122,36 @@ export async function writeReport(dir: string, input: ReportInput): Promise<stri
     const prediction = await model.predict(pixels);
     for (let i = 0; i < labels.length && wrong.length < MISCLASSIFIED_SHOWN; i++) {
       const predicted = prediction.classes[i];
-      if (predicted !== labels[i]) wrong.push({ index: i, actual: labels[i], predicted, confidence: prediction.probabilities[i][predicted] });
+      if (predicted !== labels[i])
+        wrong.push({ index: i, actual: labels[i], predicted, confidence: prediction.probabilities[i][predicted] });
     }
-    for (const w of wrong) await writeFileAtomic(join(dir, 'misclassified', `${w.index}.png`), imagePng(pixels.subarray(w.index * IMAGE_PIXELS, (w.index + 1) * IMAGE_PIXELS)));
+    for (const w of wrong)
+      await writeFileAtomic(
+        join(dir, 'misclassified', `${w.index}.png`),
+        imagePng(pixels.subarray(w.index * IMAGE_PIXELS, (w.index + 1) * IMAGE_PIXELS)),
+      );
   }
-  const settingsRows = Object.entries(settings).filter(([, v]) => v !== undefined && typeof v !== 'object')
-    .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(String(v))}</td></tr>`).join('');
-  const epochRows = history.map((e) => `<tr><td>${e.epoch}</td><td>${Number(e.lr.toPrecision(6))}</td><td>${e.trainLoss.toFixed(4)}</td><td>${e.valLoss?.toFixed(4) ?? ''}</td>` +
-    `<td>${e.valAccuracy === undefined ? '' : percent(e.valAccuracy)}</td><td>${e.seconds.toFixed(1)}</td><td>${Math.round(e.imagesPerSecond)}</td></tr>`).join('');
-  const classRows = classes.map((name, i) => `<tr><td>${escapeHtml(name)}</td><td>${percent(result.perClassAccuracy[i] || 0)}</td></tr>`).join('');
-  const grid = wrong.map((w) => `<figure><img src="misclassified/${w.index}.png" alt="test image ${w.index}" width="84" height="84">` +
-    `<figcaption>#${w.index}<br>true: ${escapeHtml(classes[w.actual])}<br>predicted: ${escapeHtml(classes[w.predicted])} (${percent(w.confidence)})</figcaption></figure>`).join('');
+  const settingsRows = Object.entries(settings)
+    .filter(([, v]) => v !== undefined && typeof v !== 'object')
+    .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(String(v))}</td></tr>`)
+    .join('');
+  const epochRows = history
+    .map(
+      (e) =>
+        `<tr><td>${e.epoch}</td><td>${Number(e.lr.toPrecision(6))}</td><td>${e.trainLoss.toFixed(4)}</td><td>${e.valLoss?.toFixed(4) ?? ''}</td>` +
+        `<td>${e.valAccuracy === undefined ? '' : percent(e.valAccuracy)}</td><td>${e.seconds.toFixed(1)}</td><td>${Math.round(e.imagesPerSecond)}</td></tr>`,
+    )
+    .join('');
+  const classRows = classes
+    .map((name, i) => `<tr><td>${escapeHtml(name)}</td><td>${percent(result.perClassAccuracy[i] || 0)}</td></tr>`)
+    .join('');
+  const grid = wrong
+    .map(
+      (w) =>
+        `<figure><img src="misclassified/${w.index}.png" alt="test image ${w.index}" width="84" height="84">` +
+        `<figcaption>#${w.index}<br>true: ${escapeHtml(classes[w.actual])}<br>predicted: ${escapeHtml(classes[w.predicted])} (${percent(w.confidence)})</figcaption></figure>`,
+    )
+    .join('');
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>LeNet-5 training report</title>
 <style>
@@ -140,4 +177,3 @@ ${wrong.length ? `<h2>Misclassified test images (first ${wrong.length})</h2><div
   await writeFileAtomic(index, Buffer.from(html));
   return resolve(index);
 }
-

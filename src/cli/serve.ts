@@ -24,11 +24,24 @@ function listenError(error: unknown, host: string, port: number): Error {
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   switch ((error as NodeJS.ErrnoException).code) {
     case 'EADDRINUSE':
-      return new Lenet5Error('ERR_LENET5_LISTEN', `${where} is already in use by another program. Stop that program, or pick another port with --port (--port 0 picks a free one).`, { cause: error });
+      return new Lenet5Error(
+        'ERR_LENET5_LISTEN',
+        `${where} is already in use by another program. Stop that program, or pick another port with --port (--port 0 picks a free one).`,
+        { cause: error },
+      );
     case 'EACCES':
-      return new Lenet5Error('ERR_LENET5_LISTEN', `Not allowed to listen on ${where} (ports below 1024 need privileges). Pick a port from 1024 to 65535 with --port.`, { cause: error });
-    case 'EADDRNOTAVAIL': case 'ENOTFOUND': case 'EAI_AGAIN': case 'EAI_NONAME':
-      return new UsageError(`Cannot listen on --host ${host}: it is not an address of this machine (${(error as Error).message}). Expected 127.0.0.1, ::1, 0.0.0.0 (every interface) or one of this machine's addresses.`);
+      return new Lenet5Error(
+        'ERR_LENET5_LISTEN',
+        `Not allowed to listen on ${where} (ports below 1024 need privileges). Pick a port from 1024 to 65535 with --port.`,
+        { cause: error },
+      );
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+      return new UsageError(
+        `Cannot listen on --host ${host}: it is not an address of this machine (${(error as Error).message}). Expected 127.0.0.1, ::1, 0.0.0.0 (every interface) or one of this machine's addresses.`,
+      );
   }
   return error as Error;
 }
@@ -36,7 +49,11 @@ function listenError(error: unknown, host: string, port: number): Error {
 export async function serveCommand(modelPath: string, options: ServeCommandOptions): Promise<number> {
   const model = await loadModel(modelPath, { device: options.device, allowNonFinite: options.allowNonFinite });
   const app = await createPredictionServer(model, {
-    maxBodyBytes: options.maxBody, rateLimit: options.rateLimit, maxBatch: options.maxBatch, maxImagePixels: options.maxImagePixels, modelName: basename(modelPath),
+    maxBodyBytes: options.maxBody,
+    rateLimit: options.rateLimit,
+    maxBatch: options.maxBatch,
+    maxImagePixels: options.maxImagePixels,
+    modelName: basename(modelPath),
   });
   try {
     await app.listen({ port: options.port, host: options.host });
@@ -48,7 +65,9 @@ export async function serveCommand(modelPath: string, options: ServeCommandOptio
   const port = typeof address === 'object' && address ? address.port : options.port;
   const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ ok: true, command: 'serve', url, model: modelPath, device: model.device, classes: model.classes ?? null })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ ok: true, command: 'serve', url, model: modelPath, device: model.device, classes: model.classes ?? null })}\n`,
+    );
   } else {
     say(options, `Serving ${modelPath} on ${model.device} at ${url}`);
     say(options, `  GET  ${url}/         draw or drop an image`);

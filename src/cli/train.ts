@@ -40,9 +40,17 @@ async function loadResumable(path: string, device: DeviceName) {
   try {
     return await LeNet5.loadCheckpoint(path, { device });
   } catch (error) {
-    if (error instanceof Lenet5Error && error.code === 'ERR_LENET5_STATE_DICT' && /not a checkpoint|no optimizer_state_dict/.test(error.message)) {
-      throw new Lenet5Error('ERR_LENET5_STATE_DICT', `${path} cannot be resumed: it holds model weights without the optimizer state and epoch count of a checkpoint. ` +
-        'Resume from a file written by lenet5 train --checkpoint (or Python\'s {epoch, model_state_dict, optimizer_state_dict}), or train from scratch without --resume.', { cause: error });
+    if (
+      error instanceof Lenet5Error &&
+      error.code === 'ERR_LENET5_STATE_DICT' &&
+      /not a checkpoint|no optimizer_state_dict/.test(error.message)
+    ) {
+      throw new Lenet5Error(
+        'ERR_LENET5_STATE_DICT',
+        `${path} cannot be resumed: it holds model weights without the optimizer state and epoch count of a checkpoint. ` +
+          "Resume from a file written by lenet5 train --checkpoint (or Python's {epoch, model_state_dict, optimizer_state_dict}), or train from scratch without --resume.",
+        { cause: error },
+      );
     }
     throw error;
   }
@@ -60,10 +68,18 @@ export function boundBatchSize(requested: number, trainingImages: number, freeBy
   const fits = Math.max(1, Math.floor((0.8 * freeBytes) / TRAINING_BYTES_PER_IMAGE));
   if (batchSize > fits) {
     const gb = (bytes: number) => (bytes / 1e9).toFixed(1);
-    throw new UsageError(`--batch-size ${requested} needs about ${gb(batchSize * TRAINING_BYTES_PER_IMAGE)} GB of memory for one training step, but ${gb(freeBytes)} GB are free. ` +
-      `Pass --batch-size ${fits} or less (64 to 1024 train well).`);
+    throw new UsageError(
+      `--batch-size ${requested} needs about ${gb(batchSize * TRAINING_BYTES_PER_IMAGE)} GB of memory for one training step, but ${gb(freeBytes)} GB are free. ` +
+        `Pass --batch-size ${fits} or less (64 to 1024 train well).`,
+    );
   }
-  return { batchSize, note: batchSize < requested ? `--batch-size ${requested} is more than the ${trainingImages} training images: each epoch is one batch of ${trainingImages}.` : undefined };
+  return {
+    batchSize,
+    note:
+      batchSize < requested
+        ? `--batch-size ${requested} is more than the ${trainingImages} training images: each epoch is one batch of ${trainingImages}.`
+        : undefined,
+  };
 }
 
 export async function trainCommand(options: TrainCommandOptions): Promise<number> {
@@ -93,7 +109,10 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
     doneEpochs = checkpoint.epoch;
     say(options, `Resuming from ${options.resume} after epoch ${doneEpochs}`);
     if (doneEpochs >= options.epochs) {
-      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `The checkpoint has already done ${doneEpochs} epoch${doneEpochs === 1 ? '' : 's'}; --epochs ${options.epochs} asks for no more. Pass a larger --epochs.`);
+      throw new Lenet5Error(
+        'ERR_LENET5_INVALID_ARGUMENT',
+        `The checkpoint has already done ${doneEpochs} epoch${doneEpochs === 1 ? '' : 's'}; --epochs ${options.epochs} asks for no more. Pass a larger --epochs.`,
+      );
     }
   } else {
     model = new LeNet5({ numClasses: source.classes.length, classes: source.classes, device: options.device, seed: options.seed });
@@ -106,12 +125,16 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
   let lrScheduler: LRScheduler | undefined;
   if (resumed?.lrSchedulerState) {
     lrScheduler = schedulerFromState(optimizer, resumed.lrSchedulerState);
-    say(options, `Learning-rate schedule: the checkpoint's ${lrScheduler.describe()}${options.lrSchedule ? ` (it replaces --lr-schedule ${options.lrSchedule})` : ''}`);
+    say(
+      options,
+      `Learning-rate schedule: the checkpoint's ${lrScheduler.describe()}${options.lrSchedule ? ` (it replaces --lr-schedule ${options.lrSchedule})` : ''}`,
+    );
   } else if (makeScheduler) {
     lrScheduler = makeScheduler(optimizer);
     say(options, `Learning-rate schedule: ${lrScheduler.describe()}`);
   }
-  const earlyStopping = options.earlyStop === undefined ? undefined : new EarlyStopping({ patience: options.earlyStop, minDelta: options.minDelta });
+  const earlyStopping =
+    options.earlyStop === undefined ? undefined : new EarlyStopping({ patience: options.earlyStop, minDelta: options.minDelta });
   if (earlyStopping && resumed?.earlyStoppingState) earlyStopping.loadStateDict(resumed.earlyStoppingState);
   const best = { valAccuracy: -1, epoch: 0 };
   if (options.saveBest && typeof resumed?.scalars.best_val_accuracy === 'number' && typeof resumed.scalars.best_epoch === 'number') {
@@ -155,7 +178,11 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
       }
       if (options.checkpoint) {
         await model.saveCheckpoint(options.checkpoint, {
-          optimizer, epoch: epoch + 1, loss: last.trainLoss, lrScheduler, earlyStopping,
+          optimizer,
+          epoch: epoch + 1,
+          loss: last.trainLoss,
+          lrScheduler,
+          earlyStopping,
           extra: options.saveBest ? { best_val_accuracy: best.valAccuracy, best_epoch: BigInt(best.epoch) } : undefined,
         });
       }
@@ -167,8 +194,12 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
   } catch (error) {
     progress.stop();
     if (error instanceof Lenet5Error && error.code === 'ERR_LENET5_ABORTED') {
-      const kept = options.checkpoint && history.length ? ` The checkpoint ${options.checkpoint} holds epoch ${history[history.length - 1].epoch}.` : '';
-      const written = best.epoch > 0 ? `${options.out} holds the best weights so far (epoch ${best.epoch}).` : `${options.out} was not written.`;
+      const kept =
+        options.checkpoint && history.length
+          ? ` The checkpoint ${options.checkpoint} holds epoch ${history[history.length - 1].epoch}.`
+          : '';
+      const written =
+        best.epoch > 0 ? `${options.out} holds the best weights so far (epoch ${best.epoch}).` : `${options.out} was not written.`;
       throw new Lenet5Error('ERR_LENET5_ABORTED', `Interrupted: training stopped after the current batch; ${written}${kept}`);
     }
     throw error;
@@ -178,7 +209,10 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
 
   if (options.saveBest && best.epoch > 0) {
     if (best.epoch !== history[history.length - 1]?.epoch) await model.loadStateDict(options.out);
-    say(options, `Best validation accuracy ${percent(best.valAccuracy)} at epoch ${best.epoch}: testing and saving the weights of that epoch.`);
+    say(
+      options,
+      `Best validation accuracy ${percent(best.valAccuracy)} at epoch ${best.epoch}: testing and saving the weights of that epoch.`,
+    );
   }
   const result = await model.evaluate(test);
   say(options, `Test Loss: ${result.loss.toFixed(4)}, Test Accuracy: ${percent(result.accuracy)} (${result.correct}/${result.total})`);
@@ -189,14 +223,35 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
     reportIndex = await writeReport(options.report, { model, test, history, result, settings: { ...options, data: dataPath } });
     say(options, `Report: ${reportIndex}`);
   }
-  say(options, '\nLoad it in Python (model = the seed\'s LeNet5 class):');
+  say(options, "\nLoad it in Python (model = the seed's LeNet5 class):");
   say(options, `  import torch`);
   say(options, `  model.load_state_dict(torch.load(${JSON.stringify(options.out)}, weights_only=True))`);
   if (options.json) {
-    printJson({ ok: true, command: 'train', data: { format: source.format, description: source.description, classes: source.classes, badFiles: source.badFiles, cache: source.cache ?? null, train: fit.size, validation: validation.size, test: test.size }, device: model.device, epochs: history,
+    printJson({
+      ok: true,
+      command: 'train',
+      data: {
+        format: source.format,
+        description: source.description,
+        classes: source.classes,
+        badFiles: source.badFiles,
+        cache: source.cache ?? null,
+        train: fit.size,
+        validation: validation.size,
+        test: test.size,
+      },
+      device: model.device,
+      epochs: history,
       lrSchedule: lrScheduler ? { description: lrScheduler.describe(), state: lrScheduler.stateDict() } : null,
-      earlyStopping: earlyStopping ? { stoppedEpoch: earlyStopping.stoppedEpoch ?? null, reason: earlyStopping.stoppedEpoch ? earlyStopping.reason : null } : null,
-      best: options.saveBest ? best : null, test: result, out: resolve(options.out), checkpoint: options.checkpoint ?? null, report: reportIndex ?? null });
+      earlyStopping: earlyStopping
+        ? { stoppedEpoch: earlyStopping.stoppedEpoch ?? null, reason: earlyStopping.stoppedEpoch ? earlyStopping.reason : null }
+        : null,
+      best: options.saveBest ? best : null,
+      test: result,
+      out: resolve(options.out),
+      checkpoint: options.checkpoint ?? null,
+      report: reportIndex ?? null,
+    });
   }
   model.dispose();
   return 0;

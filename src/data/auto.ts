@@ -9,7 +9,8 @@ import { imageFolder, type BadFile, type FolderOptions } from './folder.js';
 
 // A function, not a constant: datasets.ts re-exports this module, so at load time its constants
 // are not initialised yet (an import cycle).
-const whatToPass = (): string => 'Pass a folder of MNIST IDX files (train-images-idx3-ubyte[.gz], ...), an image folder (one subfolder per class) or a Kaggle CSV. ' +
+const whatToPass = (): string =>
+  'Pass a folder of MNIST IDX files (train-images-idx3-ubyte[.gz], ...), an image folder (one subfolder per class) or a Kaggle CSV. ' +
   `For Fashion-MNIST install Debian's package (sudo apt-get install dataset-fashion-mnist, files in ${DEBIAN_FASHION_MNIST_DIR}).`;
 
 export interface DataSource {
@@ -36,7 +37,10 @@ function classNamesFor(dir: string): string[] {
 async function fromCsv(file: string, options: FolderOptions): Promise<DataSource> {
   const csv = await readKaggleCsv(file, options);
   if (!csv.labels) {
-    throw new Lenet5Error('ERR_LENET5_DATA', `${file} has no label column (pixel0,... only: Kaggle's test.csv). Train on the labelled train.csv; predict test.csv with lenet5 predict MODEL --csv ${file} --out submission.csv.`);
+    throw new Lenet5Error(
+      'ERR_LENET5_DATA',
+      `${file} has no label column (pixel0,... only: Kaggle's test.csv). Train on the labelled train.csv; predict test.csv with lenet5 predict MODEL --csv ${file} --out submission.csv.`,
+    );
   }
   const maxLabel = csv.labels.reduce((a, b) => Math.max(a, b), 0);
   const classes = maxLabel < 10 ? [...MNIST_CLASSES] : Array.from({ length: maxLabel + 1 }, (_, c) => String(c));
@@ -54,17 +58,30 @@ export async function auto(path: string, options: FolderOptions = {}): Promise<D
   }
   if (statSync(path).isFile()) {
     if (path.toLowerCase().endsWith('.csv')) return fromCsv(path, options);
-    throw new Lenet5Error('ERR_LENET5_DATA', `${path} is a file but not a .csv. Pass a folder (MNIST IDX files or one subfolder per class) or a Kaggle CSV file.`);
+    throw new Lenet5Error(
+      'ERR_LENET5_DATA',
+      `${path} is a file but not a .csv. Pass a folder (MNIST IDX files or one subfolder per class) or a Kaggle CSV file.`,
+    );
   }
   if (findIdxFile(path, 'train-images-idx3-ubyte')) {
     const classes = classNamesFor(path);
     const hasTest = findIdxFile(path, 't10k-images-idx3-ubyte') !== undefined;
     const [train, test] = await Promise.all([mnist(path, 'train', { classes }), hasTest ? mnist(path, 'test', { classes }) : undefined]);
-    return { format: 'idx', description: `MNIST IDX files in ${path}${hasTest ? '' : ' (no t10k test files)'}`, classes, train, test, badFiles: [] };
+    return {
+      format: 'idx',
+      description: `MNIST IDX files in ${path}${hasTest ? '' : ' (no t10k test files)'}`,
+      classes,
+      train,
+      test,
+      badFiles: [],
+    };
   }
   if (existsSync(join(path, 'train.csv'))) return fromCsv(join(path, 'train.csv'), options);
   if (!readdirSync(path, { withFileTypes: true }).some((e) => e.isDirectory())) {
-    throw new Lenet5Error('ERR_LENET5_DATA_NOT_FOUND', `${path} holds no MNIST IDX files, no train.csv and no class folders. ${whatToPass()}`);
+    throw new Lenet5Error(
+      'ERR_LENET5_DATA_NOT_FOUND',
+      `${path} holds no MNIST IDX files, no train.csv and no class folders. ${whatToPass()}`,
+    );
   }
   const folder = await imageFolder(path, options);
   const splits = Object.keys(folder.splits);

@@ -21,13 +21,18 @@ function csvError(file: string, problem: string): Lenet5Error {
 
 /** Reads a Kaggle-format CSV. A malformed row fails the load unless onBadFile is 'skip'. */
 export async function readKaggleCsv(file: string, options: { onBadFile?: 'error' | 'skip' } = {}): Promise<CsvImages> {
-  const text = (await readInputFile(file, 'ERR_LENET5_DATA_NOT_FOUND', 'Expected a Kaggle digit-recognizer CSV (label,pixel0,...,pixel783).')).toString('latin1');
+  const text = (
+    await readInputFile(file, 'ERR_LENET5_DATA_NOT_FOUND', 'Expected a Kaggle digit-recognizer CSV (label,pixel0,...,pixel783).')
+  ).toString('latin1');
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   const header = lines[0].split(',').map((h) => h.trim().replace(/^"|"$/g, ''));
   const labelled = header[0] === 'label';
   const pixelColumns = header.length - (labelled ? 1 : 0);
   if (pixelColumns !== IMAGE_PIXELS || header[labelled ? 1 : 0] !== 'pixel0') {
-    throw csvError(file, `has the header "${lines[0].slice(0, 60)}..." with ${header.length} columns; expected Kaggle's digit-recognizer layout: label,pixel0,...,pixel783 (785 columns) or pixel0,...,pixel783 (784).`);
+    throw csvError(
+      file,
+      `has the header "${lines[0].slice(0, 60)}..." with ${header.length} columns; expected Kaggle's digit-recognizer layout: label,pixel0,...,pixel783 (785 columns) or pixel0,...,pixel783 (784).`,
+    );
   }
   const rows = lines.slice(1).filter((line) => line.trim() !== '');
   const pixels = new Uint8Array(rows.length * IMAGE_PIXELS);
@@ -40,9 +45,12 @@ export async function readKaggleCsv(file: string, options: { onBadFile?: 'error'
     if (line.trim() === '') continue;
     const cells = line.split(',');
     const values = cells.map(Number);
-    const bad = cells.length !== header.length ? `has ${cells.length} columns; the header has ${header.length}`
-      : values.findIndex((v) => !Number.isInteger(v) || v < 0 || v > 255) >= 0 ? `holds "${cells[values.findIndex((v) => !Number.isInteger(v) || v < 0 || v > 255)]}"; expected integers from 0 to 255`
-        : undefined;
+    const bad =
+      cells.length !== header.length
+        ? `has ${cells.length} columns; the header has ${header.length}`
+        : values.findIndex((v) => !Number.isInteger(v) || v < 0 || v > 255) >= 0
+          ? `holds "${cells[values.findIndex((v) => !Number.isInteger(v) || v < 0 || v > 255)]}"; expected integers from 0 to 255`
+          : undefined;
     if (bad) {
       badRows.push({ path: `${file}:${lineNumber}`, reason: `line ${lineNumber} ${bad}` });
       continue;

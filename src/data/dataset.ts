@@ -52,7 +52,10 @@ export class Dataset {
     knownKeys('dataset', o, ['images', 'labels', 'classes', 'numClasses', 'normalization']);
     if (!(init.images instanceof Uint8Array)) throw invalidArgument('images', 'Uint8Array of 0-255 pixels', init.images);
     if (init.images.length === 0 || init.images.length % IMAGE_PIXELS !== 0) {
-      throw new Lenet5Error('ERR_LENET5_SHAPE', `Expected images to hold N x 28 x 28 = a positive multiple of ${IMAGE_PIXELS} bytes but received ${init.images.length}`);
+      throw new Lenet5Error(
+        'ERR_LENET5_SHAPE',
+        `Expected images to hold N x 28 x 28 = a positive multiple of ${IMAGE_PIXELS} bytes but received ${init.images.length}`,
+      );
     }
     const count = init.images.length / IMAGE_PIXELS;
     if (init.labels === null || typeof init.labels !== 'object' || typeof (init.labels as ArrayLike<number>).length !== 'number') {
@@ -66,13 +69,17 @@ export class Dataset {
     const labels = new Uint8Array(count);
     for (let i = 0; i < count; i++) {
       const label = init.labels[i];
-      if (!Number.isInteger(label) || label < 0 || label > 255) throw invalidArgument(`labels[${i}]`, 'integer class index from 0 to 255', label);
+      if (!Number.isInteger(label) || label < 0 || label > 255)
+        throw invalidArgument(`labels[${i}]`, 'integer class index from 0 to 255', label);
       labels[i] = label;
       if (label > maxLabel) maxLabel = label;
     }
     const numClasses = classes?.length ?? (init.numClasses === undefined ? maxLabel + 1 : positiveInteger('numClasses', init.numClasses));
     if (maxLabel >= numClasses) {
-      throw new Lenet5Error('ERR_LENET5_DATA', `Label ${maxLabel} is out of range: this dataset has ${numClasses} classes (0 to ${numClasses - 1}). Fix the labels or raise numClasses.`);
+      throw new Lenet5Error(
+        'ERR_LENET5_DATA',
+        `Label ${maxLabel} is out of range: this dataset has ${numClasses} classes (0 to ${numClasses - 1}). Fix the labels or raise numClasses.`,
+      );
     }
     const handle = callNative(() => new (native().NativeDataset)(init.images, labels, count));
     return new Dataset(handle, numClasses, classes, checkNormalization(init.normalization ?? DEFAULT_NORMALIZATION));
@@ -89,7 +96,10 @@ export class Dataset {
     const seed = o.seed === undefined ? 0 : checkSeed('seed', o.seed);
     const firstCount = Math.round(this.size * fraction);
     if (firstCount === 0 || firstCount === this.size) {
-      throw new Lenet5Error('ERR_LENET5_DATA', `Splitting ${this.size} items at ${fraction} leaves one side empty; use a fraction that keeps at least one item on each side.`);
+      throw new Lenet5Error(
+        'ERR_LENET5_DATA',
+        `Splitting ${this.size} items at ${fraction} leaves one side empty; use a fraction that keeps at least one item on each side.`,
+      );
     }
     const [first, rest] = callNative(() => this.handle.split(firstCount, seed));
     return [this.derive(first), this.derive(rest)];

@@ -49,17 +49,26 @@ function isImageFile(name: string): boolean {
 
 async function subfolders(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  return entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
 }
 
 /** Image files under `dir` (recursively), sorted. */
 export async function imageFilesIn(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries.filter((e) => e.isFile() && isImageFile(e.name)).map((e) => join(e.parentPath, e.name)).sort();
+  return entries
+    .filter((e) => e.isFile() && isImageFile(e.name))
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
 }
 
 /** Decodes files in parallel into one pixel buffer; files that fail are returned as bad, in order. */
-export async function decodeImages(files: string[], options: DecodeOptions = {}): Promise<{ pixels: Uint8Array; ok: boolean[]; badFiles: BadFile[] }> {
+export async function decodeImages(
+  files: string[],
+  options: DecodeOptions = {},
+): Promise<{ pixels: Uint8Array; ok: boolean[]; badFiles: BadFile[] }> {
   const pixels = new Uint8Array(files.length * IMAGE_PIXELS);
   const ok = new Array<boolean>(files.length).fill(false);
   const reasons = new Map<number, string>();
@@ -84,10 +93,15 @@ export async function decodeImages(files: string[], options: DecodeOptions = {})
 }
 
 export function badFilesError(badFiles: BadFile[], code: ErrorCode = 'ERR_LENET5_BAD_FILES'): Lenet5Error {
-  const shown = badFiles.slice(0, 10).map((b) => `\n  ${b.path}: ${b.reason}`).join('');
+  const shown = badFiles
+    .slice(0, 10)
+    .map((b) => `\n  ${b.path}: ${b.reason}`)
+    .join('');
   const more = badFiles.length > 10 ? `\n  ... and ${badFiles.length - 10} more` : '';
-  return new Lenet5Error(code,
-    `${badFiles.length} file(s) could not be read:${shown}${more}\nFix or remove them${code === 'ERR_LENET5_BAD_FILES' ? ', or pass --on-bad-file skip (onBadFile: \'skip\') to leave them out' : ''}.`);
+  return new Lenet5Error(
+    code,
+    `${badFiles.length} file(s) could not be read:${shown}${more}\nFix or remove them${code === 'ERR_LENET5_BAD_FILES' ? ", or pass --on-bad-file skip (onBadFile: 'skip') to leave them out" : ''}.`,
+  );
 }
 
 /** The class folders per split: DIR/train/<class>, DIR/val/<class>, DIR/test/<class>, or DIR/<class>. */
@@ -107,9 +121,13 @@ export async function imageFolder(dir: string, options: FolderOptions = {}): Pro
   for (const splitDir of Object.values(splitDirs)) for (const c of await subfolders(splitDir)) classSet.add(c);
   const classes = [...classSet].sort();
   if (classes.length === 0) {
-    throw new Lenet5Error('ERR_LENET5_DATA_NOT_FOUND', `${dir} has no class folders. Expected one subfolder per class (${dir}/<class>/*.png), optionally below train/ and test/.`);
+    throw new Lenet5Error(
+      'ERR_LENET5_DATA_NOT_FOUND',
+      `${dir} has no class folders. Expected one subfolder per class (${dir}/<class>/*.png), optionally below train/ and test/.`,
+    );
   }
-  if (classes.length > 256) throw new Lenet5Error('ERR_LENET5_DATA', `${dir} has ${classes.length} class folders; at most 256 are supported.`);
+  if (classes.length > 256)
+    throw new Lenet5Error('ERR_LENET5_DATA', `${dir} has ${classes.length} class folders; at most 256 are supported.`);
   const listing: Partial<Record<FolderSplit, { files: string[]; labels: number[] }>> = {};
   for (const [split, splitDir] of Object.entries(splitDirs) as [FolderSplit, string][]) {
     const files: string[] = [];
@@ -120,7 +138,8 @@ export async function imageFolder(dir: string, options: FolderOptions = {}): Pro
       files.push(...found);
       labels.push(...found.map(() => label));
     }
-    if (files.length === 0) throw new Lenet5Error('ERR_LENET5_DATA_NOT_FOUND', `${splitDir} has class folders but no images (${IMAGE_EXTENSIONS.join(', ')}).`);
+    if (files.length === 0)
+      throw new Lenet5Error('ERR_LENET5_DATA_NOT_FOUND', `${splitDir} has class folders but no images (${IMAGE_EXTENSIONS.join(', ')}).`);
     listing[split] = { files, labels };
   }
 
@@ -130,7 +149,12 @@ export async function imageFolder(dir: string, options: FolderOptions = {}): Pro
   let cached: CacheEntry | undefined;
   let key: { prefix: string; name: string } | undefined;
   if (cacheDir !== null) {
-    const stats = await Promise.all(all.map(async (f) => { const s = await stat(f); return [relative(root, f), s.size, s.mtimeMs]; }));
+    const stats = await Promise.all(
+      all.map(async (f) => {
+        const s = await stat(f);
+        return [relative(root, f), s.size, s.mtimeMs];
+      }),
+    );
     key = cacheName(root, { version: 1, preprocessing, classes, stats });
     cached = await readCache(cacheDir, key.name);
   }
@@ -147,7 +171,9 @@ export async function imageFolder(dir: string, options: FolderOptions = {}): Pro
       const keep = files.map((_, i) => decoded.ok[offset + i]);
       const kept = files.map((_, i) => i).filter((i) => keep[i]);
       const images = new Uint8Array(kept.length * IMAGE_PIXELS);
-      kept.forEach((i, k) => images.set(decoded.pixels.subarray((offset + i) * IMAGE_PIXELS, (offset + i + 1) * IMAGE_PIXELS), k * IMAGE_PIXELS));
+      kept.forEach((i, k) =>
+        images.set(decoded.pixels.subarray((offset + i) * IMAGE_PIXELS, (offset + i + 1) * IMAGE_PIXELS), k * IMAGE_PIXELS),
+      );
       splits[split] = { images, labels: Uint8Array.from(kept, (i) => labels[i]), files: kept.map((i) => relative(root, files[i])) };
       offset += files.length;
     }
@@ -158,7 +184,8 @@ export async function imageFolder(dir: string, options: FolderOptions = {}): Pro
   if (badFiles.length > 0 && (options.onBadFile ?? 'error') === 'error') throw badFilesError(badFiles);
   const datasets: Partial<Record<FolderSplit, Dataset>> = {};
   for (const [split, data] of Object.entries(entry.splits) as [FolderSplit, CachedSplit][]) {
-    if (data.files.length === 0) throw new Lenet5Error('ERR_LENET5_DATA', `Every image of ${splitDirs[split]} is bad; nothing is left to load.`);
+    if (data.files.length === 0)
+      throw new Lenet5Error('ERR_LENET5_DATA', `Every image of ${splitDirs[split]} is bad; nothing is left to load.`);
     datasets[split] = Dataset.fromArrays({ images: data.images, labels: data.labels, classes });
   }
   return {

@@ -36,7 +36,10 @@ export async function decompressIdx(file: string, raw: Buffer): Promise<Buffer> 
 export function parseIdx(file: string, bytes: Uint8Array, expectedDims: 1 | 3): { dims: number[]; data: Uint8Array } {
   if (bytes.length < 4) throw dataError(file, `is ${bytes.length} bytes long, too short for an IDX header (4 bytes).`);
   if (bytes[0] !== 0 || bytes[1] !== 0) {
-    throw dataError(file, 'is not an IDX file: its magic number does not start with two zero bytes. Expected MNIST-format files (train-images-idx3-ubyte, ...).');
+    throw dataError(
+      file,
+      'is not an IDX file: its magic number does not start with two zero bytes. Expected MNIST-format files (train-images-idx3-ubyte, ...).',
+    );
   }
   if (bytes[2] !== UBYTE) {
     throw dataError(file, `holds element type 0x${bytes[2].toString(16).padStart(2, '0')}; expected unsigned bytes (0x08) as in MNIST.`);
@@ -52,7 +55,10 @@ export function parseIdx(file: string, bytes: Uint8Array, expectedDims: 1 | 3): 
   const dims = Array.from({ length: ndims }, (_, i) => view.getUint32(4 + 4 * i, false));
   const expectedLength = header + dims.reduce((a, b) => a * b, 1);
   if (bytes.length !== expectedLength) {
-    throw dataError(file, `is ${bytes.length} bytes long, but its header (${dims.join(' x ')}) says ${expectedLength}. The file is truncated or corrupt; download it again.`);
+    throw dataError(
+      file,
+      `is ${bytes.length} bytes long, but its header (${dims.join(' x ')}) says ${expectedLength}. The file is truncated or corrupt; download it again.`,
+    );
   }
   return { dims, data: bytes.subarray(header) };
 }

@@ -22,7 +22,10 @@ function imageError(file: string, problem: string): Lenet5Error {
 
 function tooLarge(file: string, maxPixels: number): Lenet5Error {
   const side = Math.sqrt(maxPixels);
-  return imageError(file, `has more than ${maxPixels} pixels${Number.isInteger(side) ? ` (${side}x${side})` : ''}. Resize it first (the model sees 28x28).`);
+  return imageError(
+    file,
+    `has more than ${maxPixels} pixels${Number.isInteger(side) ? ` (${side}x${side})` : ''}. Resize it first (the model sees 28x28).`,
+  );
 }
 
 /** Parses binary (P5) or text (P2) PGM, 8-bit or 16-bit. */
@@ -71,7 +74,12 @@ function parsePgm(file: string, bytes: Uint8Array, maxPixels = MAX_IMAGE_PIXELS)
 const INK_SHARE = 0.25;
 
 /** Decodes to one grayscale channel, light-on-dark, at full size. */
-async function decodeGray(file: string, bytes: Uint8Array, invert: boolean, maxPixels: number): Promise<{ width: number; height: number; pixels: Uint8Array }> {
+async function decodeGray(
+  file: string,
+  bytes: Uint8Array,
+  invert: boolean,
+  maxPixels: number,
+): Promise<{ width: number; height: number; pixels: Uint8Array }> {
   if (bytes.length === 0) throw imageError(file, 'is empty (0 bytes). Expected the bytes of a PNG, JPEG, WebP, GIF, TIFF or PGM image.');
   const isPgm = bytes[0] === 0x50 && (bytes[1] === 0x35 || bytes[1] === 0x32);
   const pgm = isPgm ? parsePgm(file, bytes, maxPixels) : undefined;
@@ -80,7 +88,11 @@ async function decodeGray(file: string, bytes: Uint8Array, invert: boolean, maxP
     const image: Sharp = pgm
       ? sharp(pgm.pixels, { raw: { width: pgm.width, height: pgm.height, channels: 1 }, limitInputPixels: maxPixels })
       : sharp(bytes, { limitInputPixels: maxPixels });
-    const { data, info } = await image.flatten({ background: invert ? '#ffffff' : '#000000' }).grayscale().raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await image
+      .flatten({ background: invert ? '#ffffff' : '#000000' })
+      .grayscale()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     const pixels = new Uint8Array(info.width * info.height);
     for (let i = 0; i < pixels.length; i++) pixels[i] = invert ? 255 - data[i * info.channels] : data[i * info.channels];
     return { width: info.width, height: info.height, pixels };
@@ -97,7 +109,10 @@ async function loadSharp() {
 
 async function resizeGray(pixels: Uint8Array, width: number, height: number, resize: ResizeOptions & { width: number; height: number }) {
   const sharp = await loadSharp();
-  const { data, info } = await sharp(pixels, { raw: { width, height, channels: 1 } }).resize(resize).toColourspace('b-w').raw()
+  const { data, info } = await sharp(pixels, { raw: { width, height, channels: 1 } })
+    .resize(resize)
+    .toColourspace('b-w')
+    .raw()
     .toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, pixels: new Uint8Array(data.buffer, data.byteOffset, data.length) };
 }
@@ -106,11 +121,17 @@ async function resizeGray(pixels: Uint8Array, width: number, height: number, res
 async function mnistStyle(gray: { width: number; height: number; pixels: Uint8Array }): Promise<Uint8Array> {
   const { width, height, pixels } = gray;
   const threshold = Math.max(1, INK_SHARE * pixels.reduce((a, b) => Math.max(a, b), 0));
-  let left = width, right = -1, top = height, bottom = -1;
+  let left = width,
+    right = -1,
+    top = height,
+    bottom = -1;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       if (pixels[y * width + x] >= threshold) {
-        left = Math.min(left, x); right = Math.max(right, x); top = Math.min(top, y); bottom = Math.max(bottom, y);
+        left = Math.min(left, x);
+        right = Math.max(right, x);
+        top = Math.min(top, y);
+        bottom = Math.max(bottom, y);
       }
     }
   }
@@ -118,13 +139,24 @@ async function mnistStyle(gray: { width: number; height: number; pixels: Uint8Ar
   if (right < 0) return out; // nothing drawn: an empty (black) image
   const sharp = await loadSharp();
   const crop = await sharp(pixels, { raw: { width, height, channels: 1 } })
-    .extract({ left, top, width: right - left + 1, height: bottom - top + 1 }).raw().toBuffer({ resolveWithObject: true });
-  const box = await resizeGray(new Uint8Array(crop.data), crop.info.width, crop.info.height, { width: 20, height: 20, fit: 'inside', kernel: 'lanczos3' });
-  let mass = 0, sumX = 0, sumY = 0;
+    .extract({ left, top, width: right - left + 1, height: bottom - top + 1 })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const box = await resizeGray(new Uint8Array(crop.data), crop.info.width, crop.info.height, {
+    width: 20,
+    height: 20,
+    fit: 'inside',
+    kernel: 'lanczos3',
+  });
+  let mass = 0,
+    sumX = 0,
+    sumY = 0;
   for (let y = 0; y < box.height; y++) {
     for (let x = 0; x < box.width; x++) {
       const v = box.pixels[y * box.width + x];
-      mass += v; sumX += v * x; sumY += v * y;
+      mass += v;
+      sumX += v * x;
+      sumY += v * y;
     }
   }
   const centreX = mass > 0 ? sumX / mass : (box.width - 1) / 2;
@@ -137,10 +169,19 @@ async function mnistStyle(gray: { width: number; height: number; pixels: Uint8Ar
 }
 
 /** 784 bytes, row-major, 0 = black (MNIST's light-on-dark). Images over `maxPixels` are refused before decoding. */
-export async function loadImage28(file: string, bytes: Uint8Array, options: ImageOptions & { maxPixels?: number } = {}): Promise<Uint8Array> {
+export async function loadImage28(
+  file: string,
+  bytes: Uint8Array,
+  options: ImageOptions & { maxPixels?: number } = {},
+): Promise<Uint8Array> {
   const gray = await decodeGray(file, bytes, options.invert ?? false, options.maxPixels ?? MAX_IMAGE_PIXELS);
   const fit = options.fit ?? 'stretch';
   if (fit === 'mnist') return mnistStyle(gray);
-  const resized = await resizeGray(gray.pixels, gray.width, gray.height, { width: 28, height: 28, fit: fit === 'pad' ? 'contain' : 'fill', background: '#000000' });
+  const resized = await resizeGray(gray.pixels, gray.width, gray.height, {
+    width: 28,
+    height: 28,
+    fit: fit === 'pad' ? 'contain' : 'fill',
+    background: '#000000',
+  });
   return new Uint8Array(resized.pixels);
 }

@@ -52,16 +52,26 @@ export interface OnnxParameter {
 
 /** The bytes of an ONNX model computing LeNet-5's logits from normalised input [N, 1, 28, 28]. */
 export function lenet5ToOnnx(parameters: OnnxParameter[], numClasses: number, producerVersion: string): Uint8Array {
-  const conv = (name: string, input: string, pads: number[]) => node('Conv', [input, `${name}.weight`, `${name}.bias`], `${name}_out`,
-    [ints('kernel_shape', [5, 5]), ints('strides', [1, 1]), ints('pads', pads)]);
+  const conv = (name: string, input: string, pads: number[]) =>
+    node('Conv', [input, `${name}.weight`, `${name}.bias`], `${name}_out`, [
+      ints('kernel_shape', [5, 5]),
+      ints('strides', [1, 1]),
+      ints('pads', pads),
+    ]);
   const pool = (input: string, output: string) => node('MaxPool', [input], output, [ints('kernel_shape', [2, 2]), ints('strides', [2, 2])]);
   const gemm = (name: string, input: string) => node('Gemm', [input, `${name}.weight`, `${name}.bias`], `${name}_out`, [int('transB', 1)]);
   const nodes = [
-    conv('conv1', 'input', [2, 2, 2, 2]), node('Relu', ['conv1_out'], 'relu1'), pool('relu1', 'pool1'),
-    conv('conv2', 'pool1', [0, 0, 0, 0]), node('Relu', ['conv2_out'], 'relu2'), pool('relu2', 'pool2'),
+    conv('conv1', 'input', [2, 2, 2, 2]),
+    node('Relu', ['conv1_out'], 'relu1'),
+    pool('relu1', 'pool1'),
+    conv('conv2', 'pool1', [0, 0, 0, 0]),
+    node('Relu', ['conv2_out'], 'relu2'),
+    pool('relu2', 'pool2'),
     node('Flatten', ['pool2'], 'flat', [int('axis', 1)]),
-    gemm('fc1', 'flat'), node('Relu', ['fc1_out'], 'relu3'),
-    gemm('fc2', 'relu3'), node('Relu', ['fc2_out'], 'relu4'),
+    gemm('fc1', 'flat'),
+    node('Relu', ['fc1_out'], 'relu3'),
+    gemm('fc2', 'relu3'),
+    node('Relu', ['fc2_out'], 'relu4'),
     { ...gemm('fc3', 'relu4'), output: ['logits'], name: 'logits' },
   ];
   const message = ModelProto.create({
@@ -73,7 +83,9 @@ export function lenet5ToOnnx(parameters: OnnxParameter[], numClasses: number, pr
       name: 'LeNet5',
       node: nodes,
       initializer: parameters.map((p) => ({
-        name: p.name, dims: p.shape, dataType: FLOAT,
+        name: p.name,
+        dims: p.shape,
+        dataType: FLOAT,
         rawData: new Uint8Array(p.values.buffer, p.values.byteOffset, p.values.byteLength), // little-endian, as ONNX requires
       })),
       input: [valueInfo('input', ['N', 1, 28, 28])],

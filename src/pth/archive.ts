@@ -34,10 +34,12 @@ function openZip(file: string, bytes: Buffer): Promise<yauzl.ZipFile> {
 }
 
 function notAZip(file: string, cause: unknown): Lenet5Error {
-  return new Lenet5Error('ERR_LENET5_PTH_FORMAT',
+  return new Lenet5Error(
+    'ERR_LENET5_PTH_FORMAT',
     `${file} is not a readable PyTorch file: ${(cause as Error | undefined)?.message.replace(/\.$/, '') ?? 'not a zip archive'}. ` +
-    'Expected the zip format torch.save writes (PyTorch 1.6 and later). If the file was cut short, copy or save it again.',
-    { cause });
+      'Expected the zip format torch.save writes (PyTorch 1.6 and later). If the file was cut short, copy or save it again.',
+    { cause },
+  );
 }
 
 function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<Uint8Array> {
@@ -54,9 +56,11 @@ function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<Uint8Array> 
 
 export async function readArchive(file: string, bytes: Buffer): Promise<Archive> {
   if (startsWith(bytes, LEGACY_MAGIC)) {
-    throw new Lenet5Error('ERR_LENET5_PTH_LEGACY',
+    throw new Lenet5Error(
+      'ERR_LENET5_PTH_LEGACY',
       `${file} uses PyTorch's legacy (pre-1.6, non-zip) format, which this package does not read. ` +
-      'Re-save it with any PyTorch from 1.6 on: python -c "import torch; torch.save(torch.load(\'old.pth\'), \'new.pth\')"');
+        "Re-save it with any PyTorch from 1.6 on: python -c \"import torch; torch.save(torch.load('old.pth'), 'new.pth')\"",
+    );
   }
   const zip = await openZip(file, bytes);
   const records = new Map<string, Uint8Array>();
@@ -67,17 +71,25 @@ export async function readArchive(file: string, bytes: Buffer): Promise<Archive>
       zip.on('entry', (entry: yauzl.Entry) => {
         if (entry.fileName.endsWith('/')) return zip.readEntry();
         if (entry.compressionMethod !== 0 && entry.uncompressedSize > entry.compressedSize * MAX_DEFLATE_RATIO) {
-          return reject(formatError(`${file}: record ${entry.fileName} claims ${entry.uncompressedSize} bytes from ${entry.compressedSize} compressed; the file is corrupt.`));
+          return reject(
+            formatError(
+              `${file}: record ${entry.fileName} claims ${entry.uncompressedSize} bytes from ${entry.compressedSize} compressed; the file is corrupt.`,
+            ),
+          );
         }
-        if (records.has(entry.fileName)) return reject(formatError(`${file}: record ${entry.fileName} appears twice; the file is corrupt.`));
-        readEntry(zip, entry).then((data) => {
-          if ((crc32(data) >>> 0) !== (entry.crc32 >>> 0)) {
-            reject(formatError(`${file}: record ${entry.fileName} fails its CRC check; the file is corrupt. Copy or save it again.`));
-            return;
-          }
-          records.set(entry.fileName, data);
-          zip.readEntry();
-        }, (error: unknown) => reject(notAZip(file, error)));
+        if (records.has(entry.fileName))
+          return reject(formatError(`${file}: record ${entry.fileName} appears twice; the file is corrupt.`));
+        readEntry(zip, entry).then(
+          (data) => {
+            if (crc32(data) >>> 0 !== entry.crc32 >>> 0) {
+              reject(formatError(`${file}: record ${entry.fileName} fails its CRC check; the file is corrupt. Copy or save it again.`));
+              return;
+            }
+            records.set(entry.fileName, data);
+            zip.readEntry();
+          },
+          (error: unknown) => reject(notAZip(file, error)),
+        );
       });
       zip.readEntry();
     });
@@ -90,8 +102,10 @@ export async function readArchive(file: string, bytes: Buffer): Promise<Archive>
   }
   const prefix = pickle.slice(0, -'data.pkl'.length);
   if (records.has(`${prefix}constants.pkl`) || [...records.keys()].some((name) => name.startsWith(`${prefix}code/`))) {
-    throw formatError(`${file} is a TorchScript archive (torch.jit.save or LibTorch's torch::save), not a state_dict. ` +
-      'In Python, save the weights with torch.save(model.state_dict(), path) and load that file instead.');
+    throw formatError(
+      `${file} is a TorchScript archive (torch.jit.save or LibTorch's torch::save), not a state_dict. ` +
+        'In Python, save the weights with torch.save(model.state_dict(), path) and load that file instead.',
+    );
   }
   return { prefix, records };
 }

@@ -63,9 +63,11 @@ function findStateDict(file: PthFile): { dict: PyDict; location: string } {
       if (isStateDict(value)) return { dict: value, location: key };
     }
   }
-  throw new Lenet5Error('ERR_LENET5_STATE_DICT',
+  throw new Lenet5Error(
+    'ERR_LENET5_STATE_DICT',
     `${file.path} holds no state_dict: expected a dict of tensors (torch.save(model.state_dict(), path)) or a checkpoint ` +
-    'with a model_state_dict entry. Run "lenet5 inspect" on it to see what it holds.');
+      'with a model_state_dict entry. Run "lenet5 inspect" on it to see what it holds.',
+  );
 }
 
 function stripWrapperPrefixes(names: string[]): { names: string[]; prefix: string | null } {
@@ -102,11 +104,17 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
   const file = await readPth(path);
   const { dict, location } = findStateDict(file);
   if (location === '') {
-    throw new Lenet5Error('ERR_LENET5_STATE_DICT', `${path} is a plain state_dict, not a checkpoint: it has no optimizer state or epoch. Use LeNet5.load() for it.`);
+    throw new Lenet5Error(
+      'ERR_LENET5_STATE_DICT',
+      `${path} is a plain state_dict, not a checkpoint: it has no optimizer state or epoch. Use LeNet5.load() for it.`,
+    );
   }
   const optimizerValue = (file.root as PyDict).map.get('optimizer_state_dict');
   if (optimizerValue === undefined) {
-    throw new Lenet5Error('ERR_LENET5_STATE_DICT', `${path} has model weights but no optimizer_state_dict, so training cannot resume exactly. Use LeNet5.load() and a new optimizer.`);
+    throw new Lenet5Error(
+      'ERR_LENET5_STATE_DICT',
+      `${path} has model weights but no optimizer_state_dict, so training cannot resume exactly. Use LeNet5.load() and a new optimizer.`,
+    );
   }
   const scalars = topLevelScalars(file.root);
   return {
@@ -126,7 +134,11 @@ function plainState(file: PthFile, name: string): PlainState | null {
   if (value === undefined || value === null) return null;
   if (!(value instanceof PyDict)) throw new Lenet5Error('ERR_LENET5_STATE_DICT', `${file.path}: the checkpoint's ${name} is not a dict.`);
   const plain = (v: PyValue): number | string | boolean | null | undefined =>
-    typeof v === 'bigint' ? Number(v) : v === null || ['number', 'string', 'boolean'].includes(typeof v) ? v as number | string | boolean | null : undefined;
+    typeof v === 'bigint'
+      ? Number(v)
+      : v === null || ['number', 'string', 'boolean'].includes(typeof v)
+        ? (v as number | string | boolean | null)
+        : undefined;
   const state: PlainState = {};
   for (const [key, v] of value.map) {
     const items = Array.isArray(v) ? v : v instanceof PyTuple ? v.items : undefined;
@@ -139,5 +151,11 @@ function plainState(file: PthFile, name: string): PlainState | null {
 /** Lists a .pth file's tensors (name, dtype, shape) and format without building a model. */
 export async function inspect(path: string): Promise<InspectResult> {
   const file = await readPth(path);
-  return { path, format: describeFormat(file), records: file.records, scalars: topLevelScalars(file.root), tensors: listTensors(file.root) };
+  return {
+    path,
+    format: describeFormat(file),
+    records: file.records,
+    scalars: topLevelScalars(file.root),
+    tensors: listTensors(file.root),
+  };
 }

@@ -50,7 +50,8 @@ export function readOptimizerState(value: PyValue): OptimizerState {
   const state = value.map.get('state');
   const groups = value.map.get('param_groups');
   if (!(state instanceof PyDict) || !Array.isArray(groups)) throw stateError('lacks "state" and "param_groups".');
-  if (groups.length !== 1 || !(groups[0] instanceof PyDict)) throw stateError(`has ${groups.length} parameter groups; this model uses exactly one.`);
+  if (groups.length !== 1 || !(groups[0] instanceof PyDict))
+    throw stateError(`has ${groups.length} parameter groups; this model uses exactly one.`);
   const group = groups[0];
   if (group.map.get('maximize') === true) throw stateError('uses maximize=True, which this package does not support.');
   const params = group.map.get('params');
@@ -59,16 +60,29 @@ export function readOptimizerState(value: PyValue): OptimizerState {
   let settings: OptimizerState['settings'];
   const betas = group.map.get('betas');
   if (betas instanceof PyTuple && betas.items.length === 2) {
-    if (flag(group, 'decoupled_weight_decay')) throw stateError('is AdamW (decoupled weight decay), which this package does not implement.');
-    settings = { kind: 'adam', options: {
-      lr: number(group, 'lr'), betas: [scalar(betas.items[0], 'beta'), scalar(betas.items[1], 'beta')],
-      eps: number(group, 'eps'), weightDecay: number(group, 'weight_decay', 0), amsgrad: flag(group, 'amsgrad'),
-    } };
+    if (flag(group, 'decoupled_weight_decay'))
+      throw stateError('is AdamW (decoupled weight decay), which this package does not implement.');
+    settings = {
+      kind: 'adam',
+      options: {
+        lr: number(group, 'lr'),
+        betas: [scalar(betas.items[0], 'beta'), scalar(betas.items[1], 'beta')],
+        eps: number(group, 'eps'),
+        weightDecay: number(group, 'weight_decay', 0),
+        amsgrad: flag(group, 'amsgrad'),
+      },
+    };
   } else if (group.map.has('momentum')) {
-    settings = { kind: 'sgd', options: {
-      lr: number(group, 'lr'), momentum: number(group, 'momentum'), dampening: number(group, 'dampening', 0),
-      nesterov: flag(group, 'nesterov'), weightDecay: number(group, 'weight_decay', 0),
-    } };
+    settings = {
+      kind: 'sgd',
+      options: {
+        lr: number(group, 'lr'),
+        momentum: number(group, 'momentum'),
+        dampening: number(group, 'dampening', 0),
+        nesterov: flag(group, 'nesterov'),
+        weightDecay: number(group, 'weight_decay', 0),
+      },
+    };
   } else {
     throw stateError('is neither Adam nor SGD (no betas or momentum in param_groups).');
   }
@@ -83,7 +97,8 @@ export function readOptimizerState(value: PyValue): OptimizerState {
   const entries = perParameter as PyDict[];
   if (settings.kind === 'adam') {
     const stepValues = entries.map((entry) => scalar(entry.map.get('step') ?? null, 'step'));
-    if (stepValues.some((s) => s !== stepValues[0] || !Number.isInteger(s) || s < 0)) throw stateError('has differing step counts across parameters.');
+    if (stepValues.some((s) => s !== stepValues[0] || !Number.isInteger(s) || s < 0))
+      throw stateError('has differing step counts across parameters.');
     result.steps = stepValues[0];
   }
   const names = [...entries[0].map.keys()].filter((k) => k !== 'step' && entries[0].map.get(k) !== null).map(String);

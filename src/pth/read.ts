@@ -38,7 +38,9 @@ export async function parsePth(path: string, bytes: Buffer): Promise<PthFile> {
     if (!record) throw formatError(`${path}: the pickle refers to storage ${key}, but the record ${prefix}data/${key} is missing.`);
     const needed = numel * DTYPE_BYTES[dtype];
     if (record.length < needed) {
-      throw formatError(`${path}: storage record ${prefix}data/${key} holds ${record.length} bytes, but its ${numel} ${dtype} elements need ${needed}. The file is truncated or corrupt.`);
+      throw formatError(
+        `${path}: storage record ${prefix}data/${key} holds ${record.length} bytes, but its ${numel} ${dtype} elements need ${needed}. The file is truncated or corrupt.`,
+      );
     }
     return record;
   });

@@ -51,12 +51,28 @@ interface PyStorageType {
 }
 
 export const DTYPE_BYTES: Record<DType, number> = {
-  float32: 4, float64: 8, float16: 2, bfloat16: 2, int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1,
+  float32: 4,
+  float64: 8,
+  float16: 2,
+  bfloat16: 2,
+  int64: 8,
+  int32: 4,
+  int16: 2,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
 };
 
 const STORAGE_TYPES: Record<string, DType> = {
-  FloatStorage: 'float32', DoubleStorage: 'float64', HalfStorage: 'float16', BFloat16Storage: 'bfloat16',
-  LongStorage: 'int64', IntStorage: 'int32', ShortStorage: 'int16', CharStorage: 'int8', ByteStorage: 'uint8',
+  FloatStorage: 'float32',
+  DoubleStorage: 'float64',
+  HalfStorage: 'float16',
+  BFloat16Storage: 'bfloat16',
+  LongStorage: 'int64',
+  IntStorage: 'int32',
+  ShortStorage: 'int16',
+  CharStorage: 'int8',
+  ByteStorage: 'uint8',
   BoolStorage: 'bool',
 };
 
@@ -75,7 +91,8 @@ function asIntArray(value: PyValue, what: string): number[] {
   if (!isTuple(value) && !Array.isArray(value)) throw formatError(`Corrupt tensor record: ${what} is not a tuple.`);
   const items = isTuple(value) ? value.items : value;
   return items.map((item) => {
-    if (typeof item !== 'number' || !Number.isSafeInteger(item) || item < 0) throw formatError(`Corrupt tensor record: ${what} holds ${String(item)}.`);
+    if (typeof item !== 'number' || !Number.isSafeInteger(item) || item < 0)
+      throw formatError(`Corrupt tensor record: ${what} holds ${String(item)}.`);
     return item;
   });
 }
@@ -86,7 +103,8 @@ function rebuildTensor(args: PyValue[]): PyTensor {
   if (storage === null || typeof storage !== 'object' || !('kind' in storage) || storage.kind !== 'storage') {
     throw formatError('Corrupt tensor record: its first argument is not a storage.');
   }
-  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw formatError('Corrupt tensor record: bad storage offset.');
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0)
+    throw formatError('Corrupt tensor record: bad storage offset.');
   const shape = asIntArray(args[2] ?? null, 'size');
   const stride = asIntArray(args[3] ?? null, 'stride');
   if (shape.length !== stride.length) throw formatError(`Corrupt tensor record: ${shape.length} sizes but ${stride.length} strides.`);
@@ -97,7 +115,9 @@ function rebuildTensor(args: PyValue[]): PyTensor {
     lastIndex += (shape[d] - 1) * stride[d];
   }
   if (numel > 0 && lastIndex >= storage.numel) {
-    throw formatError(`Corrupt tensor record: a ${shape.join('x')} view at offset ${offset} reaches element ${lastIndex}, but its storage holds ${storage.numel}.`);
+    throw formatError(
+      `Corrupt tensor record: a ${shape.join('x')} view at offset ${offset} reaches element ${lastIndex}, but its storage holds ${storage.numel}.`,
+    );
   }
   // Views that repeat elements (stride 0) would let a tiny file describe a huge tensor.
   if (numel > storage.numel) {
@@ -129,11 +149,13 @@ function makeAllowedGlobals(): Map<string, PyGlobal | PyStorageType> {
 const ALLOWED_GLOBALS = makeAllowedGlobals();
 
 function refuse(name: string): Lenet5Error {
-  return new Lenet5Error('ERR_LENET5_PTH_UNSAFE',
+  return new Lenet5Error(
+    'ERR_LENET5_PTH_UNSAFE',
     `Refused to load: the file's pickle asks for ${name}, which is not a tensor or container type. ` +
-    'A weights file needs only tensors, dicts, lists and numbers; a pickle that names other functions or classes ' +
-    'could run code if loaded with plain pickle. Nothing was executed. If you trust this file, load it in Python and ' +
-    're-save just the state_dict: torch.save(model.state_dict(), path).');
+      'A weights file needs only tensors, dicts, lists and numbers; a pickle that names other functions or classes ' +
+      'could run code if loaded with plain pickle. Nothing was executed. If you trust this file, load it in Python and ' +
+      're-save just the state_dict: torch.save(model.state_dict(), path).',
+  );
 }
 
 /**
@@ -145,15 +167,39 @@ function refuse(name: string): Lenet5Error {
  * accepted beyond PyTorch's set.
  */
 const Op = {
-  PROTO: 0x80, STOP: 0x2e, MARK: 0x28,
-  NONE: 0x4e, NEWTRUE: 0x88, NEWFALSE: 0x89,
-  BININT: 0x4a, BININT1: 0x4b, BININT2: 0x4d, LONG1: 0x8a, BINFLOAT: 0x47,
-  BINUNICODE: 0x58, SHORT_BINSTRING: 0x55,
-  EMPTY_LIST: 0x5d, APPEND: 0x61, APPENDS: 0x65,
-  EMPTY_TUPLE: 0x29, TUPLE: 0x74, TUPLE1: 0x85, TUPLE2: 0x86, TUPLE3: 0x87,
-  EMPTY_DICT: 0x7d, SETITEM: 0x73, SETITEMS: 0x75, EMPTY_SET: 0x8f,
-  BINPUT: 0x71, LONG_BINPUT: 0x72, BINGET: 0x68, LONG_BINGET: 0x6a,
-  GLOBAL: 0x63, REDUCE: 0x52, BUILD: 0x62, BINPERSID: 0x51,
+  PROTO: 0x80,
+  STOP: 0x2e,
+  MARK: 0x28,
+  NONE: 0x4e,
+  NEWTRUE: 0x88,
+  NEWFALSE: 0x89,
+  BININT: 0x4a,
+  BININT1: 0x4b,
+  BININT2: 0x4d,
+  LONG1: 0x8a,
+  BINFLOAT: 0x47,
+  BINUNICODE: 0x58,
+  SHORT_BINSTRING: 0x55,
+  EMPTY_LIST: 0x5d,
+  APPEND: 0x61,
+  APPENDS: 0x65,
+  EMPTY_TUPLE: 0x29,
+  TUPLE: 0x74,
+  TUPLE1: 0x85,
+  TUPLE2: 0x86,
+  TUPLE3: 0x87,
+  EMPTY_DICT: 0x7d,
+  SETITEM: 0x73,
+  SETITEMS: 0x75,
+  EMPTY_SET: 0x8f,
+  BINPUT: 0x71,
+  LONG_BINPUT: 0x72,
+  BINGET: 0x68,
+  LONG_BINGET: 0x6a,
+  GLOBAL: 0x63,
+  REDUCE: 0x52,
+  BUILD: 0x62,
+  BINPERSID: 0x51,
 } as const;
 
 /** Opcodes that build objects or name code other than by GLOBAL: refused as unsafe, whatever they name. */
@@ -161,12 +207,34 @@ const UnsafeOp = { NEWOBJ: 0x81, NEWOBJ_EX: 0x92, INST: 0x69, OBJ: 0x6f, EXT1: 0
 
 /** The rest of pickle's opcodes, named for the error message; PyTorch's weights-only loader refuses them too. */
 const UNSUPPORTED_OPS: Record<number, string> = {
-  0x95: 'FRAME, pickle protocol 4', 0x94: 'MEMOIZE, protocol 4', 0x93: 'STACK_GLOBAL, protocol 4', 0x8c: 'SHORT_BINUNICODE, protocol 4',
-  0x8d: 'BINUNICODE8, protocol 4', 0x8e: 'BINBYTES8, protocol 4', 0x96: 'BYTEARRAY8, protocol 5', 0x97: 'NEXT_BUFFER, protocol 5',
-  0x98: 'READONLY_BUFFER, protocol 5', 0x42: 'BINBYTES, protocol 3', 0x43: 'SHORT_BINBYTES, protocol 3', 0x8b: 'LONG4',
-  0x49: 'INT, text', 0x4c: 'LONG, text', 0x46: 'FLOAT, text', 0x53: 'STRING, text', 0x54: 'BINSTRING', 0x56: 'UNICODE, text',
-  0x70: 'PUT, text', 0x67: 'GET, text', 0x50: 'PERSID, text', 0x6c: 'LIST', 0x64: 'DICT', 0x90: 'ADDITEMS', 0x91: 'FROZENSET',
-  0x30: 'POP', 0x31: 'POP_MARK', 0x32: 'DUP',
+  0x95: 'FRAME, pickle protocol 4',
+  0x94: 'MEMOIZE, protocol 4',
+  0x93: 'STACK_GLOBAL, protocol 4',
+  0x8c: 'SHORT_BINUNICODE, protocol 4',
+  0x8d: 'BINUNICODE8, protocol 4',
+  0x8e: 'BINBYTES8, protocol 4',
+  0x96: 'BYTEARRAY8, protocol 5',
+  0x97: 'NEXT_BUFFER, protocol 5',
+  0x98: 'READONLY_BUFFER, protocol 5',
+  0x42: 'BINBYTES, protocol 3',
+  0x43: 'SHORT_BINBYTES, protocol 3',
+  0x8b: 'LONG4',
+  0x49: 'INT, text',
+  0x4c: 'LONG, text',
+  0x46: 'FLOAT, text',
+  0x53: 'STRING, text',
+  0x54: 'BINSTRING',
+  0x56: 'UNICODE, text',
+  0x70: 'PUT, text',
+  0x67: 'GET, text',
+  0x50: 'PERSID, text',
+  0x6c: 'LIST',
+  0x64: 'DICT',
+  0x90: 'ADDITEMS',
+  0x91: 'FROZENSET',
+  0x30: 'POP',
+  0x31: 'POP_MARK',
+  0x32: 'DUP',
 };
 
 const MARK = Symbol('mark');
@@ -185,11 +253,34 @@ export function unpickle(data: Uint8Array, loadStorage: StorageLoader): PyValue 
   const need = (n: number): void => {
     if (n < 0 || pos + n > data.length) throw formatError(`Truncated pickle: needs ${n} more byte(s) at offset ${pos} of ${data.length}.`);
   };
-  const u8 = (): number => { need(1); return data[pos++]; };
-  const u16 = (): number => { need(2); const v = view.getUint16(pos, true); pos += 2; return v; };
-  const i32 = (): number => { need(4); const v = view.getInt32(pos, true); pos += 4; return v; };
-  const u32 = (): number => { need(4); const v = view.getUint32(pos, true); pos += 4; return v; };
-  const bytes = (n: number): Uint8Array => { need(n); const out = data.subarray(pos, pos + n); pos += n; return out; };
+  const u8 = (): number => {
+    need(1);
+    return data[pos++];
+  };
+  const u16 = (): number => {
+    need(2);
+    const v = view.getUint16(pos, true);
+    pos += 2;
+    return v;
+  };
+  const i32 = (): number => {
+    need(4);
+    const v = view.getInt32(pos, true);
+    pos += 4;
+    return v;
+  };
+  const u32 = (): number => {
+    need(4);
+    const v = view.getUint32(pos, true);
+    pos += 4;
+    return v;
+  };
+  const bytes = (n: number): Uint8Array => {
+    need(n);
+    const out = data.subarray(pos, pos + n);
+    pos += n;
+    return out;
+  };
   const line = (): string => {
     const end = data.indexOf(0x0a, pos);
     if (end < 0) throw formatError('Truncated pickle: a text field has no end of line.');
@@ -271,46 +362,129 @@ export function unpickle(data: Uint8Array, loadStorage: StorageLoader): PyValue 
     }
     return storage;
   };
-  const instantiates = (opcode: string): Lenet5Error => new Lenet5Error('ERR_LENET5_PTH_UNSAFE',
-    `Refused to load: the pickle instantiates a class (${opcode}). A weights file needs only tensors and containers. Nothing was executed.`);
+  const instantiates = (opcode: string): Lenet5Error =>
+    new Lenet5Error(
+      'ERR_LENET5_PTH_UNSAFE',
+      `Refused to load: the pickle instantiates a class (${opcode}). A weights file needs only tensors and containers. Nothing was executed.`,
+    );
 
   for (;;) {
     const op = u8();
     switch (op) {
-      case Op.PROTO: u8(); break;
+      case Op.PROTO:
+        u8();
+        break;
       case Op.STOP: {
         const result = pop();
         if (stack.length !== 0) throw formatError('Corrupt pickle: values left on the stack at STOP.');
         return result;
       }
-      case Op.MARK: stack.push(MARK); break;
-      case Op.NONE: stack.push(null); break;
-      case Op.NEWTRUE: stack.push(true); break;
-      case Op.NEWFALSE: stack.push(false); break;
-      case Op.BININT: stack.push(i32()); break;
-      case Op.BININT1: stack.push(u8()); break;
-      case Op.BININT2: stack.push(u16()); break;
-      case Op.LONG1: stack.push(long(bytes(u8()))); break;
-      case Op.BINFLOAT: { need(8); stack.push(view.getFloat64(pos, false)); pos += 8; break; } // big-endian
-      case Op.BINUNICODE: stack.push(utf8(bytes(u32()))); break;
-      case Op.SHORT_BINSTRING: stack.push(latin1.decode(bytes(u8()))); break;
-      case Op.EMPTY_LIST: stack.push([]); break;
-      case Op.APPEND: { const item = pop(); append(top(), [item]); break; }
-      case Op.APPENDS: { const items = popMark(); append(top(), items); break; }
-      case Op.EMPTY_TUPLE: stack.push(new PyTuple([])); break;
-      case Op.TUPLE: stack.push(new PyTuple(popMark())); break;
-      case Op.TUPLE1: stack.push(new PyTuple([pop()])); break;
-      case Op.TUPLE2: { const b = pop(); const a = pop(); stack.push(new PyTuple([a, b])); break; }
-      case Op.TUPLE3: { const c = pop(); const b = pop(); const a = pop(); stack.push(new PyTuple([a, b, c])); break; }
-      case Op.EMPTY_DICT: stack.push(new PyDict()); break;
-      case Op.SETITEM: { const value = pop(); const key = pop(); setItems(top(), [key, value]); break; }
-      case Op.SETITEMS: { const items = popMark(); setItems(top(), items); break; }
-      case Op.EMPTY_SET: stack.push([]); break; // as a list: nothing can be added (no ADDITEMS), and no state dict holds a set
-      case Op.BINPUT: memoPut(u8()); break;
-      case Op.LONG_BINPUT: memoPut(u32()); break;
-      case Op.BINGET: memoGet(u8()); break;
-      case Op.LONG_BINGET: memoGet(u32()); break;
-      case Op.GLOBAL: { const module = line(); const name = line(); stack.push(global(module, name)); break; }
+      case Op.MARK:
+        stack.push(MARK);
+        break;
+      case Op.NONE:
+        stack.push(null);
+        break;
+      case Op.NEWTRUE:
+        stack.push(true);
+        break;
+      case Op.NEWFALSE:
+        stack.push(false);
+        break;
+      case Op.BININT:
+        stack.push(i32());
+        break;
+      case Op.BININT1:
+        stack.push(u8());
+        break;
+      case Op.BININT2:
+        stack.push(u16());
+        break;
+      case Op.LONG1:
+        stack.push(long(bytes(u8())));
+        break;
+      case Op.BINFLOAT: {
+        need(8);
+        stack.push(view.getFloat64(pos, false));
+        pos += 8;
+        break;
+      } // big-endian
+      case Op.BINUNICODE:
+        stack.push(utf8(bytes(u32())));
+        break;
+      case Op.SHORT_BINSTRING:
+        stack.push(latin1.decode(bytes(u8())));
+        break;
+      case Op.EMPTY_LIST:
+        stack.push([]);
+        break;
+      case Op.APPEND: {
+        const item = pop();
+        append(top(), [item]);
+        break;
+      }
+      case Op.APPENDS: {
+        const items = popMark();
+        append(top(), items);
+        break;
+      }
+      case Op.EMPTY_TUPLE:
+        stack.push(new PyTuple([]));
+        break;
+      case Op.TUPLE:
+        stack.push(new PyTuple(popMark()));
+        break;
+      case Op.TUPLE1:
+        stack.push(new PyTuple([pop()]));
+        break;
+      case Op.TUPLE2: {
+        const b = pop();
+        const a = pop();
+        stack.push(new PyTuple([a, b]));
+        break;
+      }
+      case Op.TUPLE3: {
+        const c = pop();
+        const b = pop();
+        const a = pop();
+        stack.push(new PyTuple([a, b, c]));
+        break;
+      }
+      case Op.EMPTY_DICT:
+        stack.push(new PyDict());
+        break;
+      case Op.SETITEM: {
+        const value = pop();
+        const key = pop();
+        setItems(top(), [key, value]);
+        break;
+      }
+      case Op.SETITEMS: {
+        const items = popMark();
+        setItems(top(), items);
+        break;
+      }
+      case Op.EMPTY_SET:
+        stack.push([]);
+        break; // as a list: nothing can be added (no ADDITEMS), and no state dict holds a set
+      case Op.BINPUT:
+        memoPut(u8());
+        break;
+      case Op.LONG_BINPUT:
+        memoPut(u32());
+        break;
+      case Op.BINGET:
+        memoGet(u8());
+        break;
+      case Op.LONG_BINGET:
+        memoGet(u32());
+        break;
+      case Op.GLOBAL: {
+        const module = line();
+        const name = line();
+        stack.push(global(module, name));
+        break;
+      }
       case Op.REDUCE: {
         const args = pop();
         const callable = pop();
@@ -321,27 +495,41 @@ export function unpickle(data: Uint8Array, loadStorage: StorageLoader): PyValue 
         stack.push(callable.call(args.items));
         break;
       }
-      case Op.BUILD: { // only on a dict (an OrderedDict's _metadata attribute), and dropped: loading never needs it
+      case Op.BUILD: {
+        // only on a dict (an OrderedDict's _metadata attribute), and dropped: loading never needs it
         pop();
         if (!(top() instanceof PyDict)) throw formatError('Unsupported pickle: BUILD on an object other than a dict.');
         break;
       }
-      case Op.BINPERSID: stack.push(persistentLoad(pop())); break;
-      case UnsafeOp.NEWOBJ: throw instantiates('NEWOBJ');
-      case UnsafeOp.NEWOBJ_EX: throw instantiates('NEWOBJ_EX');
-      case UnsafeOp.OBJ: throw instantiates('OBJ');
-      case UnsafeOp.INST: { // module and class name follow as text
+      case Op.BINPERSID:
+        stack.push(persistentLoad(pop()));
+        break;
+      case UnsafeOp.NEWOBJ:
+        throw instantiates('NEWOBJ');
+      case UnsafeOp.NEWOBJ_EX:
+        throw instantiates('NEWOBJ_EX');
+      case UnsafeOp.OBJ:
+        throw instantiates('OBJ');
+      case UnsafeOp.INST: {
+        // module and class name follow as text
         const module = line();
         const name = line();
         throw refuse(`${module}.${name}`);
       }
-      case UnsafeOp.EXT1: case UnsafeOp.EXT2: case UnsafeOp.EXT4:
-        throw new Lenet5Error('ERR_LENET5_PTH_UNSAFE', 'Refused to load: the pickle uses the extension registry (EXT), which names code by number. Nothing was executed.');
+      case UnsafeOp.EXT1:
+      case UnsafeOp.EXT2:
+      case UnsafeOp.EXT4:
+        throw new Lenet5Error(
+          'ERR_LENET5_PTH_UNSAFE',
+          'Refused to load: the pickle uses the extension registry (EXT), which names code by number. Nothing was executed.',
+        );
       default: {
         const name = UNSUPPORTED_OPS[op];
-        throw formatError(`Unsupported pickle: unknown or unsupported opcode 0x${op.toString(16).padStart(2, '0')}${name ? ` (${name})` : ''} at offset ${pos - 1}. ` +
-          'This reader takes the opcodes torch.load(weights_only=True) takes; torch.save writes them unless given another pickle_protocol. ' +
-          'In Python, re-save the weights with torch.save(model.state_dict(), path).');
+        throw formatError(
+          `Unsupported pickle: unknown or unsupported opcode 0x${op.toString(16).padStart(2, '0')}${name ? ` (${name})` : ''} at offset ${pos - 1}. ` +
+            'This reader takes the opcodes torch.load(weights_only=True) takes; torch.save writes them unless given another pickle_protocol. ' +
+            'In Python, re-save the weights with torch.save(model.state_dict(), path).',
+        );
       }
     }
   }

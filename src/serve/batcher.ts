@@ -31,12 +31,20 @@ export class PredictBatcher {
   private scheduled = false;
   private readonly counts = { images: 0, batches: 0, largestBatch: 0 };
 
-  constructor(private readonly model: LeNet5, private readonly limits: { maxBatch: number; maxQueue: number }) {}
+  constructor(
+    private readonly model: LeNet5,
+    private readonly limits: { maxBatch: number; maxQueue: number },
+  ) {}
 
   /** Classifies one 28x28 image (784 bytes). Rejects with ERR_LENET5_OVERLOADED when the queue is full. */
   predict(pixels: Uint8Array): Promise<ImagePrediction> {
     if (this.queue.length >= this.limits.maxQueue) {
-      return Promise.reject(new Lenet5Error('ERR_LENET5_OVERLOADED', `The server has ${this.queue.length} images waiting (the limit is ${this.limits.maxQueue}). Retry shortly.`));
+      return Promise.reject(
+        new Lenet5Error(
+          'ERR_LENET5_OVERLOADED',
+          `The server has ${this.queue.length} images waiting (the limit is ${this.limits.maxQueue}). Retry shortly.`,
+        ),
+      );
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ pixels, resolve, reject });

@@ -35,11 +35,26 @@ export interface ServeOptions {
   modelName?: string;
 }
 
-const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'image/gif', 'image/tiff', 'image/x-portable-graymap', 'image/x-portable-anymap', 'application/octet-stream'];
+const IMAGE_TYPES = [
+  'image/png',
+  'image/jpeg',
+  'image/webp',
+  'image/gif',
+  'image/tiff',
+  'image/x-portable-graymap',
+  'image/x-portable-anymap',
+  'application/octet-stream',
+];
 const ACCEPTED = `${IMAGE_TYPES.join(', ')} (image bytes) or application/json (784 pixel values 0-255, or 0-1 with ?scale=1)`;
 const STATUS: Partial<Record<string, number>> = {
-  ERR_LENET5_INVALID_ARGUMENT: 400, ERR_LENET5_SHAPE: 400, ERR_LENET5_IMAGE: 400, ERR_LENET5_NOT_FOUND: 404,
-  ERR_LENET5_BODY_TOO_LARGE: 413, ERR_LENET5_MEDIA_TYPE: 415, ERR_LENET5_RATE_LIMITED: 429, ERR_LENET5_OVERLOADED: 503,
+  ERR_LENET5_INVALID_ARGUMENT: 400,
+  ERR_LENET5_SHAPE: 400,
+  ERR_LENET5_IMAGE: 400,
+  ERR_LENET5_NOT_FOUND: 404,
+  ERR_LENET5_BODY_TOO_LARGE: 413,
+  ERR_LENET5_MEDIA_TYPE: 415,
+  ERR_LENET5_RATE_LIMITED: 429,
+  ERR_LENET5_OVERLOADED: 503,
 };
 
 /** The error a client sees: status, stable code and a message that says what to send instead. */
@@ -48,13 +63,18 @@ function httpError(error: unknown, maxBodyBytes: number, contentType: string): {
   if (error instanceof Lenet5Error) return { status: STATUS[error.code] ?? 500, code: error.code, message: error.message };
   switch ((error as FastifyError).code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { status: 413, code: 'ERR_LENET5_BODY_TOO_LARGE', message: `The request body is larger than ${maxBodyBytes} bytes. Send a smaller image (the model sees 28x28 pixels).` };
+      return {
+        status: 413,
+        code: 'ERR_LENET5_BODY_TOO_LARGE',
+        message: `The request body is larger than ${maxBodyBytes} bytes. Send a smaller image (the model sees 28x28 pixels).`,
+      };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return { status: 415, code: 'ERR_LENET5_MEDIA_TYPE', message: `Unsupported Content-Type "${contentType}". Send ${ACCEPTED}.` };
   }
   const status = (error as FastifyError).statusCode ?? 500;
   if (status === 429) return { status, code: 'ERR_LENET5_RATE_LIMITED', message: `Too many requests from this address: ${error.message}.` };
-  if (status >= 400 && status < 500) return { status, code: 'ERR_LENET5_INVALID_ARGUMENT', message: `Bad request: ${error.message}. Send ${ACCEPTED}.` };
+  if (status >= 400 && status < 500)
+    return { status, code: 'ERR_LENET5_INVALID_ARGUMENT', message: `Bad request: ${error.message}. Send ${ACCEPTED}.` };
   return { status: 500, code: 'ERR_LENET5_INTERNAL', message: error.message };
 }
 
@@ -63,7 +83,12 @@ function describeJson(value: unknown): string {
   if (Array.isArray(value)) return `an array of ${value.length} values`;
   if (typeof value === 'object') {
     const keys = Object.keys(value);
-    return keys.length ? `an object with the key(s) ${keys.slice(0, 5).map((k) => JSON.stringify(k)).join(', ')} but no "pixels"` : 'an empty object';
+    return keys.length
+      ? `an object with the key(s) ${keys
+          .slice(0, 5)
+          .map((k) => JSON.stringify(k))
+          .join(', ')} but no "pixels"`
+      : 'an empty object';
   }
   return `a ${typeof value}`;
 }
@@ -74,29 +99,43 @@ function describeJson(value: unknown): string {
  * without a scale are refused: read as 0-255 they are a black image and a confident wrong answer.
  */
 function pixelsFromJson(body: unknown, scaleQuery?: unknown): Uint8Array {
-  const object = body !== null && typeof body === 'object' && !Array.isArray(body) ? body as Record<string, unknown> : undefined;
+  const object = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
   const value = object && Object.hasOwn(object, 'pixels') ? object.pixels : body;
-  const flat = Array.isArray(value) && value.length === 28 && value.every((row) => Array.isArray(row)) ? (value as unknown[][]).flat() : value;
-  const expected = 'Expected a JSON array of 784 pixel values from 0 to 255 (row-major 28x28, 0 = black; 0 to 1 with ?scale=1), 28 arrays of 28, or {"pixels": [...]}';
+  const flat =
+    Array.isArray(value) && value.length === 28 && value.every((row) => Array.isArray(row)) ? (value as unknown[][]).flat() : value;
+  const expected =
+    'Expected a JSON array of 784 pixel values from 0 to 255 (row-major 28x28, 0 = black; 0 to 1 with ?scale=1), 28 arrays of 28, or {"pixels": [...]}';
   if (!Array.isArray(flat) || flat.length !== IMAGE_PIXELS) {
-    throw new Lenet5Error('ERR_LENET5_SHAPE', `${expected} but received ${Array.isArray(flat) ? `an array of ${flat.length} values` : describeJson(value)}.`);
+    throw new Lenet5Error(
+      'ERR_LENET5_SHAPE',
+      `${expected} but received ${Array.isArray(flat) ? `an array of ${flat.length} values` : describeJson(value)}.`,
+    );
   }
   const scaleValue = scaleQuery ?? (object && Object.hasOwn(object, 'scale') ? object.scale : undefined);
   const scale = scaleValue === undefined ? undefined : Number(scaleValue);
   if (scale !== undefined && scale !== 1 && scale !== 255) {
-    throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected scale to be 1 (values 0-1) or 255 (values 0-255) but received ${JSON.stringify(scaleValue)}.`);
+    throw new Lenet5Error(
+      'ERR_LENET5_INVALID_ARGUMENT',
+      `Expected scale to be 1 (values 0-1) or 255 (values 0-255) but received ${JSON.stringify(scaleValue)}.`,
+    );
   }
   const max = scale ?? 255;
   for (let i = 0; i < IMAGE_PIXELS; i++) {
     const v = flat[i];
     if (typeof v !== 'number' || !(v >= 0 && v <= max)) {
-      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `${expected} but value ${i} is ${typeof v === 'number' ? String(v) : JSON.stringify(v) ?? String(v)}${max === 1 ? ' (above 1 with scale 1)' : ''}.`);
+      throw new Lenet5Error(
+        'ERR_LENET5_INVALID_ARGUMENT',
+        `${expected} but value ${i} is ${typeof v === 'number' ? String(v) : (JSON.stringify(v) ?? String(v))}${max === 1 ? ' (above 1 with scale 1)' : ''}.`,
+      );
     }
   }
   const values = flat as number[];
   if (scale === undefined && values.every((v) => v <= 1) && values.some((v) => v > 0)) {
-    throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', 'All 784 values are between 0 and 1: they look like pixels scaled to 0-1, but values are read as 0-255 unless told otherwise. ' +
-      'Send ?scale=1 (or "scale": 1 beside "pixels") for 0-1 values, or ?scale=255 if these really are 0-255 values.');
+    throw new Lenet5Error(
+      'ERR_LENET5_INVALID_ARGUMENT',
+      'All 784 values are between 0 and 1: they look like pixels scaled to 0-1, but values are read as 0-255 unless told otherwise. ' +
+        'Send ?scale=1 (or "scale": 1 beside "pixels") for 0-1 values, or ?scale=255 if these really are 0-255 values.',
+    );
   }
   return Uint8Array.from(values, (v) => Math.round((v * 255) / max));
 }
@@ -108,12 +147,24 @@ function pixelsFromJson(body: unknown, scaleQuery?: unknown): Uint8Array {
 function clientError(error: NodeJS.ErrnoException, socket: Duplex, requestTimeout: number): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const [status, code, message] =
-    error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'ERR_LENET5_TIMEOUT', `The request did not arrive within ${requestTimeout / 1000} s (headers within ${Math.min(10_000, requestTimeout) / 1000} s). Send the whole request at once.`]
-      : error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'ERR_LENET5_INVALID_ARGUMENT', 'The request headers are larger than the server accepts (16 KiB). Send fewer or shorter headers.']
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [
+          408,
+          'ERR_LENET5_TIMEOUT',
+          `The request did not arrive within ${requestTimeout / 1000} s (headers within ${Math.min(10_000, requestTimeout) / 1000} s). Send the whole request at once.`,
+        ]
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [
+            431,
+            'ERR_LENET5_INVALID_ARGUMENT',
+            'The request headers are larger than the server accepts (16 KiB). Send fewer or shorter headers.',
+          ]
         : [400, 'ERR_LENET5_INVALID_ARGUMENT', `The request is not valid HTTP (${error.code ?? error.message}).`];
   const body = JSON.stringify({ ok: false, error: { code, message } });
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   }
   socket.destroy();
 }
@@ -136,7 +187,9 @@ export async function createPredictionServer(model: LeNet5, options: ServeOption
   // which let a trickling client stay 60 s); headers get at most 10 s.
   const requestTimeout = options.requestTimeoutMs ?? 30_000;
   const app = Fastify({
-    logger: false, bodyLimit: maxBodyBytes, requestTimeout,
+    logger: false,
+    bodyLimit: maxBodyBytes,
+    requestTimeout,
     http: { requestTimeout, headersTimeout: Math.min(10_000, requestTimeout), connectionsCheckingInterval: Math.min(1000, requestTimeout) },
     clientErrorHandler: (error, socket) => clientError(error, socket, requestTimeout),
   });
@@ -148,7 +201,10 @@ export async function createPredictionServer(model: LeNet5, options: ServeOption
     try {
       done(null, { json: JSON.parse(text as string) as unknown });
     } catch (error) {
-      done(new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `The body is not valid JSON (${(error as Error).message}). Send ${ACCEPTED}.`), undefined);
+      done(
+        new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `The body is not valid JSON (${(error as Error).message}). Send ${ACCEPTED}.`),
+        undefined,
+      );
     }
   });
   app.setErrorHandler((error, request, reply) => {
@@ -156,22 +212,37 @@ export async function createPredictionServer(model: LeNet5, options: ServeOption
     void reply.code(status).send({ ok: false, error: { code, message } });
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({ ok: false, error: { code: 'ERR_LENET5_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}. Routes: GET /, GET /healthz, POST /predict.` } });
+    void reply.code(404).send({
+      ok: false,
+      error: {
+        code: 'ERR_LENET5_NOT_FOUND',
+        message: `No route ${request.method} ${request.url.split('?')[0]}. Routes: GET /, GET /healthz, POST /predict.`,
+      },
+    });
   });
   await app.register(rateLimit, { global: false });
 
   app.get('/', (_request, reply) => {
-    void reply.type('text/html; charset=utf-8')
-      .header('content-security-policy', "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; connect-src 'self'")
+    void reply
+      .type('text/html; charset=utf-8')
+      .header(
+        'content-security-policy',
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; connect-src 'self'",
+      )
       .send(page);
   });
 
   app.get('/healthz', () => ({
-    ok: true, model: options.modelName ?? null, device: model.device, classes, normalization: model.normalization,
-    uptimeSeconds: Math.round((Date.now() - started) / 1000), predictions: batcher.stats,
+    ok: true,
+    model: options.modelName ?? null,
+    device: model.device,
+    classes,
+    normalization: model.normalization,
+    uptimeSeconds: Math.round((Date.now() - started) / 1000),
+    predictions: batcher.stats,
   }));
 
-  const rateLimitConfig = requestsPerSecond > 0 ? { max: requestsPerSecond, timeWindow: 1000 } : false as const;
+  const rateLimitConfig = requestsPerSecond > 0 ? { max: requestsPerSecond, timeWindow: 1000 } : (false as const);
   app.post('/predict', { config: { rateLimit: rateLimitConfig } }, async (request) => {
     const query = request.query as Record<string, unknown>;
     const top = query.top === undefined ? 3 : checkTop('?top=', query.top, classes.length);
@@ -183,13 +254,20 @@ export async function createPredictionServer(model: LeNet5, options: ServeOption
     } else if (body !== undefined) {
       pixels = pixelsFromJson(body.json, query.scale);
     } else {
-      throw new Lenet5Error('ERR_LENET5_MEDIA_TYPE', `Unsupported Content-Type "${request.headers['content-type'] ?? ''}". Send ${ACCEPTED}.`);
+      throw new Lenet5Error(
+        'ERR_LENET5_MEDIA_TYPE',
+        `Unsupported Content-Type "${request.headers['content-type'] ?? ''}". Send ${ACCEPTED}.`,
+      );
     }
     const prediction = await batcher.predict(pixels);
     checkFiniteOutputs('this image', prediction.probabilities);
     return {
-      ok: true, class: prediction.class, name: classes[prediction.class], probability: prediction.probabilities[prediction.class],
-      top: rankClasses(prediction.probabilities, classes, top), probabilities: prediction.probabilities,
+      ok: true,
+      class: prediction.class,
+      name: classes[prediction.class],
+      probability: prediction.probabilities[prediction.class],
+      top: rankClasses(prediction.probabilities, classes, top),
+      probabilities: prediction.probabilities,
     };
   });
   return app;

@@ -15,7 +15,10 @@ const training = new LeNet5({ numClasses: 4 });
 const running = training.train(data, { epochs: 3, batchSize: 16 });
 training.dispose();
 counts.disposedWhileTraining = native().liveModels();
-counts.rejection = await running.then(() => 'resolved', (error) => error.code);
+counts.rejection = await running.then(
+  () => 'resolved',
+  (error) => error.code,
+);
 // The job lets go of its share after the rejection is delivered.
 for (let i = 0; i < 100 && native().liveModels() !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
 counts.afterTraining = native().liveModels();

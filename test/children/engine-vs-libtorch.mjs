@@ -5,7 +5,7 @@ import { LeNet5 } from '../../dist/index.js';
 
 const count = Number(process.argv[2] ?? 64);
 let state = 12345;
-const random = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 4294967296);
+const random = () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 4294967296;
 const pixels = new Float32Array(count * 784).map(() => random() * 4 - 2);
 const labels = Array.from({ length: count }, () => Math.floor(random() * 10));
 const fused = new LeNet5({ seed: 5, engine: 'fused' });

@@ -31,14 +31,42 @@ function zipOf(records: Record<string, Uint8Array>): Promise<Buffer> {
     const zip = new yazl.ZipFile();
     for (const [name, data] of Object.entries(records)) zip.addBuffer(Buffer.from(data), name, { compress: false });
     const chunks: Buffer[] = [];
-    zip.outputStream.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
+    zip.outputStream
+      .on('data', (c: Buffer) => chunks.push(c))
+      .on('end', () => resolve(Buffer.concat(chunks)))
+      .on('error', reject);
     zip.end();
   });
 }
 
-const OPCODES = [...'(0123NIJKLMFGSTUVXB]al)tud}sgphqjrRbc.Q', '\x80', '\x85', '\x86', '\x87', '\x88', '\x89', '\x8a', '\x8c', '\x8f', '\x90', '\x93', '\x94', '\x95', '\x81', '\x92', 'i', 'o', '\x82']
-  .map((c) => c.charCodeAt(0));
-const NAMES = ['collections\nOrderedDict\n', 'torch._utils\n_rebuild_tensor_v2\n', 'torch\nFloatStorage\n', 'os\nsystem\n', 'builtins\neval\n'];
+const OPCODES = [
+  ...'(0123NIJKLMFGSTUVXB]al)tud}sgphqjrRbc.Q',
+  '\x80',
+  '\x85',
+  '\x86',
+  '\x87',
+  '\x88',
+  '\x89',
+  '\x8a',
+  '\x8c',
+  '\x8f',
+  '\x90',
+  '\x93',
+  '\x94',
+  '\x95',
+  '\x81',
+  '\x92',
+  'i',
+  'o',
+  '\x82',
+].map((c) => c.charCodeAt(0));
+const NAMES = [
+  'collections\nOrderedDict\n',
+  'torch._utils\n_rebuild_tensor_v2\n',
+  'torch\nFloatStorage\n',
+  'os\nsystem\n',
+  'builtins\neval\n',
+];
 
 /** A random pickle: opcodes with plausible (or absurd) arguments, sometimes deeply nested. */
 function randomPickle(random: Random): Uint8Array {
@@ -138,7 +166,10 @@ export async function runFuzz(seed: number, inputs: number, pthSeeds: string[]):
     } else if (choice < 0.8) {
       const pickle = randomPickle(random);
       kind = 'pth random pickle';
-      run = async () => parseAll(await zipOf({ 'archive/data.pkl': pickle, 'archive/data/0': template.subarray(0, 64), 'archive/version': Buffer.from('3\n') }));
+      run = async () =>
+        parseAll(
+          await zipOf({ 'archive/data.pkl': pickle, 'archive/data/0': template.subarray(0, 64), 'archive/version': Buffer.from('3\n') }),
+        );
     } else {
       const mutation = mutate(random, random() < 0.3 ? gzipSync(idx) : idx);
       kind = `idx ${mutation.kind}`;

@@ -42,14 +42,16 @@ template <int Side>
 inline void splitPhases(const float* plane, float* phases) {
   constexpr int half = Side / 2;
   for (int r = 0; r < Side; ++r) {
-    for (int c = 0; c < Side; ++c) phases[((r & 1) * 2 + (c & 1)) * half * half + (r / 2) * half + c / 2] = plane[r * Side + c];
+    for (int c = 0; c < Side; ++c)
+      phases[((r & 1) * 2 + (c & 1)) * half * half + (r / 2) * half + c / 2] = plane[r * Side + c];
   }
 }
 template <int Side>
 inline void joinPhases(const float* phases, float* plane) {
   constexpr int half = Side / 2;
   for (int r = 0; r < Side; ++r) {
-    for (int c = 0; c < Side; ++c) plane[r * Side + c] = phases[((r & 1) * 2 + (c & 1)) * half * half + (r / 2) * half + c / 2];
+    for (int c = 0; c < Side; ++c)
+      plane[r * Side + c] = phases[((r & 1) * 2 + (c & 1)) * half * half + (r / 2) * half + c / 2];
   }
 }
 
@@ -122,25 +124,25 @@ inline void conv2Forward(const float* cols, const float* weight, const float* bi
 // register from shifted runs of 5 columns and stored once: no read-modify-write of memory. The
 // loops unroll completely, so every bound, address offset and mask is a constant.
 inline void conv2Col2im(const float* dCols, float* dPhases) {
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int parity = 0; parity < 4; ++parity) {
     const int pr = parity >> 1, pc = parity & 1;
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int row = 0; row < 7; ++row) {
       float* dst = dPhases + parity * 49 + row * 7;
       if constexpr (kLanes >= 8) {
         Vec sum = {};
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int rh = 0; rh < 3; ++rh) {
           const int py = row - rh, r = 2 * rh + pr;
           if (py < 0 || py > 4 || r > 5) continue;
-          #pragma GCC unroll 8
+#pragma GCC unroll 8
           for (int ch = 0; ch < 3; ++ch) {
             const int c = 2 * ch + pc;
             if (c > 5) continue;
-            #pragma GCC unroll 8
+#pragma GCC unroll 8
             for (int ky = r > 0 ? r - 1 : 0; ky <= (r < 4 ? r : 4); ++ky) {
-              #pragma GCC unroll 8
+#pragma GCC unroll 8
               for (int kx = c > 0 ? c - 1 : 0; kx <= (c < 4 ? c : 4); ++kx) {
                 const int phase = (r - ky) * 2 + (c - kx);
                 sum += loadShifted(dCols + (ky * 5 + kx) * kConv2Stride + phase * kConv2Phase + py * 5, 5, ch);
@@ -159,7 +161,8 @@ inline void conv2Col2im(const float* dCols, float* dPhases) {
             if (c > 5) continue;
             for (int ky = r > 0 ? r - 1 : 0; ky <= (r < 4 ? r : 4); ++ky) {
               for (int kx = c > 0 ? c - 1 : 0; kx <= (c < 4 ? c : 4); ++kx) {
-                const float* run = dCols + (ky * 5 + kx) * kConv2Stride + ((r - ky) * 2 + (c - kx)) * kConv2Phase + py * 5;
+                const float* run =
+                    dCols + (ky * 5 + kx) * kConv2Stride + ((r - ky) * 2 + (c - kx)) * kConv2Phase + py * 5;
                 for (int x = 0; x < 5; ++x) sum[x + ch] += run[x];
               }
             }
@@ -195,7 +198,8 @@ inline void conv2Backward(const float* dOut, const float* rows, const float* wei
                           float* dCols, float* dPhases, float* dIn) {
   for (int c = 0; c < 16; ++c) dBias[c] += rowSum(dOut + c * kConv2Stride, kConv2Stride);
   productAccumulate(16, kConv2Taps, kConv2Pixels, dOut, kConv2Stride, 1, rows, kConv2Taps, dWeight, kConv2Taps, true);
-  productAccumulate(kConv2Taps, kConv2Stride, 16, weight, 1, kConv2Taps, dOut, kConv2Stride, dCols, kConv2Stride, false);
+  productAccumulate(kConv2Taps, kConv2Stride, 16, weight, 1, kConv2Taps, dOut, kConv2Stride, dCols, kConv2Stride,
+                    false);
   // col2im: each column entry is added back to the input pixel it was copied from.
   for (int ic = 0; ic < 6; ++ic) {
     conv2Col2im(dCols + ic * 25 * kConv2Stride, dPhases);

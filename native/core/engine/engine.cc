@@ -43,9 +43,9 @@ double Engine::lossAndGradients(WorkerPool& pool, const float* params, const Ima
     if (t >= threads) return;
     auto& s = threads_[t];
     std::fill(s.gradients.begin(), s.gradients.end(), 0.0f);
-    losses[t] = kernels_.trainImages(params, s.gradients.data(), layout_.classes, source, labels,
-                                     shareBegin(count, threads, t), shareBegin(count, threads, t + 1), scale,
-                                     s.workspace.get());
+    losses[t] =
+        kernels_.trainImages(params, s.gradients.data(), layout_.classes, source, labels, shareBegin(count, threads, t),
+                             shareBegin(count, threads, t + 1), scale, s.workspace.get());
   });
   lastThreads_ = threads;
   double loss = 0;

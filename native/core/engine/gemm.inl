@@ -16,7 +16,9 @@ inline void productAccumulateTile(int K, const float* A, int aRow, int aCol, con
   for (int r = 0; r < Rows; ++r) {
     for (int v = 0; v < Vecs; ++v) {
       const bool partial = Partial && v == Vecs - 1;
-      acc[r][v] = !accumulate ? Vec{} : partial ? loadFirst(C + r * ldc + v * kLanes, last) : load(C + r * ldc + v * kLanes);
+      acc[r][v] = !accumulate ? Vec{}
+                  : partial   ? loadFirst(C + r * ldc + v * kLanes, last)
+                              : load(C + r * ldc + v * kLanes);
     }
   }
   for (int k = 0; k < K; ++k) {
@@ -57,8 +59,8 @@ inline void productAccumulateRows(int N, int K, const float* A, int aRow, int aC
   }
 }
 
-inline void productAccumulate(int M, int N, int K, const float* A, int aRow, int aCol, const float* B, int ldb, float* C,
-                              int ldc, bool accumulate) {
+inline void productAccumulate(int M, int N, int K, const float* A, int aRow, int aCol, const float* B, int ldb,
+                              float* C, int ldc, bool accumulate) {
   for (int m = 0; m < M; m += 6) {
     const float* a = A + m * aRow;
     float* c = C + m * ldc;
@@ -74,7 +76,8 @@ inline void productAccumulate(int M, int N, int K, const float* A, int aRow, int
 }
 
 template <int Rows, int Cols>
-inline void productDotTile(int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc, bool accumulate) {
+inline void productDotTile(int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
+                           bool accumulate) {
   Vec acc[Rows][Cols] = {};
   int k = 0;
   for (; k + kLanes <= K; k += kLanes) {

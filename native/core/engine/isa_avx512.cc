@@ -18,8 +18,8 @@ namespace lenet5::engine::avx512 {
 #undef LENET5_ISA_NAME
 #undef LENET5_AVX512_MASKS
 bool supported() {
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512dq");
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
 }
 }  // namespace lenet5::engine::avx512
 #pragma GCC pop_options

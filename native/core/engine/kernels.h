@@ -44,20 +44,20 @@ struct ImageSource {
 struct UpdatePlan {
   enum class Kind { Adam, Sgd, GradientsOnly } kind = Kind::Adam;  // GradientsOnly: sum, no update
   float* params = nullptr;
-  float* lastGood = nullptr;              // receives the weights before the update
-  float* gradientOut = nullptr;           // receives the summed gradient (the model's .grad)
+  float* lastGood = nullptr;                      // receives the weights before the update
+  float* gradientOut = nullptr;                   // receives the summed gradient (the model's .grad)
   const float* const* threadGradients = nullptr;  // summed in this order: deterministic
   int threadCount = 0;
   float weightDecay = 0;
   // Adam
   float* expAvg = nullptr;
   float* expAvgSq = nullptr;
-  float* maxExpAvgSq = nullptr;           // amsgrad only
+  float* maxExpAvgSq = nullptr;  // amsgrad only
   float beta2 = 0.999f, oneMinusBeta1 = 0.1f, oneMinusBeta2 = 0.001f;
   float stepSize = 0, biasCorrection2Sqrt = 1, eps = 1e-8f;
   // SGD
-  float* momentumBuffer = nullptr;        // null without momentum
-  bool momentumFirstStep = false;         // the buffer starts as a copy of the first direction
+  float* momentumBuffer = nullptr;  // null without momentum
+  bool momentumFirstStep = false;   // the buffer starts as a copy of the first direction
   float lr = 0, momentum = 0, oneMinusDampening = 1;
   bool nesterov = false;
 };
@@ -88,8 +88,16 @@ const Kernels& selectKernels();
 // Every table this CPU can run, best first (tests compare them).
 int availableKernels(const Kernels** out, int capacity);
 
-namespace avx512 { extern const Kernels kKernels; bool supported(); }
-namespace avx2 { extern const Kernels kKernels; bool supported(); }
-namespace baseline { extern const Kernels kKernels; }
+namespace avx512 {
+extern const Kernels kKernels;
+bool supported();
+}  // namespace avx512
+namespace avx2 {
+extern const Kernels kKernels;
+bool supported();
+}  // namespace avx2
+namespace baseline {
+extern const Kernels kKernels;
+}
 
 }  // namespace lenet5::engine

@@ -69,15 +69,22 @@ inline void loadImage(const ImageSource& source, int64_t i, float* image) {
 
 struct Weights {
   Weights(const float* params, const ParameterLayout& layout)
-      : conv1(params + layout.conv1Weight), conv1Bias(params + layout.conv1Bias), conv2(params + layout.conv2Weight),
-        conv2Bias(params + layout.conv2Bias), fc1(params + layout.fc1Weight), fc1Bias(params + layout.fc1Bias),
-        fc2(params + layout.fc2Weight), fc2Bias(params + layout.fc2Bias), fc3(params + layout.fc3Weight),
+      : conv1(params + layout.conv1Weight),
+        conv1Bias(params + layout.conv1Bias),
+        conv2(params + layout.conv2Weight),
+        conv2Bias(params + layout.conv2Bias),
+        fc1(params + layout.fc1Weight),
+        fc1Bias(params + layout.fc1Bias),
+        fc2(params + layout.fc2Weight),
+        fc2Bias(params + layout.fc2Bias),
+        fc3(params + layout.fc3Weight),
         fc3Bias(params + layout.fc3Bias) {}
   const float *conv1, *conv1Bias, *conv2, *conv2Bias, *fc1, *fc1Bias, *fc2, *fc2Bias, *fc3, *fc3Bias;
 };
 
 // Forward pass of images [first, first + n) into ws.logits, keeping what backward needs.
-inline void forwardBlock(const Weights& w, int classes, const ImageSource& source, int64_t first, int n, Workspace& ws) {
+inline void forwardBlock(const Weights& w, int classes, const ImageSource& source, int64_t first, int n,
+                         Workspace& ws) {
   for (int i = 0; i < n; ++i) {
     loadImage(source, first + i, ws.image);
     conv1Columns(ws.image, ws.padded, ws.phases, ws.cols1);

@@ -14,7 +14,9 @@ inline void reluPoolForward(const float* in, int channels, int cells, int channe
     const float* planes = in + c * channelStride;
     for (int j = 0; j < cells; j += kLanes) {
       const int count = cells - j < kLanes ? cells - j : kLanes;
-      auto get = [&](int q) { return count == kLanes ? load(planes + q * cells + j) : loadFirst(planes + q * cells + j, count); };
+      auto get = [&](int q) {
+        return count == kLanes ? load(planes + q * cells + j) : loadFirst(planes + q * cells + j, count);
+      };
       Vec best = reluVec(get(0));
       Vec which = {};
       for (int q = 1; q < 4; ++q) {
