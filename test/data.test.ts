@@ -72,29 +72,32 @@ interface TrainJson {
   error?: { code: string; message: string };
 }
 
+// Trains 4 small epochs on an image folder of dark-on-light drawings (the fixtures above).
+const trainFolder = (data: string, out: string, ...extra: string[]) =>
+  lenet5Json<TrainJson>(
+    'train',
+    '--data',
+    data,
+    '--invert',
+    '--epochs',
+    '4',
+    '--batch-size',
+    '8',
+    '--lr',
+    '0.003',
+    '--device',
+    'cpu',
+    '--out',
+    join(dir, out),
+    ...extra,
+  );
+
 describe('image folders', () => {
   const folder = join(dir, 'shapes');
   drawFolder(folder, 40, 1);
   const corrupt = join(folder, 'ring', 'broken.png');
   writeFileSync(corrupt, Buffer.from('\x89PNG\r\n\x1a\nnot really a png'));
-  const train = (...extra: string[]) =>
-    lenet5Json<TrainJson>(
-      'train',
-      '--data',
-      folder,
-      '--invert',
-      '--epochs',
-      '4',
-      '--batch-size',
-      '8',
-      '--lr',
-      '0.003',
-      '--device',
-      'cpu',
-      '--out',
-      join(dir, 'shapes.pth'),
-      ...extra,
-    );
+  const train = (...extra: string[]) => trainFolder(folder, 'shapes.pth', ...extra);
 
   it('refuses a folder with a corrupt file by default, naming the file and the way out', () => {
     const run = train();
@@ -152,22 +155,7 @@ describe('image folders', () => {
     const split = join(dir, 'split');
     drawFolder(join(split, 'train'), 30, 2);
     drawFolder(join(split, 'test'), 10, 3);
-    const run = lenet5Json<TrainJson>(
-      'train',
-      '--data',
-      split,
-      '--invert',
-      '--epochs',
-      '4',
-      '--batch-size',
-      '8',
-      '--lr',
-      '0.003',
-      '--device',
-      'cpu',
-      '--out',
-      join(dir, 'split.pth'),
-    );
+    const run = trainFolder(split, 'split.pth');
     expect(run.status, run.stderr).toBe(0);
     expect(run.json.data.test).toBe(30);
     expect(run.json.data.train + run.json.data.validation).toBe(90);
