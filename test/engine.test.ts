@@ -91,6 +91,8 @@ describe('fused engine', () => {
   const optimizers: [string, () => Optimizer][] = [
     ['Adam', () => new Adam({ lr: 0.01, eps: 1e-3 })],
     ['Adam with weight decay and amsgrad', () => new Adam({ lr: 0.01, betas: [0.8, 0.99], eps: 1e-3, weightDecay: 0.01, amsgrad: true })],
+    // beta1 <= 0.5 takes lerp_'s other formula
+    ['Adam with beta1 0.3', () => new Adam({ lr: 0.01, betas: [0.3, 0.999], eps: 1e-3 })],
     ['SGD', () => new SGD({ lr: 0.05 })],
     ['SGD with Nesterov momentum and weight decay', () => new SGD({ lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 0.001 })],
     ['SGD with dampened momentum', () => new SGD({ lr: 0.05, momentum: 0.8, dampening: 0.3 })],

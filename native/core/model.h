@@ -41,7 +41,9 @@ class Model {
 
   void setComputeEngine(ComputeEngine engine) { computeEngine_ = engine; }
   ComputeEngine computeEngine() const { return computeEngine_; }
-  bool usesFusedEngine() const { return computeEngine_ == ComputeEngine::Fused && device_.is_cpu(); }
+  bool usesFusedEngine() const {
+    return computeEngine_ == ComputeEngine::Fused && device_.is_cpu() && numClasses() <= engine::kMaxClasses;
+  }
   // The fused engine's scratch memory and kernels for this model, created on first use.
   engine::Engine& fusedEngine();
 

@@ -53,9 +53,19 @@ engine::ImageSource pixelSource(const uint8_t* pixels, const Normalization& norm
   return source;
 }
 
+// The engine indexes logits and the confusion matrix by label without checks: TypeScript refuses
+// such data first; this keeps a direct native call from writing out of bounds.
+void checkLabels(Dataset& data, int64_t classes) {
+  if (data.maxLabel() >= classes) {
+    throw NativeError("ERR_LENET5_DATA", "The data has label " + std::to_string(data.maxLabel()) +
+                                             ", but this model has " + std::to_string(classes) + " classes.");
+  }
+}
+
 EvalResult evaluateFused(Model& model, Dataset& data, int64_t batchSize, const Normalization& normalization,
                          const std::atomic<bool>* cancel) {
   const int64_t classes = model.numClasses();
+  checkLabels(data, classes);
   auto [images, labels] = data.on(torch::kCPU);
   images = images.contiguous();
   labels = labels.contiguous();
@@ -138,6 +148,7 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
   // The fused engine computes a batch's loss and gradients in one call and saves `lastGood` in
   // its update pass; LibTorch's operators build the graph, and backward() runs after the check.
   engine::Engine* fused = model.usesFusedEngine() ? &model.fusedEngine() : nullptr;
+  if (fused != nullptr) checkLabels(data, model.numClasses());
   std::optional<engine::WorkerPool> pool;
   std::optional<engine::ImageSource> source;
   if (fused != nullptr) {
@@ -274,6 +285,10 @@ double lossAndGradients(Model& model, const torch::Tensor& input, const torch::T
   auto y = labels.to(torch::kInt64).contiguous();
   const int64_t count = x.size(0);
   if (model.usesFusedEngine()) {
+    if (count > 0 && (y.min().item<int64_t>() < 0 || y.max().item<int64_t>() >= model.numClasses())) {
+      throw NativeError("ERR_LENET5_DATA",
+                        "Labels must be between 0 and " + std::to_string(model.numClasses() - 1) + ".");
+    }
     engine::ImageSource source;
     source.normalized = x.data_ptr<float>();
     engine::WorkerPool pool(engineThreads());

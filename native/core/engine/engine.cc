@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <new>
 #include <cstdlib>
 
 namespace lenet5::engine {
@@ -17,14 +18,17 @@ constexpr int64_t kChunkImages = 64;
 
 Engine::Engine(int classes) : kernels_(selectKernels()), layout_(classes) {}
 
-Engine::ThreadState& Engine::state(int thread) {
+Engine::ThreadState& Engine::state(int thread, bool withGradients) {
   if (static_cast<int>(threads_.size()) <= thread) threads_.resize(thread + 1);
   auto& s = threads_[thread];
   if (!s.workspace) {
     const size_t bytes = (kernels_.workspaceBytes(layout_.classes) + 63) / 64 * 64;
-    s.workspace = {static_cast<char*>(std::aligned_alloc(64, bytes)), std::free};
-    s.gradients.assign(layout_.total, 0.0f);
+    std::unique_ptr<char[], void (*)(void*)> workspace{static_cast<char*>(std::aligned_alloc(64, bytes)), std::free};
+    if (!workspace) throw std::bad_alloc();
+    s.workspace = std::move(workspace);
   }
+  if (withGradients && s.gradients.size() != static_cast<size_t>(layout_.total))
+    s.gradients.assign(layout_.total, 0.0f);
   return s;
 }
 
@@ -36,7 +40,7 @@ int Engine::threadsFor(const WorkerPool& pool, int64_t count) const {
 double Engine::lossAndGradients(WorkerPool& pool, const float* params, const ImageSource& source, const int64_t* labels,
                                 int64_t count) {
   const int threads = threadsFor(pool, count);
-  for (int t = 0; t < threads; ++t) state(t);  // allocate outside the parallel region
+  for (int t = 0; t < threads; ++t) state(t, true);  // allocate outside the parallel region
   std::vector<double> losses(threads, 0.0);
   const float scale = 1.0f / static_cast<float>(count);
   pool.run([&](int t) {
@@ -54,6 +58,7 @@ double Engine::lossAndGradients(WorkerPool& pool, const float* params, const Ima
 }
 
 void Engine::step(WorkerPool& pool, UpdatePlan plan) {
+  if (lastThreads_ == 0) return;  // no gradients computed yet
   std::vector<const float*> gradients;
   for (int t = 0; t < lastThreads_; ++t) gradients.push_back(threads_[t].gradients.data());
   plan.threadGradients = gradients.data();
@@ -70,7 +75,7 @@ void Engine::step(WorkerPool& pool, UpdatePlan plan) {
 
 void Engine::forward(WorkerPool* pool, const float* params, const ImageSource& source, int64_t count, float* logits) {
   if (pool == nullptr) {
-    kernels_.forwardImages(params, layout_.classes, source, 0, count, logits, state(0).workspace.get());
+    kernels_.forwardImages(params, layout_.classes, source, 0, count, logits, state(0, false).workspace.get());
     return;
   }
   forEachChunk(*pool, count, [&](int t, int64_t begin, int64_t end, int64_t) {
@@ -93,7 +98,7 @@ double Engine::lossAndPredictions(WorkerPool& pool, const float* params, const I
 
 template <typename Work>
 void Engine::forEachChunk(WorkerPool& pool, int64_t count, Work work) {
-  for (int t = 0; t < pool.size(); ++t) state(t);
+  for (int t = 0; t < pool.size(); ++t) state(t, false);
   const int64_t chunks = (count + kChunkImages - 1) / kChunkImages;
   std::atomic<int64_t> next{0};
   pool.run([&](int t) {

@@ -35,7 +35,8 @@ class Engine {
   double lossAndGradients(WorkerPool& pool, const float* params, const ImageSource& source, const int64_t* labels,
                           int64_t count);
   // Sums the gradients of the last lossAndGradients() into plan.gradientOut and applies the
-  // optimizer (plan.params, its state and scalars prepared by the caller).
+  // optimizer (plan.params, its state and scalars prepared by the caller). Nothing before the
+  // first lossAndGradients().
   void step(WorkerPool& pool, UpdatePlan plan);
   // Logits of `count` images, row by row. A null pool runs on the calling thread.
   void forward(WorkerPool* pool, const float* params, const ImageSource& source, int64_t count, float* logits);
@@ -48,7 +49,8 @@ class Engine {
     std::unique_ptr<char[], void (*)(void*)> workspace{nullptr, nullptr};
     std::vector<float> gradients;
   };
-  ThreadState& state(int thread);
+  // Thread t's scratch memory (and, for training, its gradient buffer), allocated on first use.
+  ThreadState& state(int thread, bool withGradients);
   // Runs work(thread, begin, end, chunk) for consecutive chunks of `count` images, each chunk on
   // whichever thread takes it next.
   template <typename Work>

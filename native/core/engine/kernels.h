@@ -19,6 +19,8 @@ namespace lenet5::engine {
 
 constexpr int kSide = 28;
 constexpr int kPixels = kSide * kSide;
+// The engine sizes its buffers with int arithmetic; models with more outputs use LibTorch's operators.
+constexpr int kMaxClasses = 1 << 16;
 
 // Offsets of each parameter inside the flat buffer (numbers of floats), for `classes` outputs.
 struct ParameterLayout {

@@ -2,15 +2,17 @@
 // parameter reads the per-thread gradients (summed in thread order), the parameter and its
 // optimizer state, and writes them back. Element-wise, so each thread updates its own slice, a
 // vector at a time (each formula is written once, for a vector and for a single float).
-// The float32 operation order follows PyTorch's single-tensor Adam/SGD kernels (lerp_, mul_ +
-// addcmul_, sqrt / bias correction + eps, addcdiv_), so results agree to rounding.
+// The formulas and their float32 operation order follow PyTorch's single-tensor Adam/SGD kernels
+// (lerp_, mul_ + addcmul_, sqrt / bias correction + eps, addcdiv_); FMA contraction may round a
+// last bit differently, so results agree to rounding, not bit for bit.
 
 inline float loadAs(const float* p, float) { return *p; }
 inline Vec loadAs(const float* p, Vec) { return load(p); }
 inline void storeAs(float* p, float value) { *p = value; }
 inline void storeAs(float* p, Vec value) { store(p, value); }
-inline float larger(float a, float b) { return a > b ? a : b; }
-inline Vec larger(Vec a, Vec b) { return a > b ? a : b; }
+// As torch.maximum: NaN in either operand wins.
+inline float larger(float a, float b) { return a > b || a != a ? a : b; }
+inline Vec larger(Vec a, Vec b) { return (a > b || a != a) ? a : b; }
 inline float squareRoot(float x) { return std::sqrt(x); }
 inline Vec squareRoot(Vec x) {
 #if defined(LENET5_AVX512_MASKS)
@@ -39,7 +41,9 @@ inline void adamAt(const UpdatePlan& plan, int64_t i) {
   T g = summedGradient<T>(plan, i);
   if (plan.weightDecay != 0) g = g + plan.weightDecay * p;
   const T expAvg = loadAs(plan.expAvg + i, T{});
-  const T m = expAvg + plan.oneMinusBeta1 * (g - expAvg);  // lerp_(grad, 1 - beta1), ATen's formula below 0.5
+  // lerp_(grad, 1 - beta1) with ATen's two formulas (weights below 0.5 and from 0.5 on)
+  const T m = plan.oneMinusBeta1 < 0.5f ? expAvg + plan.oneMinusBeta1 * (g - expAvg)
+                                        : g - (g - expAvg) * (1.0f - plan.oneMinusBeta1);
   const T v = loadAs(plan.expAvgSq + i, T{}) * plan.beta2 + plan.oneMinusBeta2 * g * g;
   storeAs(plan.expAvg + i, m);
   storeAs(plan.expAvgSq + i, v);

@@ -35,10 +35,17 @@ bool spinUntil(Done done) {
 }  // namespace
 
 WorkerPool::WorkerPool(int size) {
-  for (int i = 1; i < size; ++i) workers_.emplace_back([this, i] { work(i); });
+  try {
+    for (int i = 1; i < size; ++i) workers_.emplace_back([this, i] { work(i); });
+  } catch (...) {
+    stop();  // the threads that did start, before the members they use go away
+    throw;
+  }
 }
 
-WorkerPool::~WorkerPool() {
+WorkerPool::~WorkerPool() { stop(); }
+
+void WorkerPool::stop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;

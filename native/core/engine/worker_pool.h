@@ -29,6 +29,7 @@ class WorkerPool {
 
  private:
   void work(int index);
+  void stop();
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
