@@ -561,14 +561,16 @@ describe('14. a full disk', () => {
       }
       expect(filler).toBeGreaterThan(0);
       const other = new LeNet5({ seed: 9 });
-      const writes: [string, Promise<unknown>][] = [
-        ['save', other.save(join(mnt, 'm.pth'))],
-        ['checkpoint', other.saveCheckpoint(join(mnt, 'c.pth'), { optimizer: new Adam(), epoch: 2 })],
-        ['onnx', other.export(join(mnt, 'm.onnx'), { format: 'onnx' })],
-        ['torchscript', other.export(join(mnt, 'm.pt'), { format: 'torchscript' })],
+      // Started one at a time: a write that failed before its turn to be awaited would be an
+      // unhandled rejection.
+      const writes: [string, () => Promise<unknown>][] = [
+        ['save', () => other.save(join(mnt, 'm.pth'))],
+        ['checkpoint', () => other.saveCheckpoint(join(mnt, 'c.pth'), { optimizer: new Adam(), epoch: 2 })],
+        ['onnx', () => other.export(join(mnt, 'm.onnx'), { format: 'onnx' })],
+        ['torchscript', () => other.export(join(mnt, 'm.pt'), { format: 'torchscript' })],
       ];
       for (const [what, write] of writes)
-        await expect(write, what).rejects.toMatchObject({ code: 'ERR_LENET5_IO', message: expect.stringMatching(/ENOSPC/) });
+        await expect(write(), what).rejects.toMatchObject({ code: 'ERR_LENET5_IO', message: expect.stringMatching(/ENOSPC/) });
       const train = lenet5(
         'train',
         '--epochs',
