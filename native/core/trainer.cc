@@ -57,8 +57,11 @@ engine::ImageSource pixelSource(const uint8_t* pixels, const Normalization& norm
 // such data first; this keeps a direct native call from writing out of bounds.
 void checkLabels(Dataset& data, int64_t classes) {
   if (data.maxLabel() >= classes) {
-    throw NativeError("ERR_LENET5_DATA", "The data has label " + std::to_string(data.maxLabel()) +
-                                             ", but this model has " + std::to_string(classes) + " classes.");
+    const int64_t label = data.maxLabel();
+    throw NativeError("ERR_LENET5_DATA", "The data has label " + std::to_string(label) + ", but this model has " +
+                                             std::to_string(classes) + " classes (0 to " + std::to_string(classes - 1) +
+                                             "). Use a model with numClasses " + std::to_string(label + 1) +
+                                             " or more.");
   }
 }
 
@@ -275,10 +278,6 @@ void predictLogits(Model& model, const PredictInput& input, float* logits) {
   auto out = model.net()->forward(x.to(model.device())).to(torch::kCPU).contiguous();
   std::memcpy(logits, out.data_ptr<float>(), out.numel() * sizeof(float));
 }
-
-}  // namespace lenet5
-
-namespace lenet5 {
 
 double lossAndGradients(Model& model, const torch::Tensor& input, const torch::Tensor& labels) {
   auto x = input.contiguous();
