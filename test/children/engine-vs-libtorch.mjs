@@ -1,7 +1,7 @@
 // Compares the fused engine's loss and gradients with LibTorch autograd's for one random batch
 // and prints one JSON line. Run with LENET5_ISA set to check one instruction set's kernels (the
 // kernel table is chosen once per process).
-import { LeNet5 } from '../../dist/index.js';
+import { LeNet5, info } from '../../dist/index.js';
 
 const count = Number(process.argv[2] ?? 64);
 let state = 12345;
@@ -19,4 +19,4 @@ for (const [name, expected] of Object.entries(b.gradients)) {
     worst = Math.max(worst, Math.abs(actual[i] - expected[i]) / (1e-6 + 1e-5 * Math.abs(expected[i])));
   }
 }
-console.log(JSON.stringify({ isa: process.env.LENET5_ISA ?? 'auto', lossFused: a.loss, lossLibtorch: b.loss, worst }));
+console.log(JSON.stringify({ kernels: info().engineKernels, lossFused: a.loss, lossLibtorch: b.loss, worst }));
