@@ -22,9 +22,12 @@ const HELP = `No LibTorch was found. Provide one of these, then run npm install 
   3. the system LibTorch:         sudo apt-get install libtorch-dev   (Debian/Ubuntu)
 scripts/setup.sh installs 2 and 3 for you on Debian/Ubuntu.`;
 
+// LibTorch >= 2.10 keeps the numbers in torch/headeronly/version.h (the API's version.h includes it).
 function readVersion(includeDir) {
-  const header = join(includeDir, 'torch/csrc/api/include/torch/version.h');
-  if (!existsSync(header)) return undefined;
+  const header = ['torch/headeronly/version.h', 'torch/csrc/api/include/torch/version.h']
+    .map((name) => join(includeDir, name))
+    .find((path) => existsSync(path));
+  if (!header) return undefined;
   const text = readFileSync(header, 'utf8');
   const part = (name) => text.match(new RegExp(`#define TORCH_VERSION_${name}\\s+(\\d+)`))?.[1];
   return [part('MAJOR'), part('MINOR'), part('PATCH')].join('.');
