@@ -1,26 +1,32 @@
 /** LeNet5: the model users create, train, evaluate, run, save and load. */
 import { Lenet5Error, awaitNative, callNative } from './errors.js';
-import { Dataset, DEFAULT_NORMALIZATION, IMAGE_PIXELS, checkNormalization, type Normalization } from './data/dataset.js';
+import { DEFAULT_NORMALIZATION, checkNormalization, type Dataset, type Normalization } from './data/dataset.js';
 import { parseDevice, type DeviceName } from './device.js';
-import { native, type EngineName, type NativeEvalResult, type NativeModel, type NativeTrainEvent, type PickleValue } from './native.js';
-import { Adam, Optimizer } from './optim.js';
+import { native, type EngineName, type NativeModel } from './native.js';
+import { Optimizer } from './optim.js';
 import type { ImageOptions } from './data/preprocess.js';
-import { EarlyStopping, LRScheduler, ReduceLROnPlateau, pickleState, type SchedulerState } from './schedule.js';
+import type { SchedulerState } from './schedule.js';
 import { readMetadata, writeMetadata, type ModelMetadata } from './metadata.js';
-import { readCheckpoint, readStateDict, type LoadedTensor, type StateDict } from './pth/load.js';
+import { readCheckpoint, readStateDict, type StateDict } from './pth/load.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { lenet5ToOnnx } from './export/onnx.js';
+import { checkBoolean, invalidArgument, knownKeys, nonEmptyString, oneOf, optionsObject, positiveInteger, checkSeed } from './validate.js';
+import { checkLabelledBatch, checkTrainOptions, trainEventHandler, type History, type TrainOptions } from './model/training.js';
 import {
-  checkBoolean,
-  invalidArgument,
-  knownKeys,
-  nonEmptyString,
-  nonNegativeInteger,
-  oneOf,
-  optionsObject,
-  positiveInteger,
-  checkSeed,
-} from './validate.js';
+  checkEvaluateInput,
+  checkPredictInput,
+  evaluationResult,
+  predictionFromLogits,
+  type EvaluateResult,
+  type Prediction,
+} from './model/inference.js';
+import { checkpointContents, type CheckpointOptions } from './model/checkpoint.js';
+import { checkFiniteTensors, matchStateDict, numClassesOf, type LoadStateResult } from './model/checks.js';
+
+export type { BatchProgress, EpochResult, History, TrainOptions } from './model/training.js';
+export type { EvaluateResult, Prediction } from './model/inference.js';
+export type { CheckpointOptions } from './model/checkpoint.js';
+export type { LoadStateResult } from './model/checks.js';
 
 export interface LeNet5Options {
   /** Output classes (fc3's size). Default 10. */
@@ -62,107 +68,6 @@ export interface BatchGradients {
   gradients: Record<string, Float32Array>;
 }
 
-export interface BatchProgress {
-  epoch: number;
-  batch: number;
-  batches: number;
-  /** Mean training loss of this epoch so far. */
-  loss: number;
-  imagesPerSecond: number;
-}
-
-export interface EpochResult {
-  epoch: number;
-  /** The learning rate this epoch trained with. */
-  lr: number;
-  trainLoss: number;
-  valLoss?: number;
-  valAccuracy?: number;
-  seconds: number;
-  imagesPerSecond: number;
-}
-
-export type History = EpochResult[];
-
-export interface TrainOptions {
-  /** Default 10. */
-  epochs?: number;
-  /** Default 64. */
-  batchSize?: number;
-  /** Reshuffle every epoch. Default true. */
-  shuffle?: boolean;
-  /** Default: a new Adam({ lr: 0.001 }) for this call. Pass one to keep its state across calls. */
-  optimizer?: Optimizer;
-  /** Evaluated after every epoch. */
-  validation?: Dataset;
-  /** Makes the shuffle order (and so a CPU run) reproducible bit for bit. */
-  seed?: number;
-  /** Epochs already done (when resuming); numbering and shuffling continue from there. Default 0. */
-  initialEpoch?: number;
-  signal?: AbortSignal;
-  onBatchEnd?: (progress: BatchProgress) => void;
-  onEpochEnd?: (result: EpochResult) => void;
-  /** Report onBatchEnd every N batches. Default 1 on CPU, 20 on CUDA (each report waits for the GPU). */
-  batchEventInterval?: number;
-  /** 'error' (default): stop with ERR_LENET5_NON_FINITE_LOSS. 'skip': skip that batch, warn through onNonFiniteLoss, continue. */
-  nonFiniteLoss?: 'error' | 'skip';
-  onNonFiniteLoss?: (where: { epoch: number; batch: number }) => void;
-  /** Stepped after every epoch (ReduceLROnPlateau with the validation loss). Build it on the same optimizer. */
-  lrScheduler?: LRScheduler;
-  /** Stops before `epochs` when the validation loss stops improving; see its stoppedEpoch and reason. */
-  earlyStopping?: EarlyStopping;
-}
-
-export interface EvaluateResult {
-  loss: number;
-  accuracy: number;
-  correct: number;
-  total: number;
-  perClassAccuracy: number[];
-  /** confusionMatrix[trueClass][predictedClass] */
-  confusionMatrix: number[][];
-}
-
-export interface Prediction {
-  /** Most likely class per image. */
-  classes: number[];
-  /** Softmax probabilities per image. */
-  probabilities: Float32Array[];
-  logits: Float32Array[];
-}
-
-/** Names the tensors holding NaN or infinity; throws ERR_LENET5_NON_FINITE unless `allow` is true. */
-function checkFiniteTensors(tensors: LoadedTensor[], path: string, allow: unknown): void {
-  if (allow !== undefined && checkBoolean('allowNonFinite', allow)) return;
-  const bad = tensors
-    .map((t) => {
-      const nan = t.values.reduce((n, v) => n + (Number.isNaN(v) ? 1 : 0), 0);
-      const infinite = t.values.reduce((n, v) => n + (v === Infinity || v === -Infinity ? 1 : 0), 0);
-      return { name: t.name, nan, infinite };
-    })
-    .filter((t) => t.nan + t.infinite > 0);
-  if (bad.length) {
-    throw new Lenet5Error(
-      'ERR_LENET5_NON_FINITE',
-      `${path} holds weights that are not finite: ${bad.map((t) => `${t.name} (${t.nan} NaN, ${t.infinite} infinite)`).join(', ')}. ` +
-        'Such a model outputs NaN for every image. Use weights saved before training diverged, or load them anyway with { allowNonFinite: true } (lenet5 --allow-non-finite).',
-    );
-  }
-}
-
-export interface CheckpointOptions {
-  optimizer: Optimizer;
-  /** Epochs completed. */
-  epoch: number;
-  loss?: number;
-  /** Saved as lr_scheduler_state_dict, in PyTorch's scheduler.state_dict() layout. */
-  lrScheduler?: LRScheduler;
-  /** Saved as early_stopping_state_dict (patience, min_delta, best, best_epoch, num_bad_epochs). */
-  earlyStopping?: EarlyStopping;
-  /** Further top-level numbers, e.g. { best_val_accuracy: 0.9, best_epoch: 3n }: numbers become Python floats, bigints ints. */
-  extra?: Record<string, number | bigint>;
-}
-
 export interface LoadedCheckpoint {
   model: LeNet5;
   optimizer: Optimizer;
@@ -173,35 +78,6 @@ export interface LoadedCheckpoint {
   earlyStoppingState: SchedulerState | null;
   /** Every top-level number, string or boolean of the checkpoint. */
   scalars: Record<string, number | string | boolean | null>;
-}
-
-export interface LoadStateResult {
-  missingKeys: string[];
-  unexpectedKeys: string[];
-  /** Present in both but with different shapes (skipped when non-strict). */
-  mismatchedKeys: string[];
-  /** 'module.' (nn.DataParallel, DDP) or '_orig_mod.' (torch.compile) when the file's keys all had it and it was removed; else null. */
-  strippedPrefix: string | null;
-}
-
-function shapeOf(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
-}
-
-function evaluationResult(raw: NativeEvalResult, numClasses: number): EvaluateResult {
-  const confusionMatrix = Array.from({ length: numClasses }, (_, t) => raw.confusion.slice(t * numClasses, (t + 1) * numClasses));
-  const perClassAccuracy = confusionMatrix.map((row, t) => {
-    const count = row.reduce((a, b) => a + b, 0);
-    return count === 0 ? NaN : row[t] / count;
-  });
-  return {
-    loss: raw.loss,
-    accuracy: raw.total === 0 ? 0 : raw.correct / raw.total,
-    correct: raw.correct,
-    total: raw.total,
-    perClassAccuracy,
-    confusionMatrix,
-  };
 }
 
 export class LeNet5 {
@@ -249,24 +125,7 @@ export class LeNet5 {
    * [N, 28, 28] or [N, 1, 28, 28] flattened; `labels` has N class indices. Runs synchronously.
    */
   lossAndGradients(pixels: Float32Array, labels: ArrayLike<number>): BatchGradients {
-    if (!(pixels instanceof Float32Array)) throw invalidArgument('pixels', 'Float32Array', pixels);
-    if (pixels.length === 0 || pixels.length % IMAGE_PIXELS !== 0) {
-      throw new Lenet5Error(
-        'ERR_LENET5_INVALID_ARGUMENT',
-        `Expected pixels to hold a positive multiple of ${IMAGE_PIXELS} values (28x28 images) but received ${pixels.length}`,
-      );
-    }
-    const count = pixels.length / IMAGE_PIXELS;
-    if (labels.length !== count) {
-      throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected ${count} labels (one per image) but received ${labels.length}`);
-    }
-    const targets = Int32Array.from(labels);
-    for (let i = 0; i < count; i++) {
-      const label = labels[i];
-      if (!(Number.isInteger(label) && label! >= 0 && label! < this.numClasses)) {
-        throw new Lenet5Error('ERR_LENET5_INVALID_ARGUMENT', `Expected labels between 0 and ${this.numClasses - 1} but received ${label}`);
-      }
-    }
+    const { targets, count } = checkLabelledBatch(pixels, labels, this.numClasses);
     const raw = callNative(() => this.handle.lossAndGradients(pixels, targets, count));
     const gradients: Record<string, Float32Array> = {};
     this.parameters().forEach((parameter, i) => {
@@ -319,86 +178,14 @@ export class LeNet5 {
   }
 
   async train(dataset: Dataset, options: TrainOptions = {}): Promise<History> {
-    if (!(dataset instanceof Dataset)) throw invalidArgument('dataset', 'Dataset', dataset);
-    const o = optionsObject('train options', options);
-    knownKeys('train options', o, [
-      'epochs',
-      'batchSize',
-      'shuffle',
-      'optimizer',
-      'validation',
-      'seed',
-      'initialEpoch',
-      'signal',
-      'onBatchEnd',
-      'onEpochEnd',
-      'batchEventInterval',
-      'nonFiniteLoss',
-      'onNonFiniteLoss',
-      'lrScheduler',
-      'earlyStopping',
-    ]);
-    const epochs = o.epochs === undefined ? 10 : positiveInteger('epochs', o.epochs);
-    // A batch larger than the dataset is one batch of the whole dataset.
-    const batchSize = Math.min(o.batchSize === undefined ? 64 : positiveInteger('batchSize', o.batchSize), Math.max(dataset.size, 1));
-    const shuffle = o.shuffle === undefined ? true : checkBoolean('shuffle', o.shuffle);
-    const seed = o.seed === undefined ? null : checkSeed('seed', o.seed);
-    const initialEpoch = o.initialEpoch === undefined ? 0 : nonNegativeInteger('initialEpoch', o.initialEpoch);
-    const optimizer = o.optimizer === undefined ? new Adam() : o.optimizer;
-    if (!(optimizer instanceof Optimizer)) throw invalidArgument('optimizer', 'Adam or SGD instance', optimizer);
-    const validation = o.validation;
-    if (validation !== undefined && !(validation instanceof Dataset)) throw invalidArgument('validation', 'Dataset', validation);
-    for (const name of ['onBatchEnd', 'onEpochEnd', 'onNonFiniteLoss'] as const) {
-      if (o[name] !== undefined && typeof o[name] !== 'function') throw invalidArgument(name, 'function', o[name]);
-    }
-    const signal = o.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument('signal', 'AbortSignal', signal);
-    const lrScheduler = o.lrScheduler as LRScheduler | undefined;
-    if (lrScheduler !== undefined && !(lrScheduler instanceof LRScheduler))
-      throw invalidArgument('lrScheduler', 'StepLR, CosineAnnealingLR or ReduceLROnPlateau', lrScheduler);
-    if (lrScheduler && lrScheduler.optimizer !== optimizer) {
-      throw new Lenet5Error(
-        'ERR_LENET5_INVALID_ARGUMENT',
-        'The lrScheduler was built on another optimizer than the one training uses. Build it on the optimizer you pass (new StepLR(optimizer, ...)).',
-      );
-    }
-    const earlyStopping = o.earlyStopping as EarlyStopping | undefined;
-    if (earlyStopping !== undefined && !(earlyStopping instanceof EarlyStopping))
-      throw invalidArgument('earlyStopping', 'EarlyStopping', earlyStopping);
-    if ((earlyStopping || lrScheduler instanceof ReduceLROnPlateau) && !validation) {
-      throw new Lenet5Error(
-        'ERR_LENET5_INVALID_ARGUMENT',
-        'Early stopping and ReduceLROnPlateau watch the validation loss, but no validation set was given. Pass validation: a Dataset.',
-      );
-    }
-    const nonFiniteLoss = o.nonFiniteLoss === undefined ? 'error' : oneOf('nonFiniteLoss', o.nonFiniteLoss, ['error', 'skip']);
-    const onCuda = this.device.startsWith('cuda');
-    const batchEventInterval =
-      options.onBatchEnd === undefined
-        ? 0
-        : o.batchEventInterval === undefined
-          ? onCuda
-            ? 20
-            : 1
-          : positiveInteger('batchEventInterval', o.batchEventInterval);
-    for (const [name, data] of [
-      ['dataset', dataset],
-      ['validation', validation],
-    ] as const) {
-      if (data && data.maxLabel >= this.numClasses) {
-        throw new Lenet5Error(
-          'ERR_LENET5_DATA',
-          `The ${name} has label ${data.maxLabel}, but this model has ${this.numClasses} classes (0 to ${this.numClasses - 1}). Create the model with numClasses: ${data.maxLabel + 1} or more.`,
-        );
-      }
-    }
-    if (signal?.aborted) throw new Lenet5Error('ERR_LENET5_ABORTED', 'Training was aborted before it started.');
-
+    const settings = checkTrainOptions(this, dataset, options);
+    const { optimizer, validation, signal, lrScheduler, earlyStopping } = settings;
     this.normalization = { ...dataset.normalization };
     this.classes ??= dataset.classes?.length === this.numClasses ? dataset.classes : undefined;
     const history: History = [];
     const onAbort = () => this.handle.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });
+    const onEvent = trainEventHandler(options, optimizer, history);
     const run = (count: number, done: number) =>
       awaitNative(() =>
         this.handle.train(
@@ -407,51 +194,25 @@ export class LeNet5 {
           optimizer.handle,
           {
             epochs: count,
-            batchSize,
-            shuffle,
-            seed,
+            batchSize: settings.batchSize,
+            shuffle: settings.shuffle,
+            seed: settings.seed,
             initialEpoch: done,
-            batchEventInterval,
-            stopOnNonFiniteLoss: nonFiniteLoss === 'error',
+            batchEventInterval: settings.batchEventInterval,
+            stopOnNonFiniteLoss: settings.nonFiniteLoss === 'error',
             evalBatchSize: 1000,
             ...this.normalization,
           },
-          (event: NativeTrainEvent) => {
-            if (event.type === 'batch') {
-              options.onBatchEnd?.({
-                epoch: event.epoch,
-                batch: event.batch,
-                batches: event.batches,
-                loss: event.loss,
-                imagesPerSecond: event.imagesPerSecond,
-              });
-            } else if (event.type === 'epoch') {
-              const result: EpochResult = {
-                epoch: event.epoch,
-                lr: optimizer.lr,
-                trainLoss: event.trainLoss,
-                seconds: event.seconds,
-                imagesPerSecond: event.imagesPerSecond,
-              };
-              if (event.validation) {
-                result.valLoss = event.validation.loss;
-                result.valAccuracy = event.validation.correct / event.validation.total;
-              }
-              history.push(result);
-              options.onEpochEnd?.(result);
-            } else {
-              options.onNonFiniteLoss?.({ epoch: event.epoch, batch: event.batch });
-            }
-          },
+          onEvent,
         ),
       );
     try {
       if (!lrScheduler && !earlyStopping) {
-        await run(epochs, initialEpoch);
+        await run(settings.epochs, settings.initialEpoch);
       } else {
         // One native call per epoch, so the learning rate can change in between; the shuffle is
         // seeded per epoch number, so this trains exactly like one call of `epochs` epochs.
-        for (let done = initialEpoch; done < initialEpoch + epochs; done++) {
+        for (let done = settings.initialEpoch; done < settings.initialEpoch + settings.epochs; done++) {
           await run(1, done);
           const valLoss = history[history.length - 1].valLoss as number;
           lrScheduler?.step(valLoss);
@@ -466,16 +227,7 @@ export class LeNet5 {
 
   /** Loss, accuracy, per-class accuracy and confusion matrix, in eval mode without gradients. */
   async evaluate(dataset: Dataset, options: { batchSize?: number } = {}): Promise<EvaluateResult> {
-    if (!(dataset instanceof Dataset)) throw invalidArgument('dataset', 'Dataset', dataset);
-    const o = optionsObject('evaluate options', options);
-    knownKeys('evaluate options', o, ['batchSize']);
-    const batchSize = o.batchSize === undefined ? 1000 : positiveInteger('batchSize', o.batchSize);
-    if (dataset.maxLabel >= this.numClasses) {
-      throw new Lenet5Error(
-        'ERR_LENET5_DATA',
-        `The dataset has label ${dataset.maxLabel}, but this model has ${this.numClasses} classes. Evaluate with a model trained on these classes.`,
-      );
-    }
+    const batchSize = checkEvaluateInput(dataset, options, this.numClasses);
     const raw = await awaitNative(() => this.handle.evaluate(dataset.handle, { batchSize, ...this.normalization }));
     return evaluationResult(raw, this.numClasses);
   }
@@ -485,41 +237,9 @@ export class LeNet5 {
    * data) or Float32Array of already-normalised values, N x 28 x 28 (or N x 1 x 28 x 28) long.
    */
   async predict(pixels: Uint8Array | Float32Array, options: { shape?: number[] } = {}): Promise<Prediction> {
-    if (!(pixels instanceof Uint8Array) && !(pixels instanceof Float32Array)) {
-      throw invalidArgument('pixels', 'Uint8Array (0-255) or Float32Array (normalised)', pixels);
-    }
-    const o = optionsObject('predict options', options);
-    knownKeys('predict options', o, ['shape']);
-    if (o.shape !== undefined) checkInputShape(o.shape, pixels.length);
-    if (pixels.length === 0 || pixels.length % IMAGE_PIXELS !== 0) {
-      throw new Lenet5Error(
-        'ERR_LENET5_SHAPE',
-        `Expected input of shape [N, 28, 28] or [N, 1, 28, 28] (a positive multiple of ${IMAGE_PIXELS} values) but received ${pixels.length} values`,
-      );
-    }
-    if (pixels instanceof Float32Array) {
-      const bad = pixels.findIndex((v) => !Number.isFinite(v));
-      if (bad >= 0)
-        throw new Lenet5Error(
-          'ERR_LENET5_INVALID_ARGUMENT',
-          `Expected finite pixel values but pixels[${bad}] is ${pixels[bad]}. Replace NaN/Infinity before predicting.`,
-        );
-    }
-    const count = pixels.length / IMAGE_PIXELS;
+    const count = checkPredictInput(pixels, options);
     const logits = await awaitNative(() => this.handle.predict(pixels, count, this.normalization));
-    const rows: Float32Array[] = [];
-    const probabilities: Float32Array[] = [];
-    const classes: number[] = [];
-    for (let n = 0; n < count; n++) {
-      const row = logits.slice(n * this.numClasses, (n + 1) * this.numClasses);
-      const max = Math.max(...row);
-      const exp = row.map((v) => Math.exp(v - max));
-      const sum = exp.reduce((a, b) => a + b, 0);
-      rows.push(row);
-      probabilities.push(exp.map((v) => v / sum));
-      classes.push(row.indexOf(max));
-    }
-    return { classes, probabilities, logits: rows };
+    return predictionFromLogits(logits, count, this.numClasses);
   }
 
   /**
@@ -536,27 +256,8 @@ export class LeNet5 {
   /** Writes {epoch, model_state_dict, optimizer_state_dict, loss}, the layout Python checkpoints use. */
   async saveCheckpoint(path: string, options: CheckpointOptions): Promise<void> {
     nonEmptyString('path', path);
-    const o = optionsObject('checkpoint options', options);
-    knownKeys('checkpoint options', o, ['optimizer', 'epoch', 'loss', 'lrScheduler', 'earlyStopping', 'extra']);
-    if (!(o.optimizer instanceof Optimizer)) throw invalidArgument('optimizer', 'Adam or SGD instance', o.optimizer);
-    const epoch = nonNegativeInteger('epoch', o.epoch);
-    if (o.loss !== undefined && typeof o.loss !== 'number') throw invalidArgument('loss', 'number', o.loss);
-    const optimizer = o.optimizer;
-    const extra: Record<string, PickleValue> = {};
-    if (o.lrScheduler !== undefined) {
-      if (!(o.lrScheduler instanceof LRScheduler))
-        throw invalidArgument('lrScheduler', 'StepLR, CosineAnnealingLR or ReduceLROnPlateau', o.lrScheduler);
-      extra.lr_scheduler_state_dict = pickleState(o.lrScheduler.stateDict(), o.lrScheduler.intKeys);
-    }
-    if (o.earlyStopping !== undefined) {
-      if (!(o.earlyStopping instanceof EarlyStopping)) throw invalidArgument('earlyStopping', 'EarlyStopping', o.earlyStopping);
-      extra.early_stopping_state_dict = pickleState(o.earlyStopping.stateDict(), EarlyStopping.intKeys);
-    }
-    for (const [key, value] of Object.entries(optionsObject('extra', o.extra ?? {}))) {
-      if (typeof value !== 'number' && typeof value !== 'bigint') throw invalidArgument(`extra.${key}`, 'number or bigint', value);
-      extra[key] = value;
-    }
-    const bytes = callNative(() => this.handle.checkpointBytes(optimizer.handle, epoch, (o.loss as number | undefined) ?? null, extra));
+    const { optimizer, epoch, loss, extra } = checkpointContents(options);
+    const bytes = callNative(() => this.handle.checkpointBytes(optimizer.handle, epoch, loss, extra));
     await writeFileAtomic(path, bytes);
     await writeMetadata(path, this.metadata());
   }
@@ -659,64 +360,19 @@ export class LeNet5 {
     this.preprocessing = metadata.preprocessing;
   }
 
-  private static async fromStateDict({ tensors }: StateDict, path: string, device: DeviceName | undefined): Promise<LeNet5> {
-    const fc3 = tensors.find((t) => t.name === 'fc3.weight');
-    if (!fc3 || fc3.shape.length !== 2 || fc3.shape[0] < 1) {
-      throw new Lenet5Error(
-        'ERR_LENET5_STATE_DICT',
-        `${path} has no usable fc3.weight, so it is not a LeNet-5 state_dict. Keys found: ${tensors.map((t) => t.name).join(', ')}`,
-      );
-    }
+  private static async fromStateDict(stateDict: StateDict, path: string, device: DeviceName | undefined): Promise<LeNet5> {
+    const numClasses = numClassesOf(stateDict, path);
     const metadata = await readMetadata(path);
-    const model = new LeNet5({ numClasses: fc3.shape[0], device: device ?? 'cpu' });
+    const model = new LeNet5({ numClasses, device: device ?? 'cpu' });
     if (metadata) model.adoptMetadata(metadata);
     return model;
   }
 
-  private applyStateDict({ tensors, strippedPrefix }: StateDict, strict: boolean, path: string): LoadStateResult {
-    const slots = this.parameters();
-    const byName = new Map(tensors.map((t) => [t.name, t]));
-    const missingKeys = slots.filter((s) => !byName.has(s.name)).map((s) => s.name);
-    const unexpectedKeys = tensors.filter((t) => !slots.some((s) => s.name === t.name)).map((t) => t.name);
-    const mismatched = slots.filter((s) => byName.has(s.name) && shapeOf(byName.get(s.name)!.shape) !== shapeOf(s.shape));
-    const mismatchedKeys = mismatched.map((s) => s.name);
-    if (strict && (missingKeys.length || unexpectedKeys.length || mismatched.length)) {
-      const parts = [
-        missingKeys.length ? `Missing key(s) in state_dict: ${missingKeys.map((k) => `"${k}"`).join(', ')}.` : '',
-        unexpectedKeys.length ? `Unexpected key(s) in state_dict: ${unexpectedKeys.map((k) => `"${k}"`).join(', ')}.` : '',
-        ...mismatched.map(
-          (s) =>
-            `size mismatch for ${s.name}: copying a param with shape ${shapeOf(byName.get(s.name)!.shape)} from checkpoint, the shape in current model is ${shapeOf(s.shape)}.`,
-        ),
-      ].filter(Boolean);
-      throw new Lenet5Error(
-        'ERR_LENET5_STATE_DICT',
-        `Error(s) in loading state_dict for LeNet5 from ${path}:\n\t${parts.join('\n\t')}\nUse { strict: false } to load the matching tensors only.`,
-      );
-    }
-    // Parameters the file cannot provide (null) keep their current values.
-    const skipped = new Set(mismatchedKeys.concat(missingKeys));
-    callNative(() => this.handle.setParameters(slots.map((s) => (skipped.has(s.name) ? null : byName.get(s.name)!.values))));
-    this.loadResult = { missingKeys, unexpectedKeys, mismatchedKeys, strippedPrefix };
+  private applyStateDict(stateDict: StateDict, strict: boolean, path: string): LoadStateResult {
+    const { values, result } = matchStateDict(stateDict, this.parameters(), strict, path);
+    callNative(() => this.handle.setParameters(values));
+    this.loadResult = result;
     return this.loadResult;
-  }
-}
-
-function checkInputShape(shape: unknown, length: number): void {
-  const ok =
-    Array.isArray(shape) &&
-    shape.every((d) => Number.isSafeInteger(d) && d > 0) &&
-    ((shape.length === 3 && shape[1] === 28 && shape[2] === 28) ||
-      (shape.length === 4 && shape[1] === 1 && shape[2] === 28 && shape[3] === 28));
-  if (!ok) {
-    throw new Lenet5Error(
-      'ERR_LENET5_SHAPE',
-      `Expected input shape [N, 28, 28] or [N, 1, 28, 28] but received ${Array.isArray(shape) ? shapeOf(shape) : String(shape)}`,
-    );
-  }
-  const elements = (shape as number[]).reduce((a, b) => a * b, 1);
-  if (elements !== length) {
-    throw new Lenet5Error('ERR_LENET5_SHAPE', `Input shape ${shapeOf(shape as number[])} needs ${elements} values but received ${length}`);
   }
 }
 

@@ -1,0 +1,115 @@
+/** evaluate() and predict(): their input checks, and their results made from the addon's raw numbers. */
+import { Lenet5Error } from '../errors.js';
+import { Dataset, IMAGE_PIXELS } from '../data/dataset.js';
+import type { NativeEvalResult } from '../native.js';
+import { invalidArgument, knownKeys, optionsObject, positiveInteger } from '../validate.js';
+import { shapeOf } from './checks.js';
+
+export interface EvaluateResult {
+  loss: number;
+  accuracy: number;
+  correct: number;
+  total: number;
+  perClassAccuracy: number[];
+  /** confusionMatrix[trueClass][predictedClass] */
+  confusionMatrix: number[][];
+}
+
+export interface Prediction {
+  /** Most likely class per image. */
+  classes: number[];
+  /** Softmax probabilities per image. */
+  probabilities: Float32Array[];
+  logits: Float32Array[];
+}
+
+/** Checks evaluate()'s arguments; returns the batch size. */
+export function checkEvaluateInput(dataset: unknown, options: { batchSize?: number }, numClasses: number): number {
+  if (!(dataset instanceof Dataset)) throw invalidArgument('dataset', 'Dataset', dataset);
+  const o = optionsObject('evaluate options', options);
+  knownKeys('evaluate options', o, ['batchSize']);
+  const batchSize = o.batchSize === undefined ? 1000 : positiveInteger('batchSize', o.batchSize);
+  if (dataset.maxLabel >= numClasses) {
+    throw new Lenet5Error(
+      'ERR_LENET5_DATA',
+      `The dataset has label ${dataset.maxLabel}, but this model has ${numClasses} classes. Evaluate with a model trained on these classes.`,
+    );
+  }
+  return batchSize;
+}
+
+export function evaluationResult(raw: NativeEvalResult, numClasses: number): EvaluateResult {
+  const confusionMatrix = Array.from({ length: numClasses }, (_, t) => raw.confusion.slice(t * numClasses, (t + 1) * numClasses));
+  const perClassAccuracy = confusionMatrix.map((row, t) => {
+    const count = row.reduce((a, b) => a + b, 0);
+    return count === 0 ? NaN : row[t] / count;
+  });
+  return {
+    loss: raw.loss,
+    accuracy: raw.total === 0 ? 0 : raw.correct / raw.total,
+    correct: raw.correct,
+    total: raw.total,
+    perClassAccuracy,
+    confusionMatrix,
+  };
+}
+
+/** Checks predict()'s arguments; returns the number of images. */
+export function checkPredictInput(pixels: unknown, options: { shape?: number[] }): number {
+  if (!(pixels instanceof Uint8Array) && !(pixels instanceof Float32Array)) {
+    throw invalidArgument('pixels', 'Uint8Array (0-255) or Float32Array (normalised)', pixels);
+  }
+  const o = optionsObject('predict options', options);
+  knownKeys('predict options', o, ['shape']);
+  if (o.shape !== undefined) checkInputShape(o.shape, pixels.length);
+  if (pixels.length === 0 || pixels.length % IMAGE_PIXELS !== 0) {
+    throw new Lenet5Error(
+      'ERR_LENET5_SHAPE',
+      `Expected input of shape [N, 28, 28] or [N, 1, 28, 28] (a positive multiple of ${IMAGE_PIXELS} values) but received ${pixels.length} values`,
+    );
+  }
+  if (pixels instanceof Float32Array) {
+    const bad = pixels.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0)
+      throw new Lenet5Error(
+        'ERR_LENET5_INVALID_ARGUMENT',
+        `Expected finite pixel values but pixels[${bad}] is ${pixels[bad]}. Replace NaN/Infinity before predicting.`,
+      );
+  }
+  return pixels.length / IMAGE_PIXELS;
+}
+
+function checkInputShape(shape: unknown, length: number): void {
+  const ok =
+    Array.isArray(shape) &&
+    shape.every((d) => Number.isSafeInteger(d) && d > 0) &&
+    ((shape.length === 3 && shape[1] === 28 && shape[2] === 28) ||
+      (shape.length === 4 && shape[1] === 1 && shape[2] === 28 && shape[3] === 28));
+  if (!ok) {
+    throw new Lenet5Error(
+      'ERR_LENET5_SHAPE',
+      `Expected input shape [N, 28, 28] or [N, 1, 28, 28] but received ${Array.isArray(shape) ? shapeOf(shape) : String(shape)}`,
+    );
+  }
+  const elements = (shape as number[]).reduce((a, b) => a * b, 1);
+  if (elements !== length) {
+    throw new Lenet5Error('ERR_LENET5_SHAPE', `Input shape ${shapeOf(shape as number[])} needs ${elements} values but received ${length}`);
+  }
+}
+
+/** Splits `count` rows of logits into per-image logits, softmax probabilities and the most likely class. */
+export function predictionFromLogits(logits: Float32Array, count: number, numClasses: number): Prediction {
+  const rows: Float32Array[] = [];
+  const probabilities: Float32Array[] = [];
+  const classes: number[] = [];
+  for (let n = 0; n < count; n++) {
+    const row = logits.slice(n * numClasses, (n + 1) * numClasses);
+    const max = Math.max(...row);
+    const exp = row.map((v) => Math.exp(v - max));
+    const sum = exp.reduce((a, b) => a + b, 0);
+    rows.push(row);
+    probabilities.push(exp.map((v) => v / sum));
+    classes.push(row.indexOf(max));
+  }
+  return { classes, probabilities, logits: rows };
+}
