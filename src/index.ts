@@ -22,7 +22,7 @@ export { cuda, threads } from './device.js';
 export type { DeviceName } from './device.js';
 export { Dataset, DEFAULT_NORMALIZATION } from './data/dataset.js';
 export type { DatasetInit, Normalization } from './data/dataset.js';
-export * as datasets from './data/datasets.js';
+export * as datasets from './data/index.js';
 export { inspect } from './pth/load.js';
 export type { InspectResult, TensorInfo } from './pth/load.js';
 export { Lenet5Error } from './errors.js';

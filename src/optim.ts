@@ -5,34 +5,11 @@
  */
 import { Lenet5Error, callNative } from './errors.js';
 import { native, type NativeOptimizer, type NativeOptimizerOptions, type NativeOptimizerState } from './native.js';
+import type { AdamOptions, SGDOptions } from './optim-options.js';
 import type { OptimizerState } from './pth/load.js';
 import { checkBoolean, invalidArgument, knownKeys, nonNegativeNumber, numberInRange, optionsObject } from './validate.js';
 
-export interface AdamOptions {
-  /** Learning rate, 0 or more (as in PyTorch). Default 0.001. */
-  lr?: number;
-  /** Coefficients for the running averages of the gradient and its square. Default [0.9, 0.999]. */
-  betas?: [number, number];
-  /** Added to the denominator for numerical stability. Default 1e-8. */
-  eps?: number;
-  /** L2 penalty. Default 0. */
-  weightDecay?: number;
-  /** Use the AMSGrad variant. Default false. */
-  amsgrad?: boolean;
-}
-
-export interface SGDOptions {
-  /** Learning rate, 0 or more (as in PyTorch). Default 0.001. */
-  lr?: number;
-  /** Default 0. */
-  momentum?: number;
-  /** Default 0. */
-  dampening?: number;
-  /** Nesterov momentum (needs momentum > 0 and dampening 0). Default false. */
-  nesterov?: boolean;
-  /** L2 penalty. Default 0. */
-  weightDecay?: number;
-}
+export type { AdamOptions, SGDOptions } from './optim-options.js';
 
 export abstract class Optimizer {
   /** @internal */

@@ -7,9 +7,7 @@ import { Dataset } from './dataset.js';
 import { DEBIAN_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, MNIST_CLASSES, findIdxFile, mnist } from './datasets.js';
 import { imageFolder, type BadFile, type FolderOptions } from './folder.js';
 
-// A function, not a constant: datasets.ts re-exports this module, so at load time its constants
-// are not initialised yet (an import cycle).
-const whatToPass = (): string =>
+const whatToPass =
   'Pass a folder of MNIST IDX files (train-images-idx3-ubyte[.gz], ...), an image folder (one subfolder per class) or a Kaggle CSV. ' +
   `For Fashion-MNIST install Debian's package (sudo apt-get install dataset-fashion-mnist, files in ${DEBIAN_FASHION_MNIST_DIR}).`;
 
@@ -54,7 +52,7 @@ async function fromCsv(file: string, options: FolderOptions): Promise<DataSource
  */
 export async function auto(path: string, options: FolderOptions = {}): Promise<DataSource> {
   if (!existsSync(path)) {
-    throw new Lenet5Error('ERR_LENET5_DATA_NOT_FOUND', `${path} does not exist. ${whatToPass()}`);
+    throw new Lenet5Error('ERR_LENET5_DATA_NOT_FOUND', `${path} does not exist. ${whatToPass}`);
   }
   if (statSync(path).isFile()) {
     if (path.toLowerCase().endsWith('.csv')) return fromCsv(path, options);
@@ -80,7 +78,7 @@ export async function auto(path: string, options: FolderOptions = {}): Promise<D
   if (!readdirSync(path, { withFileTypes: true }).some((e) => e.isDirectory())) {
     throw new Lenet5Error(
       'ERR_LENET5_DATA_NOT_FOUND',
-      `${path} holds no MNIST IDX files, no train.csv and no class folders. ${whatToPass()}`,
+      `${path} holds no MNIST IDX files, no train.csv and no class folders. ${whatToPass}`,
     );
   }
   const folder = await imageFolder(path, options);

@@ -81,7 +81,3 @@ export function fashionMnistDir(): string {
 export async function fashionMnist(split: Split = 'train', options: LoadOptions & { dir?: string } = {}): Promise<Dataset> {
   return mnist(options.dir ?? fashionMnistDir(), split, { ...options, classes: options.classes ?? [...FASHION_MNIST_CLASSES] });
 }
-
-export { auto, type DataSource } from './auto.js';
-export { imageFolder, type FolderData, type FolderOptions, type BadFile } from './folder.js';
-export { readKaggleCsv } from './csv.js';

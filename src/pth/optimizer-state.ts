@@ -4,7 +4,7 @@
  * the optimizer's parameter order (PyTorch's, which is the model's).
  */
 import { Lenet5Error } from '../errors.js';
-import type { AdamOptions, SGDOptions } from '../optim.js';
+import type { AdamOptions, SGDOptions } from '../optim-options.js';
 import { isTensor } from './read.js';
 import { tensorToFloat32 } from './tensor.js';
 import { PyDict, PyTuple, type PyValue } from './unpickler.js';
