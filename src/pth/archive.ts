@@ -7,7 +7,7 @@
 import { crc32 } from 'node:zlib';
 import yauzl from 'yauzl';
 import { Lenet5Error } from '../errors.js';
-import { formatError } from './unpickler.js';
+import { formatError } from './values.js';
 
 export interface Archive {
   /** The folder all records sit in, with a trailing slash ('' when records are at the top). */

@@ -1,13 +1,14 @@
 /**
  * The one module that reads .pth files — state_dicts, checkpoints with their optimizer state, and
  * any tensor file for `inspect` — and returns plain typed values. Below it: read.ts (zip + pickle
- * to Python-like values), unpickler.ts, tensor.ts (views to Float32Array), optimizer-state.ts.
+ * to Python-like values), unpickler.ts (with allowed-globals.ts and values.ts), tensor.ts (views to
+ * Float32Array), optimizer-state.ts.
  */
 import { Lenet5Error } from '../errors.js';
 import { readOptimizerState, type OptimizerState } from './optimizer-state.js';
 import { describeFormat, isTensor, listTensors, readPth, topLevelScalars, type PthFile, type TensorInfo } from './read.js';
 import { tensorToFloat32 } from './tensor.js';
-import { PyDict, PyTuple, type PyTensor, type PyValue } from './unpickler.js';
+import { PyDict, PyTuple, type PyTensor, type PyValue } from './values.js';
 
 export type { TensorInfo } from './read.js';
 export type { OptimizerState } from './optimizer-state.js';

@@ -7,7 +7,7 @@ import { Lenet5Error } from '../errors.js';
 import type { AdamOptions, SGDOptions } from '../optim-options.js';
 import { isTensor } from './read.js';
 import { tensorToFloat32 } from './tensor.js';
-import { PyDict, PyTuple, type PyValue } from './unpickler.js';
+import { PyDict, PyTuple, type PyValue } from './values.js';
 
 export interface ParameterBuffer {
   shape: number[];

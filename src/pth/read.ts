@@ -6,7 +6,8 @@
 import { readInputFile } from '../errors.js';
 import { readArchive } from './archive.js';
 import { tensorToFloat32 } from './tensor.js';
-import { DTYPE_BYTES, PyDict, PyTuple, formatError, unpickle, type DType, type PyTensor, type PyValue } from './unpickler.js';
+import { unpickle } from './unpickler.js';
+import { DTYPE_BYTES, PyDict, PyTuple, formatError, type DType, type PyTensor, type PyValue } from './values.js';
 
 /** Containers nested deeper than this are refused (state dicts nest 4 levels). */
 const MAX_DEPTH = 64;

@@ -1,5 +1,5 @@
 /** Materialises a pickled tensor view as a contiguous Float32Array, whatever its storage dtype. */
-import { DTYPE_BYTES, type PyTensor } from './unpickler.js';
+import { DTYPE_BYTES, type PyTensor } from './values.js';
 
 function float16(bits: number): number {
   const sign = bits & 0x8000 ? -1 : 1;
