@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const env = { ...process.env };
 if (process.argv.includes('--system-libtorch')) {
-  env.LIBTORCH_USE_PYTORCH = '0';
+  env.LENET5_LIBTORCH = 'system';
   delete env.LIBTORCH;
 }
 const nodeDir = resolve(process.execPath, '../..');

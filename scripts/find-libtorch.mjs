@@ -1,26 +1,35 @@
 #!/usr/bin/env node
-// The one LibTorch resolver. CMakeLists.txt, binding.gyp and `lenet5 info` all ask it, so every
-// build path links the same LibTorch. Lookup order (as tch-rs does it):
-//   1. LIBTORCH=<dir>            an unpacked official LibTorch (CPU or CUDA)
-//   2. a Python whose torch imports: the project's .venv, then python3 on PATH
-//      (LIBTORCH_USE_PYTORCH=0 skips this step; LENET5_PYTHON names another Python)
-//   3. the system LibTorch (Debian/Ubuntu libtorch-dev)
+// The one LibTorch resolver. CMakeLists.txt, binding.gyp, scripts/build-addon.mjs and `lenet5 info`
+// all ask it, so every build links the same LibTorch. The rule, in one sentence:
+//   LIBTORCH if set, else the one source LENET5_LIBTORCH=pypi|python|system names, else a Python
+//   whose torch imports, else PyPI's LibTorch from the cache (fetched into it unless
+//   LENET5_LIBTORCH_DOWNLOAD=0), else the system one.
+// A Python is LENET5_PYTHON, the package's .venv, then python3 on PATH (LIBTORCH_USE_PYTORCH=0 skips
+// them, as in tch-rs). PyPI's LibTorch is fetched by scripts/libtorch/pypi.mjs (LENET5_CUDA=1: with
+// the GPU libraries).
 //
-// Usage: find-libtorch.mjs [--json | --gyp include|libdir|libs|defines | --describe]
-import { execFileSync } from 'node:child_process';
+// Usage: find-libtorch.mjs [--json | --gyp include|libdir|libs|defines|std | --describe]
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PINS, cacheRoot, cachedLibtorch, hostArch, libtorchDir, wantedVariant } from './libtorch/pypi.mjs';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const SOURCES = ['pypi', 'python', 'system'];
 
-const HELP = `No LibTorch was found. Provide one of these, then run npm install again:
-  1. LIBTORCH=/path/to/libtorch   an unpacked LibTorch zip (CPU or CUDA build)
-  2. a Python with PyTorch:       python3 -m venv .venv && .venv/bin/pip install torch
-                                  (or any python3 on PATH whose "import torch" works;
-                                  LENET5_PYTHON=/path/to/python picks one explicitly)
-  3. the system LibTorch:         sudo apt-get install libtorch-dev   (Debian/Ubuntu)
-scripts/setup.sh installs 2 and 3 for you on Debian/Ubuntu.`;
+/** Why the resolver found nothing: what it tried, and every way that works from a project that depends on this package. */
+function notFoundHelp(tried) {
+  return `lenet5-libtorch: no LibTorch to build against. Tried, in order:
+${tried.map((line) => `  - ${line}`).join('\n')}
+Any one of these works; then run the install again (npm install, or npm rebuild lenet5-libtorch):
+  1. Let the install fetch LibTorch ${PINS.version} from PyPI (about 550 MB once, cached in ${cacheRoot()}):
+     it needs python3 with pip (Debian/Ubuntu: sudo apt-get install python3-pip) and your usual PyPI
+     access (pip's own settings apply: PIP_INDEX_URL, proxies, pip.conf). LENET5_LIBTORCH_DOWNLOAD=0 forbids it.
+  2. A Python that has PyTorch:    LENET5_PYTHON=/path/to/python npm rebuild lenet5-libtorch
+  3. An unpacked LibTorch:         LIBTORCH=/path/to/libtorch npm rebuild lenet5-libtorch   (the folder with include/ and lib/)
+  4. The system LibTorch:          sudo apt-get install libtorch-dev   (Debian/Ubuntu; LibTorch 1.13)`;
+}
 
 // LibTorch >= 2.10 keeps the numbers in torch/headeronly/version.h (the API's version.h includes it).
 function readVersion(includeDir) {
@@ -68,9 +77,8 @@ function describeLayout(source, root, includeRoot, libDir, extra = {}) {
   };
 }
 
-function fromLibtorchEnv() {
-  const root = process.env.LIBTORCH;
-  if (!root) return undefined;
+/** @param {string} root */
+function fromLibtorchEnv(root) {
   if (!existsSync(join(root, 'include/torch')) || !existsSync(join(root, 'lib'))) {
     throw new Error(
       `LIBTORCH=${root} does not look like an unpacked LibTorch: expected ${root}/include/torch and ${root}/lib.\n` +
@@ -87,22 +95,33 @@ function pythonCandidates() {
   return list;
 }
 
-function fromPython() {
-  if (process.env.LIBTORCH_USE_PYTORCH === '0') return undefined;
+/** @param {string[]} tried */
+function fromPython(tried) {
+  if (process.env.LIBTORCH_USE_PYTORCH === '0') {
+    tried.push('a Python with PyTorch: skipped (LIBTORCH_USE_PYTORCH=0)');
+    return undefined;
+  }
   const probe =
     'import json, os, torch; print(json.dumps({"root": os.path.dirname(torch.__file__), ' +
     '"version": torch.__version__.split("+")[0], "abi": bool(torch.compiled_with_cxx11_abi())}))';
   for (const python of pythonCandidates()) {
-    if (python.includes('/') && !existsSync(python)) continue;
+    if (python.includes('/') && !existsSync(python)) {
+      tried.push(`${python}: not there`);
+      continue;
+    }
     let found;
     try {
       const out = execFileSync(python, ['-c', probe], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
       found = JSON.parse(out.trim().split('\n').pop() ?? '');
     } catch {
+      tried.push(`${python}: no "import torch"`);
       continue;
     }
     const includeRoot = join(found.root, 'include');
-    if (!existsSync(join(includeRoot, 'torch/csrc/api/include/torch/torch.h'))) continue; // a torch without C++ headers
+    if (!existsSync(join(includeRoot, 'torch/csrc/api/include/torch/torch.h'))) {
+      tried.push(`${python}: its torch ${found.version} has no C++ headers`);
+      continue;
+    }
     return describeLayout(`python (${python})`, found.root, includeRoot, join(found.root, 'lib'), {
       version: found.version,
       cxx11Abi: found.abi,
@@ -111,9 +130,34 @@ function fromPython() {
   return undefined;
 }
 
-function fromSystem() {
+/** PyPI's LibTorch from the cache; fetched into it first when `fetch` allows. @param {string[]} tried @param {boolean} fetch */
+function fromPypi(tried, fetch) {
+  const arch = hostArch();
+  const variant = wantedVariant();
+  let dir = cachedLibtorch(arch, variant);
+  if (!dir && !fetch) {
+    tried.push(`PyPI's LibTorch ${PINS.version}: not in ${libtorchDir(arch, variant)}, and LENET5_LIBTORCH_DOWNLOAD=0 forbids fetching it`);
+    return undefined;
+  }
+  if (!dir) {
+    // The fetch is asynchronous (pip, hashing, unzip); this resolver answers build tools synchronously.
+    const fetcher = spawnSync(process.execPath, [join(projectRoot, 'scripts/libtorch/pypi.mjs')], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    if (fetcher.status !== 0) {
+      tried.push(`PyPI's LibTorch ${PINS.version}: fetching it failed (the reason is printed above)`);
+      return undefined;
+    }
+    dir = fetcher.stdout.trim();
+  }
+  const manifest = JSON.parse(readFileSync(join(dir, 'lenet5-libtorch.json'), 'utf8'));
+  return describeLayout('pypi', dir, join(dir, 'include'), join(dir, 'lib'), { version: manifest.version, cxx11Abi: manifest.cxx11Abi });
+}
+
+/** @param {string[]} tried */
+function fromSystem(tried) {
   const includeRoot = '/usr/include';
-  if (!existsSync(join(includeRoot, 'torch/csrc/api/include/torch/torch.h'))) return undefined;
   const libDirs = [
     '/usr/lib',
     ...readdirSync('/usr/lib')
@@ -121,13 +165,28 @@ function fromSystem() {
       .map((d) => join('/usr/lib', d)),
   ];
   const libDir = libDirs.find((dir) => existsSync(join(dir, 'libtorch.so')));
-  if (!libDir) return undefined;
+  if (!existsSync(join(includeRoot, 'torch/csrc/api/include/torch/torch.h')) || !libDir) {
+    tried.push('the system LibTorch (libtorch-dev): not installed');
+    return undefined;
+  }
   return describeLayout('system', '/usr', includeRoot, libDir);
 }
 
+/** The LibTorch to build against, by the rule at the top of this file; throws the help text when there is none. */
 export function findLibtorch() {
-  const found = fromLibtorchEnv() ?? fromPython() ?? fromSystem();
-  if (!found) throw new Error(HELP);
+  if (process.env.LIBTORCH) return fromLibtorchEnv(process.env.LIBTORCH);
+  const only = process.env.LENET5_LIBTORCH;
+  if (only && !SOURCES.includes(only)) {
+    throw new Error(
+      `LENET5_LIBTORCH=${only} is not a LibTorch source: expected one of ${SOURCES.join(', ')}, or leave it unset to try them in turn.`,
+    );
+  }
+  const fetch = process.env.LENET5_LIBTORCH_DOWNLOAD !== '0';
+  const tried = [];
+  const found = only
+    ? { pypi: () => fromPypi(tried, fetch), python: () => fromPython(tried), system: () => fromSystem(tried) }[only]()
+    : (fromPython(tried) ?? fromPypi(tried, fetch) ?? fromSystem(tried));
+  if (!found) throw new Error(notFoundHelp(only ? [`LENET5_LIBTORCH=${only}: that source only`, ...tried] : tried));
   return found;
 }
 

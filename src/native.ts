@@ -120,6 +120,9 @@ export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 const candidates = [join(packageRoot, 'build/cmake/Release/lenet5_native.node'), join(packageRoot, 'build/Release/lenet5_native.node')];
 
+/** Where the addon was loaded from (set by the first native() call). */
+let loadedFrom: string | undefined;
+
 function loadAddon(): NativeAddon {
   process.env.OPENBLAS_NUM_THREADS ??= '1';
   const require = createRequire(import.meta.url);
@@ -128,8 +131,11 @@ function loadAddon(): NativeAddon {
     throw new Lenet5Error(
       'ERR_LENET5_ADDON_LOAD',
       `The lenet5 native addon has not been built (looked for ${candidates.join(', ')}).\n` +
-        'Possible solutions:\n- Run "npm install" (or "npm run build") in the package folder to build it.\n' +
-        '- Make sure a LibTorch is available: run "node scripts/find-libtorch.mjs" to see which one the build would use.',
+        'This happens when the package manager skipped install scripts (pnpm 10 does by default; so do --ignore-scripts and\n' +
+        'ignore-scripts=true in .npmrc), or when the install failed. Possible solutions:\n' +
+        '- Build it now: "npx lenet5 build" (fetches LibTorch from PyPI if this machine has none; needs cmake and g++).\n' +
+        '- With pnpm, allow the build once: "pnpm approve-builds" (or list lenet5-libtorch in onlyBuiltDependencies), then "pnpm rebuild lenet5-libtorch".\n' +
+        '- In a clone of the repository: "npm install" or "npm run build".',
     );
   }
   let loaded: NativeAddon;
@@ -139,9 +145,10 @@ function loadAddon(): NativeAddon {
     throw new Lenet5Error(
       'ERR_LENET5_ADDON_LOAD',
       `Could not load the lenet5 native addon ${path}: ${(error as Error).message}\n` +
-        'Possible solutions:\n- Rebuild it against the LibTorch you have: "npm run build".\n' +
-        '- If LibTorch moved or was upgraded since the build, rebuild; the addon finds LibTorch through the path recorded at build time.\n' +
-        '- Run "node scripts/find-libtorch.mjs --describe" to see which LibTorch the build picks.',
+        'Possible solutions:\n- Rebuild it against the LibTorch you have: "npx lenet5 build --force" (in a clone: "npm run build").\n' +
+        '- If LibTorch moved, was upgraded or its cache (~/.cache/lenet5-libtorch) was deleted since the build, rebuild: the addon\n' +
+        '  finds LibTorch through the path recorded at build time.\n' +
+        '- Run "node scripts/find-libtorch.mjs --describe" in the package folder to see which LibTorch a build would pick.',
       { cause: error },
     );
   }
@@ -151,10 +158,16 @@ function loadAddon(): NativeAddon {
   if (Number.isSafeInteger(wanted) && wanted > 0 && wanted !== loaded.getNumThreads()) loaded.setNumThreads(wanted);
   // On process.exit() (or an uncaught exception) stop running loops while LibTorch is still intact.
   process.on('exit', () => loaded.stopJobs());
+  loadedFrom = path;
   return loaded;
 }
 
 let addon: NativeAddon | undefined;
+
+/** The addon's file, once native() has loaded it. */
+export function addonPath(): string | undefined {
+  return loadedFrom;
+}
 
 /** The addon, loaded on first use so that pure-TypeScript parts (the .pth reader, IDX files) work without it. */
 export function native(): NativeAddon {

@@ -221,7 +221,11 @@ export async function infoCommand(options: CommonOptions): Promise<number> {
     printJson({ ok: true, command: 'info', ...details });
   } else {
     say(options, `${details.package} ${details.version}`);
-    say(options, `Node.js ${details.node}, LibTorch ${details.libtorch}`);
+    say(
+      options,
+      `Node.js ${details.node}, LibTorch ${details.libtorch} from ${details.libtorchSource}${details.libtorchDir ? `: ${details.libtorchDir}` : ''}`,
+    );
+    say(options, `Addon: ${details.addon}`);
     say(
       options,
       `CUDA available: ${details.cudaAvailable ? 'yes' : 'no'}, devices: ${details.cudaDeviceCount} (LibTorch CUDA support: ${details.cudaSupport}${details.cudaRuntime ? `, runtime ${details.cudaRuntime}` : ''})`,

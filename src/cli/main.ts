@@ -217,6 +217,15 @@ program
   .action(run(async (model, options) => (await import('./serve.js')).serveCommand(model, options)));
 
 program
+  .command('build')
+  .description(
+    'Build the native addon (after an install that ran no scripts: pnpm 10, --ignore-scripts); fetches LibTorch from PyPI when none is found',
+  )
+  .option('--force', 'rebuild even when the addon matches the LibTorch found')
+  .option('--json', 'print one JSON object')
+  .action(run(async (options) => (await import('./build.js')).buildCommand(options)));
+
+program
   .command('info')
   .description('Versions of the package, Node.js and LibTorch; CUDA availability; threads')
   .option('--json', 'print one JSON object')
@@ -231,7 +240,7 @@ try {
     exitCode = error.exitCode === 0 ? 0 : 2;
     const message =
       error.code === 'commander.help'
-        ? 'Expected a command: train, evaluate, predict, inspect, export, serve or info. Run lenet5 --help.'
+        ? 'Expected a command: train, evaluate, predict, inspect, export, serve, info or build. Run lenet5 --help.'
         : error.message.replace(/^error: /, '');
     if (exitCode === 2 && json) printJson({ ok: false, error: { code: 'ERR_LENET5_USAGE', message } });
   } else {

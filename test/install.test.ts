@@ -1,0 +1,103 @@
+// A user's install, end to end: the package as `npm pack` makes it, installed into an empty project
+// with an empty LibTorch cache and the PyPI fetch forced (as on a machine with no LibTorch), trains
+// an epoch from a Node script; a second project then installs from the cache without fetching or
+// compiling. Slow (a 550 MB download and one addon build), so not in test:unit.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { root, tempDir } from './helpers.js';
+
+const INSTALL_TIMEOUT = 20 * 60_000;
+
+function folderBytes(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    total += entry.isDirectory() ? folderBytes(path) : statSync(path).size;
+  }
+  return total;
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => relative(dir, join(entry.parentPath, entry.name)))
+    .sort();
+}
+
+describe('npm install into an empty project', () => {
+  const work = tempDir();
+  const cache = join(work, 'cache');
+  // Only PyPI's LibTorch: neither this checkout's .venv nor the system LibTorch may be used.
+  const env = { ...process.env, LENET5_CACHE_DIR: cache, LENET5_LIBTORCH: 'pypi', LENET5_PYTHON: '', LIBTORCH: '' };
+  let tarball = '';
+
+  function installInto(name: string): { dir: string; log: string; seconds: number } {
+    const dir = join(work, name);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }));
+    const started = Date.now();
+    const result = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--foreground-scripts', tarball], {
+      cwd: dir,
+      env,
+      encoding: 'utf8',
+    });
+    const log = `${result.stdout}\n${result.stderr}`;
+    expect(result.status, log).toBe(0);
+    return { dir, log, seconds: (Date.now() - started) / 1000 };
+  }
+
+  beforeAll(() => {
+    const packed = execFileSync('npm', ['pack', '--pack-destination', work, '--silent'], { cwd: root, encoding: 'utf8' });
+    tarball = join(work, packed.trim().split('\n').pop() ?? '');
+  }, INSTALL_TIMEOUT);
+
+  it(
+    'fetches LibTorch into the cache, builds, leaves only the addon, and trains an epoch',
+    () => {
+      const first = installInto('first');
+      console.log(`first install: ${first.seconds.toFixed(0)} s`);
+      expect(first.log).toMatch(/fetching LibTorch 2\.\d+\.\d+ \(CPU, linux-x64\) from PyPI/);
+      expect(first.log).toMatch(/SHA-256 of each wheel checked/);
+      expect(readdirSync(cache).filter((name) => name.startsWith('.tmp-'))).toEqual([]);
+
+      const installed = join(first.dir, 'node_modules/lenet5-libtorch');
+      expect(filesUnder(join(installed, 'build'))).toEqual(['cmake/Release/lenet5_native.json', 'cmake/Release/lenet5_native.node']);
+      const megabytes = folderBytes(installed) / 1e6;
+      console.log(`installed package: ${megabytes.toFixed(1)} MB`);
+      expect(megabytes).toBeLessThan(30);
+
+      writeFileSync(
+        join(first.dir, 'train.mjs'),
+        `import { LeNet5, Adam, datasets, info } from 'lenet5-libtorch';
+const [train, test] = [await datasets.fashionMnist('train'), await datasets.fashionMnist('test')];
+const model = new LeNet5({ seed: 0 });
+await model.train(train, { epochs: 1, optimizer: new Adam({ lr: 1e-3 }), seed: 0 });
+const { accuracy } = await model.evaluate(test);
+const { libtorchSource, libtorchDir } = info();
+console.log(JSON.stringify({ accuracy, libtorchSource, libtorchDir }));`,
+      );
+      const run = JSON.parse(execFileSync(process.execPath, ['train.mjs'], { cwd: first.dir, env, encoding: 'utf8' })) as {
+        accuracy: number;
+        libtorchSource: string;
+        libtorchDir: string;
+      };
+      expect(run.libtorchSource).toBe('pypi');
+      expect(run.libtorchDir.startsWith(cache)).toBe(true);
+      // One epoch of the seed's settings reaches about 85% on Fashion-MNIST's test set; chance is 10%.
+      expect(run.accuracy).toBeGreaterThan(0.8);
+
+      const second = installInto('second');
+      console.log(`second install: ${second.seconds.toFixed(0)} s`);
+      expect(second.log).not.toMatch(/fetching LibTorch/);
+      expect(second.log).toMatch(/reused the addon another project built/);
+      const info = JSON.parse(
+        execFileSync(process.execPath, [join(second.dir, 'node_modules/.bin/lenet5'), 'info', '--json'], { env, encoding: 'utf8' }),
+      ) as { libtorchSource: string; libtorchDir: string };
+      expect(info.libtorchDir).toBe(run.libtorchDir);
+      expect(existsSync(join(second.dir, 'node_modules/lenet5-libtorch/build/cmake/CMakeCache.txt'))).toBe(false);
+    },
+    INSTALL_TIMEOUT,
+  );
+});
