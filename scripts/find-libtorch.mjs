@@ -22,7 +22,7 @@ const SOURCES = ['pypi', 'python', 'system'];
 function notFoundHelp(tried) {
   return `lenet5-libtorch: no LibTorch to build against. Tried, in order:
 ${tried.map((line) => `  - ${line}`).join('\n')}
-Any one of these works; then run the install again (npm install, or npm rebuild lenet5-libtorch):
+Any one of these works; then install again (npm install, npm rebuild lenet5-libtorch, or npx lenet5 build):
   1. Let the install fetch LibTorch ${PINS.version} from PyPI (about 550 MB once, cached in ${cacheRoot()}):
      it needs python3 with pip (Debian/Ubuntu: sudo apt-get install python3-pip) and your usual PyPI
      access (pip's own settings apply: PIP_INDEX_URL, proxies, pip.conf). LENET5_LIBTORCH_DOWNLOAD=0 forbids it.
