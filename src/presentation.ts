@@ -14,8 +14,15 @@ export function rankClasses(probabilities: ArrayLike<number>, names: readonly st
     .slice(0, top);
 }
 
-/** How many classes to list: an integer from 1 to the class count, one rule for `--top` and `?top=`. */
+/** Classes listed when `--top` or `?top=` is not given, or all of them when the model has fewer. */
+const DEFAULT_TOP = 3;
+
+/**
+ * How many classes to list: an integer from 1 to the class count, one rule for `--top` and `?top=`;
+ * unset, 3 or the class count if that is smaller.
+ */
 export function checkTop(name: string, value: unknown, numClasses: number): number {
+  if (value === undefined) return Math.min(DEFAULT_TOP, numClasses);
   const top = typeof value === 'string' ? Number(value) : value;
   if (typeof top !== 'number' || !Number.isInteger(top) || top < 1 || top > numClasses) {
     throw new Lenet5Error(

@@ -96,7 +96,7 @@ describe('image folders', () => {
   const folder = join(dir, 'shapes');
   drawFolder(folder, 40, 1);
   const corrupt = join(folder, 'ring', 'broken.png');
-  writeFileSync(corrupt, Buffer.from('\x89PNG\r\n\x1a\nnot really a png'));
+  writeFileSync(corrupt, Buffer.from('\x89PNG\r\n\x1a\nnot really a png', 'latin1')); // a PNG signature, then garbage
   const train = (...extra: string[]) => trainFolder(folder, 'shapes.pth', ...extra);
 
   it('refuses a folder with a corrupt file by default, naming the file and the way out', () => {

@@ -106,7 +106,13 @@ describe('HTTP API', () => {
       },
       { type: 'application/json', payload: '{"pixels": null}', status: 400, code: 'ERR_LENET5_SHAPE', message: /received null/ },
       { type: 'application/json', payload: '[1, 2', status: 400, code: 'ERR_LENET5_INVALID_ARGUMENT', message: /not valid JSON/ },
-      { type: 'image/png', payload: Buffer.from('not an image'), status: 400, code: 'ERR_LENET5_IMAGE', message: /cannot be decoded/ },
+      {
+        type: 'image/png',
+        payload: Buffer.from('not an image'),
+        status: 400,
+        code: 'ERR_LENET5_IMAGE',
+        message: /is not a PNG, JPEG, WebP, GIF, TIFF or PGM image/,
+      },
       { type: 'image/png', payload: Buffer.alloc(0), status: 400, code: 'ERR_LENET5_IMAGE', message: /empty/ },
       {
         type: 'image/png',

@@ -6,13 +6,14 @@ import { checkFiniteOutputs, checkTop, rankClasses } from '../presentation.js';
 import { inspect } from '../pth/load.js';
 import { readKaggleCsv } from '../data/csv.js';
 import { IMAGE_PIXELS } from '../data/dataset.js';
-import { IMAGE_EXTENSIONS, decodeImages, imageFilesIn } from '../data/folder.js';
+import { IMAGE_EXTENSIONS, decodeImages, imageFilesIn, type BadFile } from '../data/folder.js';
 import type { Fit } from '../data/preprocess.js';
 import { writeFileAtomic } from '../atomic-write.js';
 import { loadSplits, type DataOptions } from './data.js';
 import { loadModel } from './load.js';
 import { UsageError, errorDetails, percent, printJson, say, warn, type CommonOptions } from './output.js';
-import { refuseOverwrite } from './paths.js';
+import { canonicalPath, refuseClobbering } from './paths.js';
+import { metadataPath } from '../metadata.js';
 
 /** Options of the commands that load a model. */
 export interface LoadFlags extends CommonOptions {
@@ -39,7 +40,7 @@ export async function evaluateCommand(
     say(options, '\nPer-class accuracy:');
     result.perClassAccuracy.forEach((a, i) => say(options, `  ${String(i).padStart(2)} ${(classes[i] ?? '').padEnd(12)} ${percent(a)}`));
     say(options, '\nConfusion matrix (rows: true class, columns: predicted):');
-    const width = Math.max(4, ...result.confusionMatrix.flat().map((v) => String(v).length + 1));
+    const width = result.confusionMatrix.flat().reduce((widest, v) => Math.max(widest, String(v).length + 1), 4);
     say(options, `     ${result.confusionMatrix.map((_, i) => String(i).padStart(width)).join('')}`);
     result.confusionMatrix.forEach((row, i) =>
       say(options, `  ${String(i).padStart(2)} ${row.map((v) => String(v).padStart(width)).join('')}`),
@@ -52,22 +53,29 @@ export async function evaluateCommand(
 export interface PredictCommandOptions extends LoadFlags {
   invert?: boolean;
   fit?: Fit;
-  top: number;
+  top?: number;
   csv?: string;
   out?: string;
 }
 
-/** Image files named on the command line; folders stand for every image inside them. */
-async function expandImages(inputs: string[]): Promise<string[]> {
+/** Image files named on the command line; folders stand for every image inside them (and what in them cannot be read). */
+async function expandImages(inputs: string[]): Promise<{ files: string[]; unreadable: BadFile[] }> {
   const files: string[] = [];
+  const unreadable: BadFile[] = [];
   for (const input of inputs) {
     const isDir = await stat(input).then(
       (s) => s.isDirectory(),
       () => false,
     );
-    files.push(...(isDir ? await imageFilesIn(input) : [input]));
+    if (!isDir) {
+      files.push(input);
+      continue;
+    }
+    const found = await imageFilesIn(input);
+    for (const file of found.files) files.push(file);
+    unreadable.push(...found.bad);
   }
-  return files;
+  return { files, unreadable };
 }
 
 function csvField(value: string): string {
@@ -82,7 +90,16 @@ export async function predictCommand(modelPath: string, inputs: string[], option
         : "Nothing to predict: pass image files or folders, or --csv FILE (Kaggle's test.csv).",
     );
   }
-  if (options.out) await refuseOverwrite('--out', options.out, modelPath, 'model');
+  if (options.out) {
+    await refuseClobbering(
+      [{ flag: '--out', path: options.out, kind: 'file' }],
+      [
+        { what: 'model', path: modelPath, model: true },
+        ...(options.csv ? [{ what: 'CSV', path: options.csv }] : []),
+        ...inputs.map((path) => ({ what: 'image', path })),
+      ],
+    );
+  }
   const model = await loadModel(modelPath, { allowNonFinite: options.allowNonFinite });
   const names = model.classNames();
   const top = checkTop('--top', options.top, names.length);
@@ -94,8 +111,9 @@ export async function predictCommand(modelPath: string, inputs: string[], option
     ({ pixels } = await readKaggleCsv(options.csv));
     images = Array.from({ length: pixels.length / IMAGE_PIXELS }, (_, i) => String(i + 1));
   } else {
-    images = await expandImages(inputs);
-    if (images.length === 0)
+    const { files, unreadable } = await expandImages(inputs);
+    images = files;
+    if (files.length === 0 && unreadable.length === 0)
       throw new Lenet5Error('ERR_LENET5_DATA_NOT_FOUND', `No images (${IMAGE_EXTENSIONS.join(', ')}) in ${inputs.join(', ')}.`);
     // Unless told otherwise, images are prepared as the model's training images were (its metadata).
     const decoded = await decodeImages(images, {
@@ -104,9 +122,12 @@ export async function predictCommand(modelPath: string, inputs: string[], option
       onBadFile: 'skip',
     });
     pixels = decoded.pixels;
-    errors = new Map(
-      decoded.badFiles.map((b) => [images.indexOf(b.path), { code: 'ERR_LENET5_IMAGE', message: `${b.path}: ${b.reason}` }]),
-    );
+    // badFiles lists the failed positions in order; an image named twice fails in both places.
+    const failed = decoded.ok.flatMap((ok, i) => (ok ? [] : [i]));
+    errors = new Map(failed.map((i, k) => [i, { code: 'ERR_LENET5_IMAGE', message: `${images[i]}: ${decoded.badFiles[k].reason}` }]));
+    // What a folder held but could not be read is reported after the images, like an image that failed.
+    for (const bad of unreadable)
+      errors.set(images.push(bad.path) - 1, { code: 'ERR_LENET5_IMAGE', message: `${bad.path}: ${bad.reason}` });
   }
   const prediction = errors.size < images.length ? await model.predict(pixels) : undefined;
   const results = images.map((image, i) => {
@@ -180,7 +201,7 @@ export async function inspectCommand(file: string, options: CommonOptions): Prom
   } else {
     say(options, `${result.path}: ${result.format}`);
     for (const [k, v] of Object.entries(result.scalars)) say(options, `  ${k} = ${v}`);
-    const width = Math.max(...result.tensors.map((t) => t.name.length), 4);
+    const width = result.tensors.reduce((widest, t) => Math.max(widest, t.name.length), 4);
     for (const t of result.tensors) say(options, `  ${t.name.padEnd(width)}  ${t.dtype.padEnd(8)}  [${t.shape.join(', ')}]`);
     say(options, `${result.tensors.length} tensors`);
   }
@@ -192,7 +213,12 @@ export async function exportCommand(
   options: LoadFlags & { format: 'torchscript' | 'onnx'; out?: string },
 ): Promise<number> {
   const out = options.out ?? modelPath.replace(/\.(pth|pt|ckpt)$/i, '') + (options.format === 'onnx' ? '.onnx' : '.pt');
-  await refuseOverwrite('--out', out, modelPath, 'model');
+  // The default name (model.pt beside model.pth) shares the model's metadata, rewritten with the same content.
+  const sharesMetadata = (await canonicalPath(metadataPath(out))) === (await canonicalPath(metadataPath(modelPath)));
+  await refuseClobbering(
+    [{ flag: '--out', path: out, kind: sharesMetadata ? 'file' : 'model' }],
+    [{ what: 'model', path: modelPath, model: true }],
+  );
   const model = await loadModel(modelPath, { allowNonFinite: options.allowNonFinite });
   await model.export(out, { format: options.format });
   if (options.json) {

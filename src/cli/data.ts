@@ -3,7 +3,7 @@ import { auto, type DataSource } from '../data/auto.js';
 import type { Dataset } from '../data/dataset.js';
 import { fashionMnistDir } from '../data/datasets.js';
 import type { Fit } from '../data/preprocess.js';
-import { say, type CommonOptions } from './output.js';
+import { say, warn, type CommonOptions } from './output.js';
 import { decodeProgress } from './progress.js';
 
 export interface DataOptions extends CommonOptions {
@@ -47,6 +47,7 @@ async function loadData(options: DataOptions): Promise<{ source: DataSource; pat
     progress.stop();
   }
   say(options, `Data: ${source.description}${source.cache === 'hit' ? ', decoded images from the cache' : ''}`);
+  if (source.cacheWarning) warn('ERR_LENET5_IO', source.cacheWarning);
   for (const bad of source.badFiles) say(options, `  skipped ${bad.path}: ${bad.reason}`);
   return { source, path };
 }

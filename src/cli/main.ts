@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { FITS } from '../data/preprocess.js';
 import { parseDevice } from '../device.js';
 import { packageRoot } from '../native.js';
-import { SERVE_MAX_IMAGE_PIXELS } from '../data/image.js';
+import { SERVE_DECODE_TIMEOUT_SECONDS, SERVE_MAX_IMAGE_PIXELS } from '../data/image.js';
 import { dropOutputToClosedPipes, printJson, reportError } from './output.js';
 
 // Each command's module (and its libraries: sharp, vega, fastify) loads when that command runs,
@@ -174,7 +174,7 @@ program
   )
   .option('--csv <file>', 'Kaggle digit-recognizer CSV (pixel0,...,pixel783) to predict instead of images')
   .option('--out <file>', "write the predictions: .json, else CSV (with --csv: Kaggle's ImageId,Label)")
-  .option('--top <k>', 'how many top classes to list (1 to the class count)', positiveInt, 3)
+  .option('--top <k>', 'how many top classes to list (1 to the class count; default 3, or the class count if fewer)', positiveInt)
   .addOption(allowNonFinite())
   .option('--json', 'print one JSON object')
   .action(run(async (model, images, options) => (await commands()).predictCommand(model, images, options)));
@@ -211,6 +211,12 @@ program
     'largest image accepted, in pixels (width x height), checked before decoding',
     positiveInt,
     SERVE_MAX_IMAGE_PIXELS,
+  )
+  .option(
+    '--decode-timeout <seconds>',
+    'decoding one image stops after this many seconds (400 ERR_LENET5_IMAGE)',
+    positiveInt,
+    SERVE_DECODE_TIMEOUT_SECONDS,
   )
   .addOption(allowNonFinite())
   .option('--json', 'print one JSON line when listening')

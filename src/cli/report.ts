@@ -24,6 +24,8 @@ export interface ReportInput {
   settings: Record<string, unknown> & { data: string };
 }
 
+/** What writeReport puts in its folder (outputs of the same command must not be these). */
+export const REPORT_FILES = ['index.html', 'loss.svg', 'accuracy.svg', 'confusion.svg', 'misclassified'] as const;
 const MISCLASSIFIED_SHOWN = 36;
 const SCALE = 3;
 

@@ -14,6 +14,7 @@ interface ServeCommandOptions extends CommonOptions {
   rateLimit: number;
   maxBatch: number;
   maxImagePixels: number;
+  decodeTimeout: number;
   allowNonFinite?: boolean;
 }
 
@@ -53,6 +54,7 @@ export async function serveCommand(modelPath: string, options: ServeCommandOptio
     rateLimit: options.rateLimit,
     maxBatch: options.maxBatch,
     maxImagePixels: options.maxImagePixels,
+    decodeTimeoutSeconds: options.decodeTimeout,
     modelName: basename(modelPath),
   });
   try {

@@ -10,9 +10,9 @@ import { Adam, SGD, type Optimizer } from '../optim.js';
 import { loadSplits, type DataOptions } from './data.js';
 import { noteStrippedPrefix } from './load.js';
 import { UsageError, percent, printJson, say } from './output.js';
-import { checkWritable, refuseOverwrite } from './paths.js';
+import { checkWritable, refuseClobbering } from './paths.js';
 import { epochProgress } from './progress.js';
-import { writeReport } from './report.js';
+import { REPORT_FILES, writeReport } from './report.js';
 
 export interface TrainCommandOptions extends DataOptions {
   epochs: number;
@@ -88,7 +88,18 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
   const device = probe.device;
   probe.dispose();
   const makeScheduler = options.lrSchedule === undefined ? undefined : parseSchedule(options.lrSchedule, options.epochs);
-  if (options.resume) await refuseOverwrite('--out', options.out, options.resume, 'checkpoint (--resume)');
+  await refuseClobbering(
+    [
+      { flag: '--out', path: options.out, kind: 'model' },
+      ...(options.checkpoint ? [{ flag: '--checkpoint', path: options.checkpoint, kind: 'model' as const }] : []),
+      ...(options.report ? [{ flag: '--report', path: options.report, kind: 'folder' as const, contents: REPORT_FILES }] : []),
+    ],
+    [
+      // --checkpoint may be the --resume file: it is read before training and replaced after each epoch.
+      ...(options.resume ? [{ what: 'checkpoint (--resume)', path: options.resume, model: true, replaceableBy: '--checkpoint' }] : []),
+      ...(options.data ? [{ what: 'data', path: options.data }] : []),
+    ],
+  );
   await checkWritable('--out', options.out, 'file');
   if (options.checkpoint) await checkWritable('--checkpoint', options.checkpoint, 'file');
   if (options.report) await checkWritable('--report', options.report, 'folder');
@@ -236,6 +247,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
         classes: source.classes,
         badFiles: source.badFiles,
         cache: source.cache ?? null,
+        cacheWarning: source.cacheWarning ?? null,
         train: fit.size,
         validation: validation.size,
         test: test.size,

@@ -25,6 +25,8 @@ export interface DataSource {
   badFiles: BadFile[];
   /** Image folders only: whether the decoded images came from the cache. */
   cache?: 'hit' | 'miss' | 'off';
+  /** Image folders only: why the decoded images could not be cached (the data loaded all the same). */
+  cacheWarning?: string;
 }
 
 /** Fashion-MNIST's class names for folders named like it (Debian's), digit names for other IDX folders. */
@@ -93,5 +95,6 @@ export async function auto(path: string, options: FolderOptions = {}): Promise<D
     test: folder.splits.test,
     badFiles: folder.badFiles,
     cache: folder.cache,
+    cacheWarning: folder.cacheWarning,
   };
 }

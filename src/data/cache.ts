@@ -56,18 +56,27 @@ export async function readCache(cacheDir: string, name: string): Promise<CacheEn
   }
 }
 
-/** Writes the entry (into a temporary folder, then renamed) and removes older entries of the same data folder. */
+/**
+ * Writes the entry (into a temporary folder, then renamed) and removes older entries of the same
+ * data folder. On failure (no permission, a full disk) the temporary folder is removed and the
+ * error thrown: the caller treats an unwritable cache as a warning.
+ */
 export async function writeCache(cacheDir: string, prefix: string, name: string, entry: CacheEntry): Promise<void> {
   const temp = join(cacheDir, `${name}.tmp-${process.pid}`);
-  await mkdir(temp, { recursive: true });
-  for (const [split, data] of Object.entries(entry.splits)) {
-    await writeFile(join(temp, `${split}-images-idx3-ubyte`), idxBytes([data.files.length, 28, 28], data.images));
-    await writeFile(join(temp, `${split}-labels-idx1-ubyte`), idxBytes([data.files.length], data.labels));
+  try {
+    await mkdir(temp, { recursive: true });
+    for (const [split, data] of Object.entries(entry.splits)) {
+      await writeFile(join(temp, `${split}-images-idx3-ubyte`), idxBytes([data.files.length, 28, 28], data.images));
+      await writeFile(join(temp, `${split}-labels-idx1-ubyte`), idxBytes([data.files.length], data.labels));
+    }
+    const splits = Object.fromEntries(Object.entries(entry.splits).map(([split, data]) => [split, data.files]));
+    await writeFile(join(temp, 'index.json'), JSON.stringify({ classes: entry.classes, splits, badFiles: entry.badFiles }));
+    for (const old of await readdir(cacheDir)) {
+      if (old.startsWith(`${prefix}-`) && !old.includes('.tmp-')) await rm(join(cacheDir, old), { recursive: true, force: true });
+    }
+    await rename(temp, join(cacheDir, name));
+  } catch (error) {
+    await rm(temp, { recursive: true, force: true }).catch(() => undefined);
+    throw error;
   }
-  const splits = Object.fromEntries(Object.entries(entry.splits).map(([split, data]) => [split, data.files]));
-  await writeFile(join(temp, 'index.json'), JSON.stringify({ classes: entry.classes, splits, badFiles: entry.badFiles }));
-  for (const old of await readdir(cacheDir)) {
-    if (old.startsWith(`${prefix}-`) && !old.includes('.tmp-')) await rm(join(cacheDir, old), { recursive: true, force: true });
-  }
-  await rename(temp, join(cacheDir, name));
 }

@@ -23,7 +23,8 @@ function csvError(file: string, problem: string): Lenet5Error {
 export async function readKaggleCsv(file: string, options: { onBadFile?: 'error' | 'skip' } = {}): Promise<CsvImages> {
   const text = (
     await readInputFile(file, 'ERR_LENET5_DATA_NOT_FOUND', 'Expected a Kaggle digit-recognizer CSV (label,pixel0,...,pixel783).')
-  ).toString('latin1');
+  ).toString('utf8');
+  // A spreadsheet's UTF-8 byte order mark is not part of the first column's name.
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   const header = lines[0].split(',').map((h) => h.trim().replace(/^"|"$/g, ''));
   const labelled = header[0] === 'label';
@@ -44,17 +45,19 @@ export async function readKaggleCsv(file: string, options: { onBadFile?: 'error'
     lineNumber++;
     if (line.trim() === '') continue;
     const cells = line.split(',');
-    const values = cells.map(Number);
+    // Decimal digits only: Number() would also take "" (an empty cell) as 0, and "0x1F" or "1e2".
+    const badCell = cells.find((cell) => !/^\d{1,3}$/.test(cell) || Number(cell) > 255);
     const bad =
       cells.length !== header.length
         ? `has ${cells.length} columns; the header has ${header.length}`
-        : values.findIndex((v) => !Number.isInteger(v) || v < 0 || v > 255) >= 0
-          ? `holds "${cells[values.findIndex((v) => !Number.isInteger(v) || v < 0 || v > 255)]}"; expected integers from 0 to 255`
+        : badCell !== undefined
+          ? `holds ${JSON.stringify(badCell)}; expected integers from 0 to 255 (decimal digits)`
           : undefined;
     if (bad) {
       badRows.push({ path: `${file}:${lineNumber}`, reason: `line ${lineNumber} ${bad}` });
       continue;
     }
+    const values = cells.map(Number);
     if (labels) labels[count] = values[0];
     pixels.set(labelled ? values.slice(1) : values, count * IMAGE_PIXELS);
     count++;

@@ -3,7 +3,7 @@
  * and test/. Images are decoded in parallel by sharp into MNIST-style 28x28 uint8 and cached.
  */
 import { availableParallelism } from 'node:os';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { Lenet5Error, type ErrorCode } from '../errors.js';
 import { cacheName, defaultCacheDir, readCache, writeCache, type CacheEntry, type CachedSplit } from './cache.js';
@@ -40,6 +40,8 @@ export interface FolderData {
   files: Partial<Record<FolderSplit, string[]>>;
   badFiles: BadFile[];
   cache: 'hit' | 'miss' | 'off';
+  /** Why the decoded images could not be cached (a warning: the data loaded all the same). */
+  cacheWarning?: string;
 }
 
 function isImageFile(name: string): boolean {
@@ -47,21 +49,66 @@ function isImageFile(name: string): boolean {
   return !name.startsWith('.') && IMAGE_EXTENSIONS.some((ext) => lower.endsWith(ext));
 }
 
-async function subfolders(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  return entries
-    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-    .map((e) => e.name)
-    .sort();
+/**
+ * A folder's subfolders and image files, symbolic links followed. What cannot be read (a folder
+ * without permission, a link to nothing, an image name that is not a file) is listed as bad, never
+ * dropped in silence.
+ */
+async function folderEntries(dir: string): Promise<{ folders: string[]; images: string[]; bad: BadFile[] }> {
+  const found = { folders: [] as string[], images: [] as string[], bad: [] as BadFile[] };
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (error) {
+    found.bad.push({ path: dir, reason: `this folder cannot be read (${(error as Error).message})` });
+    return found;
+  }
+  for (const entry of entries) {
+    // Hidden files and links (editor locks like .#name link to nothing) are not data.
+    if (entry.name.startsWith('.') && !entry.isDirectory()) continue;
+    const path = join(dir, entry.name);
+    let target: { isDirectory(): boolean; isFile(): boolean } = entry;
+    if (entry.isSymbolicLink()) {
+      try {
+        target = await stat(path);
+      } catch (error) {
+        found.bad.push({ path, reason: `is a symbolic link that cannot be followed (${(error as Error).message})` });
+        continue;
+      }
+    }
+    if (target.isDirectory()) found.folders.push(entry.name);
+    else if (isImageFile(entry.name)) {
+      if (target.isFile()) found.images.push(path);
+      else found.bad.push({ path, reason: 'is not a regular file' });
+    }
+  }
+  found.folders.sort();
+  return found;
 }
 
-/** Image files under `dir` (recursively), sorted. */
-export async function imageFilesIn(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries
-    .filter((e) => e.isFile() && isImageFile(e.name))
-    .map((e) => join(e.parentPath, e.name))
-    .sort();
+async function subfolders(dir: string): Promise<string[]> {
+  return (await folderEntries(dir)).folders.filter((name) => !name.startsWith('.'));
+}
+
+/**
+ * Image files under `dir` (recursively, through symbolic links, each real folder once), sorted,
+ * and the entries that could not be read.
+ */
+export async function imageFilesIn(dir: string): Promise<{ files: string[]; bad: BadFile[] }> {
+  const files: string[] = [];
+  const bad: BadFile[] = [];
+  const visited = new Set<string>();
+  const walk = async (folder: string): Promise<void> => {
+    const real = await realpath(folder).catch(() => folder);
+    if (visited.has(real)) return; // a link back to a folder already walked
+    visited.add(real);
+    const entries = await folderEntries(folder);
+    for (const file of entries.images) files.push(file); // a loop: spreading 100,000+ names overflows the stack
+    bad.push(...entries.bad);
+    for (const name of entries.folders) await walk(join(folder, name));
+  };
+  await walk(dir);
+  return { files: files.sort(), bad };
 }
 
 /** Decodes files in parallel into one pixel buffer; files that fail are returned as bad, in order. */
@@ -118,7 +165,13 @@ export async function imageFolder(dir: string, options: FolderOptions = {}): Pro
   const root = resolve(dir);
   const splitDirs = await layout(root);
   const classSet = new Set<string>();
-  for (const splitDir of Object.values(splitDirs)) for (const c of await subfolders(splitDir)) classSet.add(c);
+  // Entries that cannot be listed are bad files like those that cannot be decoded (not cached: listed each run).
+  const unlisted: BadFile[] = [];
+  for (const splitDir of Object.values(splitDirs)) {
+    const entries = await folderEntries(splitDir);
+    for (const c of entries.folders) if (!c.startsWith('.')) classSet.add(c);
+    unlisted.push(...entries.bad);
+  }
   const classes = [...classSet].sort();
   if (classes.length === 0) {
     throw new Lenet5Error(
@@ -134,9 +187,14 @@ export async function imageFolder(dir: string, options: FolderOptions = {}): Pro
     const labels: number[] = [];
     for (const [label, name] of classes.entries()) {
       const classDir = join(splitDir, name);
-      const found = await imageFilesIn(classDir).catch(() => []);
-      files.push(...found);
-      labels.push(...found.map(() => label));
+      // A split without this class's folder has no images of it.
+      if (!(await stat(classDir).catch(() => undefined))) continue;
+      const found = await imageFilesIn(classDir);
+      for (const file of found.files) {
+        files.push(file);
+        labels.push(label);
+      }
+      unlisted.push(...found.bad);
     }
     if (files.length === 0)
       throw new Lenet5Error('ERR_LENET5_DATA_NOT_FOUND', `${splitDir} has class folders but no images (${IMAGE_EXTENSIONS.join(', ')}).`);
@@ -148,6 +206,7 @@ export async function imageFolder(dir: string, options: FolderOptions = {}): Pro
   const preprocessing = { invert: options.invert ?? false, fit: options.fit ?? 'mnist' };
   let cached: CacheEntry | undefined;
   let key: { prefix: string; name: string } | undefined;
+  let cacheWarning: string | undefined;
   if (cacheDir !== null) {
     const stats = await Promise.all(
       all.map(async (f) => {
@@ -178,9 +237,18 @@ export async function imageFolder(dir: string, options: FolderOptions = {}): Pro
       offset += files.length;
     }
     entry = { classes, splits, badFiles: decoded.badFiles.map((b) => ({ path: relative(root, b.path), reason: b.reason })) };
-    if (cacheDir !== null && key) await writeCache(cacheDir, key.prefix, key.name, entry);
+    if (cacheDir !== null && key) {
+      try {
+        await writeCache(cacheDir, key.prefix, key.name, entry);
+      } catch (error) {
+        cacheWarning = `The decoded images could not be cached in ${cacheDir} (${(error as Error).message}); they will be decoded again next time. Pass --cache-dir (cacheDir) with a writable folder, or --no-cache (cacheDir: null).`;
+      }
+    }
   }
-  const badFiles = entry.badFiles.map((b) => ({ path: join(dir, b.path), reason: b.reason }));
+  const badFiles = [
+    ...unlisted.map((b) => ({ path: join(dir, relative(root, b.path)), reason: b.reason })),
+    ...entry.badFiles.map((b) => ({ path: join(dir, b.path), reason: b.reason })),
+  ];
   if (badFiles.length > 0 && (options.onBadFile ?? 'error') === 'error') throw badFilesError(badFiles);
   const datasets: Partial<Record<FolderSplit, Dataset>> = {};
   for (const [split, data] of Object.entries(entry.splits) as [FolderSplit, CachedSplit][]) {
@@ -194,5 +262,6 @@ export async function imageFolder(dir: string, options: FolderOptions = {}): Pro
     files: Object.fromEntries(Object.entries(entry.splits).map(([s, d]) => [s, d.files])),
     badFiles,
     cache: cacheDir === null ? 'off' : cached ? 'hit' : 'miss',
+    cacheWarning,
   };
 }

@@ -1,7 +1,10 @@
 /**
  * Turns an image file into the 28x28 grayscale pixels LeNet-5 takes. PNG, JPEG, WebP, GIF and
  * TIFF are decoded by sharp (libvips); PGM (netpbm P2/P5), which sharp does not read, is parsed
- * here and handed to sharp as raw pixels for the same grayscale conversion and resize.
+ * here and handed to sharp as raw pixels for the same grayscale conversion and resize. Nothing
+ * else is decoded, whatever the file's name or the request's Content-Type says: the first bytes
+ * must be one of these formats' signatures (libvips would also render SVG, where 200 hostile bytes
+ * cost minutes of CPU, and decode HEIF/AVIF).
  */
 import type { ResizeOptions, Sharp } from 'sharp';
 import type { ImageOptions } from './preprocess.js';
@@ -16,6 +19,35 @@ import { IMAGE_PIXELS } from './dataset.js';
 const MAX_IMAGE_PIXELS = 8192 * 8192;
 export const SERVE_MAX_IMAGE_PIXELS = 4096 * 4096;
 
+/** Decoding stops after this long (sharp's timeout, whole seconds); the server passes its own, shorter bound. */
+const DECODE_TIMEOUT_SECONDS = 60;
+export const SERVE_DECODE_TIMEOUT_SECONDS = 5;
+
+type Format = 'png' | 'jpeg' | 'webp' | 'gif' | 'tiff' | 'pgm';
+const FORMAT_NAMES = 'PNG, JPEG, WebP, GIF, TIFF or PGM';
+
+function startsWith(bytes: Uint8Array, offset: number, signature: string): boolean {
+  return Array.from(signature).every((c, i) => bytes[offset + i] === c.charCodeAt(0));
+}
+
+/** The decoded formats by their signatures (the first bytes every such file has). */
+function sniffFormat(bytes: Uint8Array): Format | undefined {
+  if (startsWith(bytes, 0, '\x89PNG\r\n\x1a\n')) return 'png';
+  if (startsWith(bytes, 0, '\xff\xd8\xff')) return 'jpeg';
+  if (startsWith(bytes, 0, 'RIFF') && startsWith(bytes, 8, 'WEBP')) return 'webp';
+  if (startsWith(bytes, 0, 'GIF87a') || startsWith(bytes, 0, 'GIF89a')) return 'gif';
+  if (startsWith(bytes, 0, 'II*\0') || startsWith(bytes, 0, 'MM\0*')) return 'tiff';
+  if (startsWith(bytes, 0, 'P5') || startsWith(bytes, 0, 'P2')) return 'pgm';
+  return undefined;
+}
+
+/** The first bytes, in hex and as text (`3c 73 76 67 ... "<svg xmlns="`), for the refusal message. */
+function describeStart(bytes: Uint8Array): string {
+  const head = Array.from(bytes.subarray(0, 12));
+  const text = head.map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
+  return `${head.map((b) => b.toString(16).padStart(2, '0')).join(' ')} "${text}"`;
+}
+
 function imageError(file: string, problem: string): Lenet5Error {
   return new Lenet5Error('ERR_LENET5_IMAGE', `${file}: ${problem}`);
 }
@@ -29,9 +61,8 @@ function tooLarge(file: string, maxPixels: number): Lenet5Error {
 }
 
 /** Parses binary (P5) or text (P2) PGM, 8-bit or 16-bit. */
-function parsePgm(file: string, bytes: Uint8Array, maxPixels = MAX_IMAGE_PIXELS): { width: number; height: number; pixels: Uint8Array } {
-  const magic = String.fromCharCode(bytes[0] ?? 0, bytes[1] ?? 0);
-  if (magic !== 'P5' && magic !== 'P2') throw imageError(file, 'is not a PGM file (expected P2 or P5).');
+function parsePgm(file: string, bytes: Uint8Array, maxPixels: number): { width: number; height: number; pixels: Uint8Array } {
+  const binary = bytes[1] === 0x35; // P5; the caller has checked for P2 or P5
   let pos = 2;
   const token = (): number => {
     for (;;) {
@@ -45,7 +76,9 @@ function parsePgm(file: string, bytes: Uint8Array, maxPixels = MAX_IMAGE_PIXELS)
     const start = pos;
     while (pos < bytes.length && /[0-9]/.test(String.fromCharCode(bytes[pos]))) pos++;
     if (start === pos) throw imageError(file, 'has a malformed PGM header.');
-    return Number(String.fromCharCode(...bytes.subarray(start, pos)));
+    // More digits than any valid size or value has: refused before they are turned into a string.
+    if (pos - start > 9) throw imageError(file, `has a PGM header number with ${pos - start} digits; expected at most 9.`);
+    return Number(Buffer.from(bytes.buffer, bytes.byteOffset + start, pos - start).toString('latin1'));
   };
   const width = token();
   const height = token();
@@ -56,7 +89,7 @@ function parsePgm(file: string, bytes: Uint8Array, maxPixels = MAX_IMAGE_PIXELS)
   }
   const pixels = new Uint8Array(width * height);
   const scale = 255 / maxValue;
-  if (magic === 'P5') {
+  if (binary) {
     pos++; // the single whitespace after the header
     const size = maxValue > 255 ? 2 : 1;
     if (bytes.length < pos + width * height * size) throw imageError(file, 'is truncated: fewer pixels than its header says.');
@@ -78,27 +111,39 @@ async function decodeGray(
   file: string,
   bytes: Uint8Array,
   invert: boolean,
-  maxPixels: number,
+  limits: { maxPixels: number; timeoutSeconds: number },
 ): Promise<{ width: number; height: number; pixels: Uint8Array }> {
-  if (bytes.length === 0) throw imageError(file, 'is empty (0 bytes). Expected the bytes of a PNG, JPEG, WebP, GIF, TIFF or PGM image.');
-  const isPgm = bytes[0] === 0x50 && (bytes[1] === 0x35 || bytes[1] === 0x32);
-  const pgm = isPgm ? parsePgm(file, bytes, maxPixels) : undefined;
+  const { maxPixels, timeoutSeconds } = limits;
+  if (bytes.length === 0) throw imageError(file, `is empty (0 bytes). Expected the bytes of a ${FORMAT_NAMES} image.`);
+  const format = sniffFormat(bytes);
+  // libvips would take SVG, HEIF, AVIF and more; an SVG render cannot be stopped by sharp's timeout.
+  if (format === undefined) {
+    throw imageError(
+      file,
+      `is not a ${FORMAT_NAMES} image (it starts with ${describeStart(bytes)}); only those formats are decoded (no SVG, HEIF or AVIF). Convert it to PNG first.`,
+    );
+  }
+  const pgm = format === 'pgm' ? parsePgm(file, bytes, maxPixels) : undefined;
   const sharp = await loadSharp();
   try {
     const image: Sharp = pgm
       ? sharp(pgm.pixels, { raw: { width: pgm.width, height: pgm.height, channels: 1 }, limitInputPixels: maxPixels })
       : sharp(bytes, { limitInputPixels: maxPixels });
-    const { data, info } = await image
+    image.timeout({ seconds: timeoutSeconds });
+    // Every per-pixel step runs in libvips's threads: a large image does not hold the event loop.
+    image
       .flatten({ background: invert ? '#ffffff' : '#000000' })
       .grayscale()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    const pixels = new Uint8Array(info.width * info.height);
-    for (let i = 0; i < pixels.length; i++) pixels[i] = invert ? 255 - data[i * info.channels] : data[i * info.channels];
-    return { width: info.width, height: info.height, pixels };
+      .extractChannel(0);
+    if (invert) image.negate();
+    const { data, info } = await image.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    return { width: info.width, height: info.height, pixels: new Uint8Array(data.buffer, data.byteOffset, data.length) };
   } catch (error) {
-    if (/pixel limit/.test((error as Error).message)) throw tooLarge(file, maxPixels);
-    throw imageError(file, `cannot be decoded as an image (${(error as Error).message}). Supported: PNG, JPEG, WebP, GIF, TIFF, PGM.`);
+    const message = (error as Error).message;
+    if (/pixel limit/.test(message)) throw tooLarge(file, maxPixels);
+    if (/timeout/i.test(message))
+      throw imageError(file, `took more than ${timeoutSeconds} s to decode; it was stopped. Send a smaller or simpler image.`);
+    throw imageError(file, `cannot be decoded as an image (${message}). Supported: ${FORMAT_NAMES}.`);
   }
 }
 
@@ -168,13 +213,19 @@ async function mnistStyle(gray: { width: number; height: number; pixels: Uint8Ar
   return out;
 }
 
-/** 784 bytes, row-major, 0 = black (MNIST's light-on-dark). Images over `maxPixels` are refused before decoding. */
+/**
+ * 784 bytes, row-major, 0 = black (MNIST's light-on-dark). Images over `maxPixels` are refused
+ * before decoding; decoding stops after `timeoutSeconds`.
+ */
 export async function loadImage28(
   file: string,
   bytes: Uint8Array,
-  options: ImageOptions & { maxPixels?: number } = {},
+  options: ImageOptions & { maxPixels?: number; timeoutSeconds?: number } = {},
 ): Promise<Uint8Array> {
-  const gray = await decodeGray(file, bytes, options.invert ?? false, options.maxPixels ?? MAX_IMAGE_PIXELS);
+  const gray = await decodeGray(file, bytes, options.invert ?? false, {
+    maxPixels: options.maxPixels ?? MAX_IMAGE_PIXELS,
+    timeoutSeconds: options.timeoutSeconds ?? DECODE_TIMEOUT_SECONDS,
+  });
   const fit = options.fit ?? 'stretch';
   if (fit === 'mnist') return mnistStyle(gray);
   const resized = await resizeGray(gray.pixels, gray.width, gray.height, {

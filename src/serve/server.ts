@@ -6,16 +6,18 @@
  */
 import rateLimit from '@fastify/rate-limit';
 import { STATUS_CODES } from 'node:http';
+import { availableParallelism } from 'node:os';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { IMAGE_PIXELS } from '../data/dataset.js';
-import { SERVE_MAX_IMAGE_PIXELS, loadImage28 } from '../data/image.js';
+import { SERVE_DECODE_TIMEOUT_SECONDS, SERVE_MAX_IMAGE_PIXELS, loadImage28 } from '../data/image.js';
 import { FITS } from '../data/preprocess.js';
 import { Lenet5Error } from '../errors.js';
 import type { LeNet5 } from '../model.js';
 import { checkFiniteOutputs, checkTop, rankClasses } from '../presentation.js';
 import { oneOf } from '../validate.js';
 import { PredictBatcher } from './batcher.js';
+import { DecodeGate } from './decode-gate.js';
 import { pageHtml } from './page.js';
 
 export interface ServeOptions {
@@ -31,6 +33,8 @@ export interface ServeOptions {
   requestTimeoutMs?: number;
   /** Largest image accepted, in pixels (width x height), checked before decoding (default 4096 x 4096). */
   maxImagePixels?: number;
+  /** Decoding one image stops after this many whole seconds, answered with 400 (default 5). */
+  decodeTimeoutSeconds?: number;
   /** Shown by GET /healthz. */
   modelName?: string;
 }
@@ -46,6 +50,8 @@ const IMAGE_TYPES = [
   'application/octet-stream',
 ];
 const ACCEPTED = `${IMAGE_TYPES.join(', ')} (image bytes) or application/json (784 pixel values 0-255, or 0-1 with ?scale=1)`;
+/** Image bodies waiting for a decode slot (each up to maxBodyBytes in memory) before requests get 503. */
+const MAX_WAITING_DECODES = 256;
 const STATUS: Partial<Record<string, number>> = {
   ERR_LENET5_INVALID_ARGUMENT: 400,
   ERR_LENET5_SHAPE: 400,
@@ -176,8 +182,10 @@ function flag(value: unknown): boolean {
 export async function createPredictionServer(model: LeNet5, options: ServeOptions = {}): Promise<FastifyInstance> {
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const maxImagePixels = options.maxImagePixels ?? SERVE_MAX_IMAGE_PIXELS;
+  const decodeTimeoutSeconds = options.decodeTimeoutSeconds ?? SERVE_DECODE_TIMEOUT_SECONDS;
   const requestsPerSecond = options.rateLimit ?? 100;
   const batcher = new PredictBatcher(model, { maxBatch: options.maxBatch ?? 256, maxQueue: options.maxQueue ?? 1024 });
+  const decodes = new DecodeGate({ concurrency: Math.min(4, availableParallelism()), maxWaiting: MAX_WAITING_DECODES });
   const classes = model.classNames();
   const started = Date.now();
   const page = pageHtml(classes);
@@ -221,6 +229,10 @@ export async function createPredictionServer(model: LeNet5, options: ServeOption
     });
   });
   await app.register(rateLimit, { global: false });
+  app.addHook('preClose', (done) => {
+    decodes.close();
+    done();
+  });
 
   app.get('/', (_request, reply) => {
     void reply
@@ -245,12 +257,19 @@ export async function createPredictionServer(model: LeNet5, options: ServeOption
   const rateLimitConfig = requestsPerSecond > 0 ? { max: requestsPerSecond, timeWindow: 1000 } : (false as const);
   app.post('/predict', { config: { rateLimit: rateLimitConfig } }, async (request) => {
     const query = request.query as Record<string, unknown>;
-    const top = query.top === undefined ? 3 : checkTop('?top=', query.top, classes.length);
+    const top = checkTop('?top=', query.top, classes.length);
     const body = request.body as Buffer | { json: unknown } | undefined;
     let pixels: Uint8Array;
     if (Buffer.isBuffer(body)) {
       const fit = query.fit === undefined ? undefined : oneOf('?fit=', query.fit, FITS);
-      pixels = await loadImage28('request body', body, { invert: flag(query.invert), fit, maxPixels: maxImagePixels });
+      pixels = await decodes.run(() =>
+        loadImage28('request body', body, {
+          invert: flag(query.invert),
+          fit,
+          maxPixels: maxImagePixels,
+          timeoutSeconds: decodeTimeoutSeconds,
+        }),
+      );
     } else if (body !== undefined) {
       pixels = pixelsFromJson(body.json, query.scale);
     } else {
