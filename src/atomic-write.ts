@@ -4,13 +4,54 @@
  * new one at the target, never a mix; a failed write leaves the old file untouched.
  */
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { lstat, open, readdir, readlink, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Lenet5Error } from './errors.js';
 
-export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+/** `.NAME.PID.RANDOM.tmp`: the writer's process id tells a later write whether the file is abandoned. */
+const TEMPORARY = /^\.(.+)\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Where the bytes go: a symbolic link is written through (its target is replaced and the link
+ * stays); a device, FIFO or folder is refused rather than replaced by a regular file.
+ */
+async function regularTarget(path: string): Promise<string> {
+  let target = path;
+  for (let hops = 0; (await lstat(target).catch(() => undefined))?.isSymbolicLink(); hops++) {
+    if (hops === 40) throw new Error('too many levels of symbolic links');
+    target = resolve(dirname(target), await readlink(target));
+  }
+  const existing = await stat(target).catch(() => undefined);
+  if (existing && !existing.isFile()) {
+    throw new Error(`${target === path ? 'it' : `its target ${target}`} is not a regular file (a device, FIFO or folder)`);
+  }
+  return target;
+}
+
+/** Removes temporary files a killed writer left beside `path` (their process is gone). */
+async function removeAbandoned(path: string): Promise<void> {
+  for (const name of await readdir(dirname(path)).catch(() => [])) {
+    const match = TEMPORARY.exec(name);
+    if (match?.[1] !== basename(path) || isRunning(Number(match[2]))) continue;
+    await rm(join(dirname(path), name), { force: true }).catch(() => undefined);
+  }
+}
+
+function isRunning(pid: number): boolean {
   try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
+  }
+}
+
+export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
+  let target = path;
+  let temporary: string | undefined;
+  try {
+    target = await regularTarget(path);
+    temporary = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
     const handle = await open(temporary, 'wx', 0o644);
     try {
       await handle.writeFile(data);
@@ -18,15 +59,16 @@ export async function writeFileAtomic(path: string, data: Uint8Array): Promise<v
     } finally {
       await handle.close();
     }
-    await rename(temporary, path);
+    await rename(temporary, target);
   } catch (error) {
-    await rm(temporary, { force: true }).catch(() => undefined);
+    if (temporary) await rm(temporary, { force: true }).catch(() => undefined);
     throw new Lenet5Error('ERR_LENET5_IO', `Could not write ${path}: ${(error as Error).message}. Any existing file there is unchanged.`, {
       cause: error,
     });
   }
+  await removeAbandoned(target);
   try {
-    const folder = await open(dirname(path), 'r');
+    const folder = await open(dirname(target), 'r');
     try {
       await folder.sync();
     } finally {

@@ -6,9 +6,9 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { crc32, createDeflate } from 'node:zlib';
 import sharp from 'sharp';
@@ -482,5 +482,39 @@ describe('Low items', () => {
       'line 5 holds " 5"; expected integers from 0 to 255 (decimal digits)',
     ]);
     await expectCode(readKaggleCsv(bad), 'ERR_LENET5_BAD_FILES');
+  });
+});
+
+describe('Low: outputs that are links, devices or left behind by a kill', () => {
+  it('a save to a symbolic link replaces its target and keeps the link; a FIFO is refused, not replaced', async () => {
+    const model = new LeNet5({ seed: 6 });
+    const target = join(dir, 'target.pth');
+    const link = join(dir, 'link-to-target.pth');
+    writeFileSync(target, 'old');
+    symlinkSync(target, link);
+    await model.save(link);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect((await LeNet5.load(target)).numClasses).toBe(10);
+    const fifo = join(dir, 'fifo.pth');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const error = await expectCode(model.save(fifo), 'ERR_LENET5_IO');
+    expect(error.message).toMatch(/is not a regular file/);
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
+    model.dispose();
+  });
+
+  it("temporary files of a writer killed mid-save are removed by the next save to that path; a live writer's are kept", async () => {
+    const path = join(dir, 'killed', 'model.pth');
+    mkdirSync(dirname(path));
+    // What a writer killed between its write and its rename leaves: its temporary file, named with its process id.
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    const abandoned = join(dirname(path), `.model.pth.${gone}.0123456789ab.tmp`);
+    const live = join(dirname(path), `.model.pth.${process.pid}.ba9876543210.tmp`);
+    writeFileSync(abandoned, 'half a model');
+    writeFileSync(live, 'being written');
+    const model = new LeNet5({ seed: 7 });
+    await model.save(path);
+    model.dispose();
+    expect(readdirSync(dirname(path)).sort()).toEqual(['.model.pth.' + process.pid + '.ba9876543210.tmp', 'model.json', 'model.pth']);
   });
 });
