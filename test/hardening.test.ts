@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { Adam, LeNet5, cuda } from '../src/index.js';
 import { boundBatchSize } from '../src/cli/train.js';
 import { createPredictionServer } from '../src/serve/server.js';
-import { pngClaiming, root, syntheticImages, tempDir } from './helpers.js';
+import { pngClaiming, root, syntheticImages, tempDir, tinyMnistFolder } from './helpers.js';
 
 const dir = tempDir();
 const cli = join(root, 'dist/cli/main.js');
@@ -40,24 +40,7 @@ async function lenet5ClosedStdout(...args: string[]): Promise<Run> {
   return { status, stdout: '', stderr };
 }
 
-function writeIdx(path: string, dims: number[], data: Uint8Array): void {
-  const header = Buffer.alloc(4 + 4 * dims.length);
-  header.writeUInt32BE(0x800 + dims.length, 0);
-  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
-  writeFileSync(path, Buffer.concat([header, data]));
-}
-
-/** A tiny MNIST-format folder (4 learnable classes) so `lenet5 train` takes a second. */
-const data = join(dir, 'data');
-mkdirSync(data);
-for (const [prefix, count] of [
-  ['train', 200],
-  ['t10k', 40],
-] as const) {
-  const { images, labels } = syntheticImages(count, 4, count);
-  writeIdx(join(data, `${prefix}-images-idx3-ubyte`), [count, 28, 28], images);
-  writeIdx(join(data, `${prefix}-labels-idx1-ubyte`), [count], labels);
-}
+const data = tinyMnistFolder(dir);
 
 const modelPath = join(dir, 'model.pth');
 const pgm = (n: number) =>

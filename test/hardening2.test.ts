@@ -10,13 +10,13 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync,
 import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { crc32, createDeflate } from 'node:zlib';
+import { createDeflate } from 'node:zlib';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { LeNet5 } from '../src/index.js';
 import { readKaggleCsv } from '../src/data/csv.js';
 import { createPredictionServer } from '../src/serve/server.js';
-import { expectCode, lenet5Json, root, syntheticImages, tempDir } from './helpers.js';
+import { expectCode, lenet5Json, pngFile, root, syntheticImages, tempDir, tinyMnistFolder } from './helpers.js';
 
 const dir = tempDir();
 // Children run as an unprivileged user in one test: they must be able to enter this folder.
@@ -28,24 +28,7 @@ function lenet5(...args: string[]): { status: number | null; stdout: string; std
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-function writeIdx(path: string, dims: number[], data: Uint8Array): void {
-  const header = Buffer.alloc(4 + 4 * dims.length);
-  header.writeUInt32BE(0x800 + dims.length, 0);
-  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
-  writeFileSync(path, Buffer.concat([header, data]));
-}
-
-/** A tiny MNIST-format folder (4 learnable classes) so `lenet5 train` takes a second. */
-const data = join(dir, 'data');
-mkdirSync(data);
-for (const [prefix, count] of [
-  ['train', 200],
-  ['t10k', 40],
-] as const) {
-  const { images, labels } = syntheticImages(count, 4, count);
-  writeIdx(join(data, `${prefix}-images-idx3-ubyte`), [count, 28, 28], images);
-  writeIdx(join(data, `${prefix}-labels-idx1-ubyte`), [count], labels);
-}
+const data = tinyMnistFolder(dir);
 
 const modelPath = join(dir, 'model.pth');
 {
@@ -66,19 +49,6 @@ const hostileSvg = Buffer.from(
 
 /** A black 16-bit RGBA PNG of width x height, deflated as a stream (512 MB of pixels for 8192x8192 in under 1 MB). */
 async function blackPng16(width: number, height: number): Promise<Buffer> {
-  const chunk = (type: string, body: Buffer) => {
-    const typed = Buffer.concat([Buffer.from(type, 'latin1'), body]);
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(body.length);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(typed));
-    return Buffer.concat([length, typed, crc]);
-  };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header[8] = 16; // bit depth
-  header[9] = 6; // RGBA
   const row = Buffer.alloc(1 + width * 8); // filter byte 0, then black pixels
   const rows = Readable.from(
     (function* () {
@@ -86,14 +56,8 @@ async function blackPng16(width: number, height: number): Promise<Buffer> {
     })(),
   );
   const parts: Buffer[] = [];
-  const deflate = rows.pipe(createDeflate({ level: 9 }));
-  for await (const part of deflate) parts.push(part as Buffer);
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', header),
-    chunk('IDAT', Buffer.concat(parts)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
+  for await (const part of rows.pipe(createDeflate({ level: 9 }))) parts.push(part as Buffer);
+  return pngFile({ width, height, bitDepth: 16, colourType: 6 }, Buffer.concat(parts));
 }
 
 describe('High 3: only the listed formats are decoded, in bounded time', () => {
@@ -347,21 +311,14 @@ describe('Medium 7: what a folder holds but cannot be read is a bad file, never 
 });
 
 describe('Medium 8: a cache that cannot be written is a warning', () => {
+  const trainWithCache = (folder: string, cacheDir: string) =>
+    lenet5Json<TrainJson>(dir, ['train', '--epochs', '1', '--data', folder, '--cache-dir', cacheDir, '--out', join(dir, 'cached.pth')]);
+
   it('a cache folder under a file (ENOTDIR): training goes on, the warning names the folder', async () => {
     const folder = await twoClassFolder('cache-under-file');
     const blocker = join(dir, 'a-file');
     writeFileSync(blocker, 'not a folder');
-    const run = lenet5Json<TrainJson>(dir, [
-      'train',
-      '--epochs',
-      '1',
-      '--data',
-      folder,
-      '--cache-dir',
-      join(blocker, 'cache'),
-      '--out',
-      join(dir, 'cached.pth'),
-    ]);
+    const run = trainWithCache(folder, join(blocker, 'cache'));
     expect(run.status, run.stderr).toBe(0);
     expect(run.json.data.cacheWarning).toMatch(/could not be cached in .*a-file\/cache \(.*ENOTDIR/);
     expect(run.stderr).toMatch(/could not be cached.*ENOTDIR.*\(ERR_LENET5_IO\)/);
@@ -376,17 +333,7 @@ describe('Medium 8: a cache that cannot be written is a warning', () => {
     }
     try {
       const folder = await twoClassFolder('cache-full');
-      const run = lenet5Json<TrainJson>(dir, [
-        'train',
-        '--epochs',
-        '1',
-        '--data',
-        folder,
-        '--cache-dir',
-        mnt,
-        '--out',
-        join(dir, 'full.pth'),
-      ]);
+      const run = trainWithCache(folder, mnt);
       expect(run.status, run.stderr).toBe(0);
       expect(run.json.data.cacheWarning).toMatch(/ENOSPC/);
       expect(readdirSync(mnt)).toEqual([]);

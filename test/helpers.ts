@@ -1,6 +1,6 @@
 /** Shared test fixtures: data the tests make themselves, temp folders, and real Python PyTorch. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
@@ -103,8 +103,8 @@ export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
 }
 
-/** A valid PNG header that claims width x height pixels with almost no data: a decompression bomb. */
-export function pngClaiming(width: number, height: number): Buffer {
+/** A PNG file from its IHDR fields and its compressed pixel rows (IDAT). */
+export function pngFile(header: { width: number; height: number; bitDepth: number; colourType: number }, idat: Buffer): Buffer {
   const chunk = (type: string, data: Buffer) => {
     const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
     const length = Buffer.alloc(4);
@@ -113,16 +113,44 @@ export function pngClaiming(width: number, height: number): Buffer {
     crc.writeUInt32BE(crc32(body));
     return Buffer.concat([length, body, crc]);
   };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header[8] = 8; // bit depth; colour type 0 (gray) and the rest stay 0
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(header.width, 0);
+  ihdr.writeUInt32BE(header.height, 4);
+  ihdr[8] = header.bitDepth;
+  ihdr[9] = header.colourType; // compression, filter and interlace stay 0
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', header),
-    chunk('IDAT', deflateSync(Buffer.alloc(1000))),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', idat),
     chunk('IEND', Buffer.alloc(0)),
   ]);
+}
+
+/** A valid PNG header that claims width x height pixels with almost no data: a decompression bomb. */
+export function pngClaiming(width: number, height: number): Buffer {
+  return pngFile({ width, height, bitDepth: 8, colourType: 0 }, deflateSync(Buffer.alloc(1000)));
+}
+
+function writeIdx(path: string, dims: number[], data: Uint8Array): void {
+  const header = Buffer.alloc(4 + 4 * dims.length);
+  header.writeUInt32BE(0x800 + dims.length, 0);
+  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+  writeFileSync(path, Buffer.concat([header, data]));
+}
+
+/** A tiny MNIST-format folder DIR/data (4 learnable classes, 200 training and 40 test images) so `lenet5 train` takes a second. */
+export function tinyMnistFolder(dir: string): string {
+  const data = join(dir, 'data');
+  mkdirSync(data);
+  for (const [prefix, count] of [
+    ['train', 200],
+    ['t10k', 40],
+  ] as const) {
+    const { images, labels } = syntheticImages(count, 4, count);
+    writeIdx(join(data, `${prefix}-images-idx3-ubyte`), [count, 28, 28], images);
+    writeIdx(join(data, `${prefix}-labels-idx1-ubyte`), [count], labels);
+  }
+  return data;
 }
 
 /** Runs `lenet5 ARGS --json` (the built dist/) in `cwd`: exactly one JSON object on stdout, parsed. */
