@@ -33,16 +33,6 @@ export function checkTop(name: string, value: unknown, numClasses: number): numb
   return top;
 }
 
-/** Refuses to name a class for outputs that are not finite (a model with NaN or infinite weights). */
-export function checkFiniteOutputs(image: string, probabilities: ArrayLike<number>): void {
-  if (!Array.from(probabilities).every(Number.isFinite)) {
-    throw new Lenet5Error(
-      'ERR_LENET5_NON_FINITE',
-      `The model's outputs for ${image} are not finite (NaN or infinite), so no class can be named: its weights are not finite. Use weights saved before training diverged.`,
-    );
-  }
-}
-
 const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
 /** Text safe inside HTML elements and quoted attributes. */

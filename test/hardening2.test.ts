@@ -380,6 +380,14 @@ describe('Medium 11: many and few classes', () => {
     expect(run.stdout).toMatch(/Confusion matrix/);
   });
 
+  it('predict on a 200,000-class model names a class (no spread of the logits)', async () => {
+    const model = new LeNet5({ numClasses: 200_000, seed: 2 });
+    const { classes, probabilities } = await model.predict(digit);
+    expect(classes[0]).toBeGreaterThanOrEqual(0);
+    expect(probabilities[0][classes[0]]).toBe(probabilities[0].reduce((a, b) => Math.max(a, b), 0));
+    model.dispose();
+  });
+
   it('predict on a 2-class model lists both classes by default; --top 3 is still refused', async () => {
     const image = join(dir, 'two.png');
     writeFileSync(image, png);
@@ -395,6 +403,16 @@ describe('Medium 11: many and few classes', () => {
 });
 
 describe('Low items', () => {
+  it('the API never names class -1: outputs that are not finite reject with ERR_LENET5_NON_FINITE', async () => {
+    const model = await LeNet5.load(modelPath);
+    const values = model.parameterValues();
+    values[9][0] = NaN; // fc3.bias
+    model.setParameterValues(values);
+    const error = await expectCode(model.predict(new Uint8Array(2 * 784)), 'ERR_LENET5_NON_FINITE');
+    expect(error.message).toMatch(/not finite .* for 2 of 2 image\(s\) \(index 0, 1\)/);
+    model.dispose();
+  });
+
   it('a PGM header with a 600,000-digit number is a 400 naming the problem', async () => {
     const model = await LeNet5.load(modelPath);
     const app = await createPredictionServer(model);

@@ -2,7 +2,7 @@
 import { stat } from 'node:fs/promises';
 import { Lenet5Error } from '../errors.js';
 import { info } from '../info.js';
-import { checkFiniteOutputs, checkTop, rankClasses } from '../presentation.js';
+import { checkTop, rankClasses } from '../presentation.js';
 import { inspect } from '../pth/load.js';
 import { readKaggleCsv } from '../data/csv.js';
 import { IMAGE_PIXELS } from '../data/dataset.js';
@@ -10,8 +10,9 @@ import { IMAGE_EXTENSIONS, decodeImages, imageFilesIn, type BadFile } from '../d
 import type { Fit } from '../data/preprocess.js';
 import { writeFileAtomic } from '../atomic-write.js';
 import { loadSplits, type DataOptions } from './data.js';
+import type { Prediction } from '../model.js';
 import { loadModel } from './load.js';
-import { UsageError, errorDetails, percent, printJson, say, warn, type CommonOptions } from './output.js';
+import { UsageError, percent, printJson, say, warn, type CommonOptions } from './output.js';
 import { canonicalPath, refuseClobbering } from './paths.js';
 import { metadataPath } from '../metadata.js';
 
@@ -129,17 +130,21 @@ export async function predictCommand(modelPath: string, inputs: string[], option
     for (const bad of unreadable)
       errors.set(images.push(bad.path) - 1, { code: 'ERR_LENET5_IMAGE', message: `${bad.path}: ${bad.reason}` });
   }
-  const prediction = errors.size < images.length ? await model.predict(pixels) : undefined;
+  let prediction: Prediction | undefined;
+  // Outputs that are not finite (weights loaded with --allow-non-finite) are each image's error.
+  let outputsError: { code: string; message: string } | undefined;
+  if (errors.size < images.length) {
+    try {
+      prediction = await model.predict(pixels);
+    } catch (error) {
+      if (!(error instanceof Lenet5Error && error.code === 'ERR_LENET5_NON_FINITE')) throw error;
+      outputsError = { code: error.code, message: error.message };
+    }
+  }
   const results = images.map((image, i) => {
-    const error = errors.get(i);
+    const error = errors.get(i) ?? outputsError;
     if (error) return { image, error };
     const probabilities = prediction!.probabilities[i];
-    try {
-      checkFiniteOutputs(image, probabilities);
-    } catch (failure) {
-      const { code, message } = errorDetails(failure);
-      return { image, error: { code, message } };
-    }
     const predicted = prediction!.classes[i];
     return {
       image,

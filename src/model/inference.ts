@@ -97,19 +97,31 @@ function checkInputShape(shape: unknown, length: number): void {
   }
 }
 
-/** Splits `count` rows of logits into per-image logits, softmax probabilities and the most likely class. */
+/**
+ * Splits `count` rows of logits into per-image logits, softmax probabilities and the most likely
+ * class. Outputs that are not finite name no class: they reject with ERR_LENET5_NON_FINITE.
+ */
 export function predictionFromLogits(logits: Float32Array, count: number, numClasses: number): Prediction {
   const rows: Float32Array[] = [];
   const probabilities: Float32Array[] = [];
   const classes: number[] = [];
+  const nonFinite: number[] = [];
   for (let n = 0; n < count; n++) {
     const row = logits.slice(n * numClasses, (n + 1) * numClasses);
-    const max = Math.max(...row);
+    // reduce, not Math.max(...row): spreading 100,000+ classes overflows the stack; NaN propagates.
+    const max = row.reduce((a, b) => Math.max(a, b), -Infinity);
     const exp = row.map((v) => Math.exp(v - max));
     const sum = exp.reduce((a, b) => a + b, 0);
+    if (!Number.isFinite(max) || !Number.isFinite(sum)) nonFinite.push(n);
     rows.push(row);
     probabilities.push(exp.map((v) => v / sum));
     classes.push(row.indexOf(max));
+  }
+  if (nonFinite.length > 0) {
+    throw new Lenet5Error(
+      'ERR_LENET5_NON_FINITE',
+      `The model's outputs are not finite (NaN or infinite) for ${nonFinite.length} of ${count} image(s) (index ${nonFinite.slice(0, 5).join(', ')}${nonFinite.length > 5 ? ', ...' : ''}), so no class can be named: its weights are not finite or too large. Use weights saved before training diverged.`,
+    );
   }
   return { classes, probabilities, logits: rows };
 }

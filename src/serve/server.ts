@@ -14,7 +14,7 @@ import { SERVE_DECODE_TIMEOUT_SECONDS, SERVE_MAX_IMAGE_PIXELS, loadImage28 } fro
 import { FITS } from '../data/preprocess.js';
 import { Lenet5Error } from '../errors.js';
 import type { LeNet5 } from '../model.js';
-import { checkFiniteOutputs, checkTop, rankClasses } from '../presentation.js';
+import { checkTop, rankClasses } from '../presentation.js';
 import { oneOf } from '../validate.js';
 import { PredictBatcher } from './batcher.js';
 import { DecodeGate } from './decode-gate.js';
@@ -279,7 +279,6 @@ export async function createPredictionServer(model: LeNet5, options: ServeOption
       );
     }
     const prediction = await batcher.predict(pixels);
-    checkFiniteOutputs('this image', prediction.probabilities);
     return {
       ok: true,
       class: prediction.class,
