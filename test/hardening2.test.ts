@@ -7,6 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -399,6 +400,55 @@ describe('Medium 11: many and few classes', () => {
     expect(run.status, run.stderr).toBe(0);
     expect(run.json.predictions[0].top.map((t) => t.name).sort()).toEqual(['no', 'yes']);
     expect(lenet5Json(dir, ['predict', two, image, '--top', '3']).status).toBe(2);
+  });
+});
+
+/** Opens a raw connection to `port`, returns a writer and what the server has sent when it closes. */
+function rawConnection(port: number): { write: (text: string) => void; received: Promise<string> } {
+  const socket = netConnect(port, '127.0.0.1');
+  let text = '';
+  socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  const received = new Promise<string>((resolve) => {
+    socket.on('close', () => resolve(text));
+    socket.on('error', () => resolve(`${text}[reset]`));
+  });
+  return { write: (data) => socket.write(data), received };
+}
+
+describe('Low: HTTP answers in the documented JSON format', () => {
+  it('a request without Host gets 400 with a JSON body', async () => {
+    const model = await LeNet5.load(modelPath);
+    const app = await createPredictionServer(model);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const connection = rawConnection((app.server.address() as { port: number }).port);
+    connection.write('GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n');
+    const text = await connection.received;
+    expect(text).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4))).toMatchObject({
+      ok: false,
+      error: { code: 'ERR_LENET5_INVALID_ARGUMENT', message: expect.stringMatching(/no Host header/) },
+    });
+    await app.close();
+    model.dispose();
+  });
+
+  it('while closing, a request pipelined behind one in flight is answered, with Connection: close, not refused', async () => {
+    const model = await LeNet5.load(modelPath);
+    const app = await createPredictionServer(model);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const connection = rawConnection((app.server.address() as { port: number }).port);
+    const body = JSON.stringify(Array(784).fill(0));
+    const post = `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
+    connection.write(post + body.slice(0, 100)); // the first request is in flight: its body is still arriving
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const closed = app.close();
+    connection.write(body.slice(100) + post + body); // its end, and a second request behind it
+    const text = await connection.received;
+    await closed;
+    const statuses = [...text.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => Number(m[1]));
+    expect(statuses).toEqual([200, 200]);
+    expect(text).toMatch(/connection: close/i);
+    model.dispose();
   });
 });
 

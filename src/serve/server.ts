@@ -198,8 +198,27 @@ export async function createPredictionServer(model: LeNet5, options: ServeOption
     logger: false,
     bodyLimit: maxBodyBytes,
     requestTimeout,
-    http: { requestTimeout, headersTimeout: Math.min(10_000, requestTimeout), connectionsCheckingInterval: Math.min(1000, requestTimeout) },
+    // Node's own answer to a request without Host is a 400 with no body; the hook below gives ours.
+    http: {
+      requestTimeout,
+      headersTimeout: Math.min(10_000, requestTimeout),
+      connectionsCheckingInterval: Math.min(1000, requestTimeout),
+      requireHostHeader: false,
+    },
     clientErrorHandler: (error, socket) => clientError(error, socket, requestTimeout),
+    // While closing, requests already on an open connection are answered (with Connection: close),
+    // not refused with Fastify's own 503 body: a stop drains them.
+    return503OnClosing: false,
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      void reply.code(400).send({
+        ok: false,
+        error: { code: 'ERR_LENET5_INVALID_ARGUMENT', message: 'The request has no Host header, which HTTP/1.1 requires. Send one.' },
+      });
+      return;
+    }
+    done();
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
