@@ -1,7 +1,7 @@
 /** Devices and threads: what LibTorch can run on here, and how many CPU threads it uses. */
 import { callNative } from './errors.js';
 import { native } from './native.js';
-import { invalidArgument, positiveInteger, checkSeed } from './validate.js';
+import { invalidArgument, threadCount, checkSeed } from './validate.js';
 
 export type DeviceName = 'cpu' | 'cuda' | `cuda:${number}` | 'auto';
 
@@ -32,8 +32,8 @@ export const threads = {
   get(): number {
     return native().getNumThreads();
   },
+  /** From 1 to 1024 (MAX_THREADS). */
   set(count: number): void {
-    positiveInteger('threads', count);
-    native().setNumThreads(count);
+    native().setNumThreads(threadCount('threads', count));
   },
 };

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 
 /**
  * Every error this package raises is a Lenet5Error with a stable `code` (README, "Error codes").
@@ -26,6 +27,7 @@ export type ErrorCode =
   | 'ERR_LENET5_PTH_FORMAT'
   | 'ERR_LENET5_PTH_UNSAFE'
   | 'ERR_LENET5_PTH_LEGACY'
+  | 'ERR_LENET5_PTH_TOO_LARGE'
   | 'ERR_LENET5_STATE_DICT'
   | 'ERR_LENET5_IO'
   | 'ERR_LENET5_IMAGE'
@@ -49,11 +51,16 @@ export class Lenet5Error extends Error {
   }
 }
 
-/** Rethrows an error from the native addon as a Lenet5Error with the given (caller's) stack. */
+/**
+ * Rethrows an error from the native addon (it always carries an ERR_LENET5_ code) as a Lenet5Error
+ * with the given (caller's) stack. Any other error passes through as it is: it is the caller's own,
+ * thrown by a callback such as onBatchEnd while the addon ran.
+ */
 function fromNative(error: unknown, stack?: string): unknown {
   if (!(error instanceof Error) || error instanceof Lenet5Error) return error;
-  const code = (error as { code?: string }).code;
-  const wrapped = new Lenet5Error((code?.startsWith('ERR_LENET5_') ? code : 'ERR_LENET5_NATIVE') as ErrorCode, error.message);
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'string' || !code.startsWith('ERR_LENET5_')) return error;
+  const wrapped = new Lenet5Error(code as ErrorCode, error.message);
   if (stack) wrapped.stack = `${wrapped.name}: ${wrapped.message}\n${stack.split('\n').slice(1).join('\n')}`;
   return wrapped;
 }
@@ -78,13 +85,19 @@ export async function awaitNative<T>(start: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The largest input file read whole (a model, an IDX or CSV file): far above any real one, far below what would exhaust memory. */
+export const MAX_INPUT_FILE_BYTES = 1 << 30;
+
 /**
- * Reads a whole input file. A missing file becomes `notFoundCode` with `notFoundHint` added; any
- * other failure is ERR_LENET5_IO with the OS message.
+ * Reads a whole input file: a regular file only (a device such as /dev/zero never ends, a FIFO
+ * blocks), at most MAX_INPUT_FILE_BYTES (else `tooLargeCode`). A missing file becomes
+ * `notFoundCode` with `notFoundHint` added; any other failure is ERR_LENET5_IO with the OS message.
  */
-export async function readInputFile(path: string, notFoundCode: ErrorCode, notFoundHint: string): Promise<Buffer> {
+export async function readInputFile(path: string, notFoundCode: ErrorCode, notFoundHint: string, tooLargeCode: ErrorCode): Promise<Buffer> {
+  let file: FileHandle;
   try {
-    return await readFile(path);
+    // Non-blocking, so that opening a FIFO returns at once (and is then refused) instead of waiting for a writer.
+    file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
     throw new Lenet5Error(
@@ -92,5 +105,26 @@ export async function readInputFile(path: string, notFoundCode: ErrorCode, notFo
       missing ? `No such file: ${path}. ${notFoundHint}` : `Cannot read ${path}: ${(error as Error).message}`,
       { cause: error },
     );
+  }
+  try {
+    const stats = await file.stat();
+    if (!stats.isFile()) {
+      throw new Lenet5Error(
+        'ERR_LENET5_IO',
+        `Cannot read ${path}: it is not a regular file (a device, FIFO, socket or folder). Give the path of a file.`,
+      );
+    }
+    if (stats.size > MAX_INPUT_FILE_BYTES) {
+      throw new Lenet5Error(
+        tooLargeCode,
+        `${path} is ${stats.size} bytes; this package reads input files of at most ${MAX_INPUT_FILE_BYTES} bytes (1 GiB). Check that it is the file you meant.`,
+      );
+    }
+    return await file.readFile();
+  } catch (error) {
+    if (error instanceof Lenet5Error) throw error;
+    throw new Lenet5Error('ERR_LENET5_IO', `Cannot read ${path}: ${(error as Error).message}`, { cause: error });
+  } finally {
+    await file.close();
   }
 }

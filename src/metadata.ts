@@ -3,8 +3,7 @@
  * the normalisation used in training, so evaluate and predict use the same, and a Python user can
  * read them with json.load.
  */
-import { readFile } from 'node:fs/promises';
-import { Lenet5Error } from './errors.js';
+import { Lenet5Error, readInputFile } from './errors.js';
 import { checkNormalization, type Normalization } from './data/dataset.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { FITS, type ImageOptions } from './data/preprocess.js';
@@ -32,7 +31,8 @@ export async function readMetadata(modelPath: string): Promise<ModelMetadata | u
   const path = metadataPath(modelPath);
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    // readInputFile, not readFile: a FIFO or device under that name must not block or flood the load.
+    text = (await readInputFile(path, 'ERR_LENET5_IO', '', 'ERR_LENET5_IO')).toString('utf8');
   } catch {
     return undefined;
   }

@@ -272,9 +272,7 @@ export class LeNet5 {
     const o = optionsObject('loadStateDict options', options);
     knownKeys('loadStateDict options', o, ['strict', 'allowNonFinite']);
     const strict = o.strict === undefined ? true : checkBoolean('strict', o.strict);
-    const stateDict = await readStateDict(path);
-    checkFiniteTensors(stateDict.tensors, path, o.allowNonFinite);
-    const result = this.applyStateDict(stateDict, strict, path);
+    const result = this.applyStateDict(await readStateDict(path), strict, path, o.allowNonFinite);
     const metadata = await readMetadata(path);
     if (metadata) this.adoptMetadata(metadata);
     return result;
@@ -287,9 +285,8 @@ export class LeNet5 {
     knownKeys('load options', o, ['device', 'strict', 'allowNonFinite']);
     const strict = o.strict === undefined ? true : checkBoolean('strict', o.strict);
     const stateDict = await readStateDict(path);
-    checkFiniteTensors(stateDict.tensors, path, o.allowNonFinite);
     const model = await LeNet5.fromStateDict(stateDict, path, o.device as DeviceName | undefined);
-    model.applyStateDict(stateDict, strict, path);
+    model.applyStateDict(stateDict, strict, path, o.allowNonFinite);
     return model;
   }
 
@@ -299,9 +296,8 @@ export class LeNet5 {
     const o = optionsObject('loadCheckpoint options', options);
     knownKeys('loadCheckpoint options', o, ['device']);
     const checkpoint = await readCheckpoint(path);
-    checkFiniteTensors(checkpoint.tensors, path, false);
     const model = await LeNet5.fromStateDict(checkpoint, path, o.device as DeviceName | undefined);
-    model.applyStateDict(checkpoint, true, path);
+    model.applyStateDict(checkpoint, true, path, false);
     const optimizer = Optimizer.fromCheckpoint(checkpoint.optimizer, model.parameters());
     const { epoch, loss, lrSchedulerState, earlyStoppingState, scalars } = checkpoint;
     return { model, optimizer, epoch, loss, lrSchedulerState, earlyStoppingState, scalars };
@@ -368,8 +364,15 @@ export class LeNet5 {
     return model;
   }
 
-  private applyStateDict(stateDict: StateDict, strict: boolean, path: string): LoadStateResult {
-    const { values, result } = matchStateDict(stateDict, this.parameters(), strict, path);
+  /** Names and shapes first, then the values of the matching tensors only: finite (unless allowed), then set. */
+  private applyStateDict(stateDict: StateDict, strict: boolean, path: string, allowNonFinite: unknown): LoadStateResult {
+    const parameters = this.parameters();
+    const { values, result } = matchStateDict(stateDict, parameters, strict, path);
+    checkFiniteTensors(
+      parameters.flatMap(({ name }, i) => (values[i] ? [{ name, values: values[i] }] : [])),
+      path,
+      allowNonFinite,
+    );
     callNative(() => this.handle.setParameters(values));
     this.loadResult = result;
     return this.loadResult;

@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lenet5Error } from './errors.js';
+import { MAX_THREADS, threadCount } from './validate.js';
 
 export interface NativeEvalResult {
   loss: number;
@@ -123,8 +124,16 @@ const candidates = [join(packageRoot, 'build/cmake/Release/lenet5_native.node'),
 /** Where the addon was loaded from (set by the first native() call). */
 let loadedFrom: string | undefined;
 
+/** LENET5_THREADS, checked before the addon loads; every core when unset. */
+function wantedThreads(): number {
+  const variable = process.env.LENET5_THREADS;
+  if (variable === undefined) return Math.min(availableParallelism(), MAX_THREADS);
+  return threadCount('LENET5_THREADS (unset it to use every core)', /^\s*\d+\s*$/.test(variable) ? Number(variable) : variable);
+}
+
 function loadAddon(): NativeAddon {
   process.env.OPENBLAS_NUM_THREADS ??= '1';
+  const wanted = wantedThreads();
   const require = createRequire(import.meta.url);
   const path = process.env.LENET5_ADDON ? resolve(process.env.LENET5_ADDON) : candidates.find((candidate) => existsSync(candidate));
   if (!path) {
@@ -154,8 +163,7 @@ function loadAddon(): NativeAddon {
   }
   // Debian's LibTorch starts with one intra-op thread; use every core unless told otherwise
   // (LENET5_THREADS, or threads.set()). Two threads trained 1.7x faster than one on 2 cores.
-  const wanted = Number(process.env.LENET5_THREADS ?? availableParallelism());
-  if (Number.isSafeInteger(wanted) && wanted > 0 && wanted !== loaded.getNumThreads()) loaded.setNumThreads(wanted);
+  if (wanted !== loaded.getNumThreads()) loaded.setNumThreads(wanted);
   // On process.exit() (or an uncaught exception) stop running loops while LibTorch is still intact.
   process.on('exit', () => loaded.stopJobs());
   loadedFrom = path;

@@ -3,10 +3,11 @@
  * SGD's momentum) across train() calls, so two calls of 5 epochs continue like one of 10. It
  * belongs to the first model it trains.
  */
-import { Lenet5Error, callNative } from './errors.js';
+import { callNative } from './errors.js';
 import { native, type NativeOptimizer, type NativeOptimizerOptions, type NativeOptimizerState } from './native.js';
 import type { AdamOptions, SGDOptions } from './optim-options.js';
 import type { OptimizerState } from './pth/load.js';
+import { optimizerStateError } from './pth/optimizer-state.js';
 import { checkBoolean, invalidArgument, knownKeys, nonNegativeNumber, numberInRange, optionsObject } from './validate.js';
 
 export type { AdamOptions, SGDOptions } from './optim-options.js';
@@ -43,14 +44,10 @@ export abstract class Optimizer {
   }
 }
 
-function stateError(problem: string): Lenet5Error {
-  return new Lenet5Error('ERR_LENET5_STATE_DICT', `The checkpoint's optimizer_state_dict ${problem}`);
-}
-
 /** Checks the checkpoint's per-parameter buffers against the model's parameters and concatenates them. */
 function flattenState(state: OptimizerState, parameters: readonly { name: string; shape: number[] }[]): NativeOptimizerState {
   if (state.parameterCount !== parameters.length)
-    throw stateError(`lists ${state.parameterCount} parameters; LeNet-5 has ${parameters.length}.`);
+    throw optimizerStateError(state.path, `lists ${state.parameterCount} parameters; LeNet-5 has ${parameters.length}.`);
   const sizes = parameters.map((p) => p.shape.reduce((a, b) => a * b, 1));
   const total = sizes.reduce((a, b) => a + b, 0);
   const buffers: Record<string, Float32Array> = {};
@@ -60,7 +57,8 @@ function flattenState(state: OptimizerState, parameters: readonly { name: string
     perParameter.forEach((buffer, i) => {
       const expected = parameters[i].shape;
       if (buffer.shape.join(',') !== expected.join(',')) {
-        throw stateError(
+        throw optimizerStateError(
+          state.path,
           `has ${name} for ${parameters[i].name} with shape [${buffer.shape.join(', ')}]; expected [${expected.join(', ')}].`,
         );
       }

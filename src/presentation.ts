@@ -39,3 +39,16 @@ const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => HTML_ENTITIES[c]);
 }
+
+/**
+ * Text safe to print on a terminal: control characters (ESC sequences could move the cursor, retitle
+ * the window or hide text) and bidirectional overrides, which a .pth file's key names can carry,
+ * become visible \x.. / \u.... escapes. Newlines and tabs stay.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(/[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, (c) => {
+    if (c === '\n' || c === '\t') return c;
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}

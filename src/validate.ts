@@ -23,6 +23,17 @@ export function positiveInteger(name: string, value: unknown): number {
   return value;
 }
 
+/** The most CPU threads LibTorch and the engine may be given: a thread count beyond it is a mistake (2**31 aborted LibTorch). */
+export const MAX_THREADS = 1024;
+
+/** A thread count from 1 to MAX_THREADS, for threads.set() and LENET5_THREADS. */
+export function threadCount(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_THREADS) {
+    throw invalidArgument(name, `integer from 1 to ${MAX_THREADS}`, value);
+  }
+  return value;
+}
+
 export function nonNegativeInteger(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw invalidArgument(name, 'non-negative integer', value);
   return value;

@@ -9,8 +9,12 @@ ErrorInfo describeException(const std::exception& error) {
   if (auto* torchError = dynamic_cast<const c10::Error*>(&error)) {
     // what_without_backtrace keeps LibTorch's message and drops its C++ stack dump.
     std::string message = torchError->what_without_backtrace();
-    if (dynamic_cast<const c10::OutOfMemoryError*>(&error) != nullptr ||
-        message.find("out of memory") != std::string::npos) {
+    // CUDA says "out of memory"; LibTorch's CPU allocator "not enough memory" (2.x) or "can't allocate memory" (1.13).
+    const bool outOfMemory = dynamic_cast<const c10::OutOfMemoryError*>(&error) != nullptr ||
+                             message.find("out of memory") != std::string::npos ||
+                             message.find("not enough memory") != std::string::npos ||
+                             message.find("can't allocate memory") != std::string::npos;
+    if (outOfMemory) {
       return {"ERR_LENET5_OUT_OF_MEMORY",
               "The device ran out of memory: " + message +
                   ". Use a smaller batchSize, or free memory held by other models (dispose())."};

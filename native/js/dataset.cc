@@ -21,6 +21,8 @@ DatasetWrap::DatasetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Data
     auto images = info[0].As<Napi::Uint8Array>();
     auto labels = info[1].As<Napi::Uint8Array>();
     const int64_t count = info[2].As<Napi::Number>().Int64Value();
+    requireElementLength(images, static_cast<size_t>(count * kImageSide * kImageSide), "images");
+    requireElementLength(labels, static_cast<size_t>(count), "labels");
     auto imageTensor = torch::from_blob(images.Data(), {count, kImageSide, kImageSide}, torch::kUInt8).clone();
     auto labelTensor = torch::from_blob(labels.Data(), {count}, torch::kUInt8).to(torch::kInt64);
     dataset_ = std::make_shared<Dataset>(std::move(imageTensor), std::move(labelTensor));

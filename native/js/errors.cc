@@ -8,4 +8,12 @@ Napi::Error toJsError(Napi::Env env, const ErrorInfo& info) {
   return error;
 }
 
+void requireElementLength(const Napi::TypedArray& array, size_t expected, const char* name) {
+  if (array.ElementLength() == expected) return;
+  throw NativeError("ERR_LENET5_SHAPE", std::string("Expected ") + name + " to hold " + std::to_string(expected) +
+                                            " values but its buffer holds " + std::to_string(array.ElementLength()) +
+                                            ". Its length property does not match its data (a redefined length or "
+                                            "a subclass?); pass a plain typed array.");
+}
+
 }  // namespace lenet5::js

@@ -176,6 +176,8 @@ Napi::Value ModelWrap::lossAndGradients(const Napi::CallbackInfo& info) {
   auto pixels = info[0].As<Napi::Float32Array>();
   auto labels = info[1].As<Napi::Int32Array>();
   return guarded(info.Env(), [&] {
+    requireElementLength(pixels, static_cast<size_t>(count * kImageSide * kImageSide), "pixels");
+    requireElementLength(labels, static_cast<size_t>(count), "labels");
     auto input = torch::from_blob(pixels.Data(), {count, 1, kImageSide, kImageSide}, torch::kFloat32);
     auto targets = torch::from_blob(labels.Data(), {count}, torch::kInt32);
     const double loss = lenet5::lossAndGradients(core->model, input, targets);
@@ -218,6 +220,8 @@ Napi::Value ModelWrap::setParameters(const Napi::CallbackInfo& info) {
     for (uint32_t i = 0; i < arrays.Length(); ++i) {
       if (arrays.Get(i).IsNull()) continue;
       auto values = arrays.Get(i).As<Napi::Float32Array>();
+      const auto& slot = core->model.slots().at(i);
+      requireElementLength(values, static_cast<size_t>(slot.numel), slot.name.c_str());
       core->model.setParameter(
           i, torch::from_blob(values.Data(), {static_cast<int64_t>(values.ElementLength())}, torch::kFloat32));
     }
@@ -358,6 +362,10 @@ Napi::Value ModelWrap::predict(const Napi::CallbackInfo& info) {
   input.count = info[1].As<Napi::Number>().Int64Value();
   input.normalization = readNormalization(info[2].As<Napi::Object>());
   const bool raw = info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
+  guarded(env, [&] {
+    requireElementLength(info[0].As<Napi::TypedArray>(), static_cast<size_t>(input.count * kImageSide * kImageSide),
+                         "pixels");
+  });
   auto core = acquire(env, "predict");
   const int64_t outputs = input.count * core->model.numClasses();
   // A few images on the CPU take tens of microseconds: run them here, reading and writing the

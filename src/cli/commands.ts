@@ -206,9 +206,15 @@ export async function inspectCommand(file: string, options: CommonOptions): Prom
   } else {
     say(options, `${result.path}: ${result.format}`);
     for (const [k, v] of Object.entries(result.scalars)) say(options, `  ${k} = ${v}`);
-    const width = result.tensors.reduce((widest, t) => Math.max(widest, t.name.length), 4);
+    // A loop, not Math.max(...names): a file can list more tensors than a call takes arguments. Capped,
+    // so that one very long name does not pad every line to its length.
+    const width = Math.min(
+      result.tensors.reduce((widest, t) => Math.max(widest, t.name.length), 4),
+      60,
+    );
     for (const t of result.tensors) say(options, `  ${t.name.padEnd(width)}  ${t.dtype.padEnd(8)}  [${t.shape.join(', ')}]`);
-    say(options, `${result.tensors.length} tensors`);
+    for (const s of result.shared) say(options, `  ${s.name.padEnd(width)}  same object as ${s.sameAs || '(the root)'}`);
+    say(options, `${result.tensors.length} tensors${result.shared.length ? `, ${result.shared.length} shared references` : ''}`);
   }
   return 0;
 }

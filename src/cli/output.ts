@@ -1,5 +1,6 @@
 /** Output conventions shared by every command: one JSON object with --json, lines otherwise. */
 import { Lenet5Error } from '../errors.js';
+import { terminalSafe } from '../presentation.js';
 
 /** A command-line mistake found after parsing (exit 2, ERR_LENET5_USAGE), e.g. a --host that is not this machine's. */
 export class UsageError extends Error {}
@@ -8,9 +9,9 @@ export interface CommonOptions {
   json?: boolean;
 }
 
-/** Human-readable lines go to stdout, except in --json mode where stdout holds only the JSON object. */
+/** Human-readable lines go to stdout (terminal-safe), except in --json mode where stdout holds only the JSON object. */
 export function say(options: CommonOptions, line: string): void {
-  if (!options.json) process.stdout.write(`${line}\n`);
+  if (!options.json) process.stdout.write(`${terminalSafe(line)}\n`);
 }
 
 export function printJson(value: unknown): void {
@@ -40,9 +41,9 @@ export function errorDetails(error: unknown): { code: string; message: string; u
   return { code, message: error instanceof Error ? error.message : String(error), usage };
 }
 
-/** Prints the message and code on stderr. */
+/** Prints the message (terminal-safe: it may quote a file's contents) and code on stderr. */
 export function warn(code: string, message: string): void {
-  process.stderr.write(`lenet5: ${message} (${code})\n`);
+  process.stderr.write(`lenet5: ${terminalSafe(message)} (${code})\n`);
 }
 
 /** Prints the error and returns the exit code: 2 for usage errors, 1 for the rest. */

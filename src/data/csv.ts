@@ -22,7 +22,12 @@ function csvError(file: string, problem: string): Lenet5Error {
 /** Reads a Kaggle-format CSV. A malformed row fails the load unless onBadFile is 'skip'. */
 export async function readKaggleCsv(file: string, options: { onBadFile?: 'error' | 'skip' } = {}): Promise<CsvImages> {
   const text = (
-    await readInputFile(file, 'ERR_LENET5_DATA_NOT_FOUND', 'Expected a Kaggle digit-recognizer CSV (label,pixel0,...,pixel783).')
+    await readInputFile(
+      file,
+      'ERR_LENET5_DATA_NOT_FOUND',
+      'Expected a Kaggle digit-recognizer CSV (label,pixel0,...,pixel783).',
+      'ERR_LENET5_DATA',
+    )
   ).toString('utf8');
   // A spreadsheet's UTF-8 byte order mark is not part of the first column's name.
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);

@@ -16,7 +16,12 @@ function dataError(file: string, problem: string): Lenet5Error {
 }
 
 async function readIdxBytes(file: string): Promise<Buffer> {
-  const raw = await readInputFile(file, 'ERR_LENET5_DATA_NOT_FOUND', 'Expected an MNIST-format IDX file (gzipped or not).');
+  const raw = await readInputFile(
+    file,
+    'ERR_LENET5_DATA_NOT_FOUND',
+    'Expected an MNIST-format IDX file (gzipped or not).',
+    'ERR_LENET5_DATA',
+  );
   return decompressIdx(file, raw);
 }
 

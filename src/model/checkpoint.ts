@@ -43,7 +43,10 @@ export function checkpointContents(options: CheckpointOptions): CheckpointConten
     extra.early_stopping_state_dict = pickleState(o.earlyStopping.stateDict(), EarlyStopping.intKeys);
   }
   for (const [key, value] of Object.entries(optionsObject('extra', o.extra ?? {}))) {
-    if (typeof value !== 'number' && typeof value !== 'bigint') throw invalidArgument(`extra.${key}`, 'number or bigint', value);
+    // A bigint is pickled as a 64-bit Python int: one outside that range would be saved wrong.
+    const int64 = typeof value === 'bigint' && value >= -(2n ** 63n) && value < 2n ** 63n;
+    if (typeof value !== 'number' && !int64)
+      throw invalidArgument(`extra.${key}`, 'number, or bigint from -(2n ** 63n) to 2n ** 63n - 1n', value);
     extra[key] = value;
   }
   return { optimizer: o.optimizer, epoch, loss: (o.loss as number | undefined) ?? null, extra };

@@ -16,8 +16,17 @@ export function shapeOf(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
-/** Names the tensors holding NaN or infinity; throws ERR_LENET5_NON_FINITE unless `allow` is true. */
-export function checkFiniteTensors(tensors: LoadedTensor[], path: string, allow: unknown): void {
+/** At most the first 20 names, then how many more: a file can hold thousands of keys. */
+function listNames(names: readonly string[], quote = false): string {
+  const shown = names.slice(0, 20).map((name) => (quote ? `"${name}"` : name));
+  return `${shown.join(', ')}${names.length > shown.length ? `, ... and ${names.length - shown.length} more` : ''}`;
+}
+
+/**
+ * Names the tensors holding NaN or infinity; throws ERR_LENET5_NON_FINITE unless `allow` is true.
+ * Given only the tensors a load will use, after their names and shapes were checked.
+ */
+export function checkFiniteTensors(tensors: readonly Pick<LoadedTensor, 'name' | 'values'>[], path: string, allow: unknown): void {
   if (allow !== undefined && checkBoolean('allowNonFinite', allow)) return;
   const bad = tensors
     .map((t) => {
@@ -41,7 +50,7 @@ export function numClassesOf({ tensors }: StateDict, path: string): number {
   if (!fc3 || fc3.shape.length !== 2 || fc3.shape[0] < 1) {
     throw new Lenet5Error(
       'ERR_LENET5_STATE_DICT',
-      `${path} has no usable fc3.weight, so it is not a LeNet-5 state_dict. Keys found: ${tensors.map((t) => t.name).join(', ')}`,
+      `${path} has no usable fc3.weight, so it is not a LeNet-5 state_dict. Keys found: ${listNames(tensors.map((t) => t.name))}`,
     );
   }
   return fc3.shape[0];
@@ -50,7 +59,8 @@ export function numClassesOf({ tensors }: StateDict, path: string): number {
 /**
  * Matches a file's tensors to the model's parameters by name and shape, as PyTorch's
  * load_state_dict does. Strict: any difference throws, all reported together. Returns the values
- * to set, in parameter order (null: the file cannot provide it, keep the current values).
+ * to set, in parameter order (null: the file cannot provide it, keep the current values); only
+ * these are built from the file.
  */
 export function matchStateDict(
   { tensors, strippedPrefix }: StateDict,
@@ -65,8 +75,8 @@ export function matchStateDict(
   const mismatchedKeys = mismatched.map((s) => s.name);
   if (strict && (missingKeys.length || unexpectedKeys.length || mismatched.length)) {
     const parts = [
-      missingKeys.length ? `Missing key(s) in state_dict: ${missingKeys.map((k) => `"${k}"`).join(', ')}.` : '',
-      unexpectedKeys.length ? `Unexpected key(s) in state_dict: ${unexpectedKeys.map((k) => `"${k}"`).join(', ')}.` : '',
+      missingKeys.length ? `Missing key(s) in state_dict: ${listNames(missingKeys, true)}.` : '',
+      unexpectedKeys.length ? `Unexpected key(s) in state_dict: ${listNames(unexpectedKeys, true)}.` : '',
       ...mismatched.map(
         (s) =>
           `size mismatch for ${s.name}: copying a param with shape ${shapeOf(byName.get(s.name)!.shape)} from checkpoint, the shape in current model is ${shapeOf(s.shape)}.`,

@@ -19,6 +19,26 @@ const STORAGE_TYPES: Record<string, DType> = {
   BoolStorage: 'bool',
 };
 
+/** torch.<Name>Storage types of dtypes this reader does not convert, by PyTorch's dtype name. */
+const UNSUPPORTED_STORAGE_DTYPES: Record<string, string> = {
+  ComplexHalfStorage: 'complex32',
+  ComplexFloatStorage: 'complex64',
+  ComplexDoubleStorage: 'complex128',
+};
+
+/** dtypes PyTorch 2.x pickles by name, as _rebuild_tensor_v3's last argument. */
+const V3_DTYPE = /^(u?int(1|2|3|4|5|6|7|16|32|64)|float8_[a-z0-9]+|float4_[a-z0-9]+|complex32|bits[a-z0-9]+)$/;
+
+/** Dimensions a tensor may have (PyTorch's own kernels stop at 25); also bounds the work per element when copying a view. */
+const MAX_DIMENSIONS = 64;
+
+function unsupportedDtype(dtype: string): Lenet5Error {
+  return formatError(
+    `Unsupported dtype ${dtype}: the file holds a tensor of that type. This reader takes float32, float64, float16, ` +
+      'bfloat16, int64, int32, int16, int8, uint8 and bool tensors. In Python, convert the tensor (t.float()) and save again.',
+  );
+}
+
 function asIntArray(value: PyValue, what: string): number[] {
   if (!isTuple(value) && !Array.isArray(value)) throw formatError(`Corrupt tensor record: ${what} is not a tuple.`);
   const items = isTuple(value) ? value.items : value;
@@ -40,6 +60,8 @@ function rebuildTensor(args: PyValue[]): PyTensor {
   const shape = asIntArray(args[2] ?? null, 'size');
   const stride = asIntArray(args[3] ?? null, 'stride');
   if (shape.length !== stride.length) throw formatError(`Corrupt tensor record: ${shape.length} sizes but ${stride.length} strides.`);
+  if (shape.length > MAX_DIMENSIONS)
+    throw formatError(`Unsupported tensor: ${shape.length} dimensions; this reader takes up to ${MAX_DIMENSIONS}.`);
   let numel = 1;
   let lastIndex = offset;
   for (let d = 0; d < shape.length; d++) {
@@ -75,10 +97,45 @@ function makeAllowedGlobals(): Map<string, PyGlobal | PyStorageType> {
     return tensor;
   });
   for (const [name, dtype] of Object.entries(STORAGE_TYPES)) allowed.set(`torch.${name}`, { kind: 'storageType', dtype });
+  // PyTorch 2.x saves dtypes without a typed storage class (uint16, float8_*, complex32, ...) as
+  // _rebuild_tensor_v3(untyped storage, ..., dtype): read far enough to name the dtype, then refuse.
+  allowed.set('torch.storage.UntypedStorage', { kind: 'storageType', dtype: 'uint8' });
+  callable('torch._utils._rebuild_tensor_v3', (args) => {
+    const dtype = args[6];
+    throw unsupportedDtype(
+      dtype !== null && typeof dtype === 'object' && 'kind' in dtype && dtype.kind === 'global'
+        ? dtype.name.replace(/^torch\./, '')
+        : 'unknown',
+    );
+  });
   return allowed;
 }
 
-export const ALLOWED_GLOBALS = makeAllowedGlobals();
+const ALLOWED_GLOBALS = makeAllowedGlobals();
+
+/**
+ * What GLOBAL module.name pushes: an allowed name's value. Other torch storage types and dtypes
+ * (PyTorch's weights-only loader allows them) are tensors of dtypes this reader does not convert:
+ * ERR_LENET5_PTH_FORMAT naming the dtype. Anything else is refused as unsafe.
+ */
+export function lookupGlobal(module: string, name: string): PyGlobal | PyStorageType {
+  const qualified = `${module}.${name}`;
+  const found = ALLOWED_GLOBALS.get(qualified);
+  if (found) return found;
+  if (module === 'torch' && /^[A-Za-z0-9_]+Storage$/.test(name)) {
+    throw unsupportedDtype(UNSUPPORTED_STORAGE_DTYPES[name] ?? name.replace(/Storage$/, '').toLowerCase());
+  }
+  if (module === 'torch' && V3_DTYPE.test(name)) {
+    return {
+      kind: 'global',
+      name: qualified,
+      call: () => {
+        throw unsupportedDtype(name);
+      },
+    };
+  }
+  throw refuse(qualified);
+}
 
 export function refuse(name: string): Lenet5Error {
   return new Lenet5Error(

@@ -54,7 +54,8 @@ function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<Uint8Array> 
   });
 }
 
-export async function readArchive(file: string, bytes: Buffer): Promise<Archive> {
+/** Reads every record; their inflated sizes together may not exceed `maxRecordBytes` (checked before each is read). */
+export async function readArchive(file: string, bytes: Buffer, maxRecordBytes: number): Promise<Archive> {
   if (startsWith(bytes, LEGACY_MAGIC)) {
     throw new Lenet5Error(
       'ERR_LENET5_PTH_LEGACY',
@@ -64,6 +65,7 @@ export async function readArchive(file: string, bytes: Buffer): Promise<Archive>
   }
   const zip = await openZip(file, bytes);
   const records = new Map<string, Uint8Array>();
+  let recordBytes = 0;
   try {
     await new Promise<void>((resolve, reject) => {
       zip.on('error', (error: Error) => reject(notAZip(file, error)));
@@ -74,6 +76,16 @@ export async function readArchive(file: string, bytes: Buffer): Promise<Archive>
           return reject(
             formatError(
               `${file}: record ${entry.fileName} claims ${entry.uncompressedSize} bytes from ${entry.compressedSize} compressed; the file is corrupt.`,
+            ),
+          );
+        }
+        recordBytes += entry.uncompressedSize;
+        if (recordBytes > maxRecordBytes) {
+          return reject(
+            new Lenet5Error(
+              'ERR_LENET5_PTH_TOO_LARGE',
+              `${file}: its records inflate to more than ${maxRecordBytes} bytes (${Math.round(maxRecordBytes / 2 ** 20)} MiB), the most this reader takes; ` +
+                `${entry.fileName} alone is ${entry.uncompressedSize}. A LeNet-5 checkpoint is about 1 MiB; check that this is the file you meant.`,
             ),
           );
         }

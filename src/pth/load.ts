@@ -6,15 +6,24 @@
  */
 import { Lenet5Error } from '../errors.js';
 import { readOptimizerState, type OptimizerState } from './optimizer-state.js';
-import { describeFormat, isTensor, listTensors, readPth, topLevelScalars, type PthFile, type TensorInfo } from './read.js';
-import { tensorToFloat32 } from './tensor.js';
+import {
+  describeFormat,
+  isTensor,
+  listTensors,
+  readPth,
+  topLevelScalars,
+  type PthFile,
+  type SharedReference,
+  type TensorInfo,
+} from './read.js';
 import { PyDict, PyTuple, type PyTensor, type PyValue } from './values.js';
 
-export type { TensorInfo } from './read.js';
+export type { SharedReference, TensorInfo } from './read.js';
 export type { OptimizerState } from './optimizer-state.js';
 
 export interface LoadedTensor extends TensorInfo {
-  values: Float32Array;
+  /** Built on first read (so names and shapes can be checked first), within the file's budget; read-only, may share memory. */
+  readonly values: Float32Array;
 }
 
 export interface StateDict {
@@ -46,6 +55,8 @@ export interface InspectResult {
   /** epoch, loss, ... when the file is a checkpoint. */
   scalars: Record<string, number | string | boolean | null>;
   tensors: TensorInfo[];
+  /** Containers the pickle reaches again by another path, listed instead of walked again. */
+  shared: SharedReference[];
 }
 
 /** Prefixes wrappers add to every key; stripped (outermost first) only when all keys carry one. */
@@ -71,28 +82,47 @@ function findStateDict(file: PthFile): { dict: PyDict; location: string } {
   );
 }
 
+/** The chain of wrapper prefixes every name starts with, each leaving a non-empty rest; one pass over the names. */
 function stripWrapperPrefixes(names: string[]): { names: string[]; prefix: string | null } {
-  let prefix = '';
-  for (;;) {
-    const next = WRAPPER_PREFIXES.find((p) => names.every((name) => name.startsWith(prefix + p) && name.length > prefix.length + p.length));
+  if (names.length === 0) return { names, prefix: null };
+  const chain: string[] = [];
+  for (let at = 0; ;) {
+    const next = WRAPPER_PREFIXES.find((p) => names[0].startsWith(p, at) && names[0].length > at + p.length);
     if (next === undefined) break;
-    prefix += next;
+    chain.push(next);
+    at += next.length;
   }
+  let common = chain.length;
+  for (const name of names) {
+    let at = 0;
+    let level = 0;
+    while (level < common && name.startsWith(chain[level], at) && name.length > at + chain[level].length) at += chain[level++].length;
+    common = level;
+  }
+  const prefix = chain.slice(0, common).join('');
   return { names: prefix ? names.map((name) => name.slice(prefix.length)) : names, prefix: prefix || null };
 }
 
-function toStateDict(dict: PyDict): StateDict {
+function toStateDict(dict: PyDict, file: PthFile): StateDict {
   const { names, prefix } = stripWrapperPrefixes([...dict.map.keys()].map(String));
-  const tensors = [...dict.map.values()].map((value, i) => {
-    const t = value as PyTensor;
-    return { name: names[i], dtype: t.storage.dtype, shape: t.shape, values: tensorToFloat32(t) };
+  const tensors = [...dict.map.values()].map((value, i): LoadedTensor => {
+    const tensor = value as PyTensor;
+    const name = names[i];
+    return {
+      name,
+      dtype: tensor.storage.dtype,
+      shape: tensor.shape,
+      get values() {
+        return file.materialiser.values(tensor, name);
+      },
+    };
   });
   return { tensors, strippedPrefix: prefix };
 }
 
 /** The model weights of a parsed file (a state_dict or a checkpoint's); exported for the fuzzer. */
 export function stateDictOf(file: PthFile): StateDict {
-  return toStateDict(findStateDict(file).dict);
+  return toStateDict(findStateDict(file).dict, file);
 }
 
 /** The weights in a .pth file: a state_dict (Python's or this package's) or a checkpoint's model_state_dict. */
@@ -119,14 +149,27 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
   }
   const scalars = topLevelScalars(file.root);
   return {
-    ...toStateDict(dict),
-    optimizer: readOptimizerState(optimizerValue),
-    epoch: typeof scalars.epoch === 'number' ? scalars.epoch : 0,
+    ...toStateDict(dict, file),
+    optimizer: readOptimizerState(optimizerValue, file),
+    epoch: epochsCompleted(path, scalars.epoch),
     loss: typeof scalars.loss === 'number' ? scalars.loss : null,
     lrSchedulerState: plainState(file, 'lr_scheduler_state_dict'),
     earlyStoppingState: plainState(file, 'early_stopping_state_dict'),
     scalars,
   };
+}
+
+/** A checkpoint's epoch entry: a whole number of epochs (0 when absent); anything else would resume from the wrong place. */
+function epochsCompleted(path: string, epoch: number | string | boolean | null | undefined): number {
+  if (epoch === undefined) return 0;
+  if (typeof epoch !== 'number' || !Number.isSafeInteger(epoch) || epoch < 0) {
+    throw new Lenet5Error(
+      'ERR_LENET5_STATE_DICT',
+      `${path}: the checkpoint's epoch is ${JSON.stringify(epoch)}; expected the number of epochs completed (0, 1, 2, ...). ` +
+        "In Python, save it as an int: torch.save({'epoch': epoch, ...}, path).",
+    );
+  }
+  return epoch;
 }
 
 /** A checkpoint's dict entry of plain values; null when absent. Python ints (even big ones) become numbers. */
@@ -157,6 +200,6 @@ export async function inspect(path: string): Promise<InspectResult> {
     format: describeFormat(file),
     records: file.records,
     scalars: topLevelScalars(file.root),
-    tensors: listTensors(file.root),
+    ...listTensors(file.root),
   };
 }

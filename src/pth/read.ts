@@ -5,12 +5,24 @@
  */
 import { readInputFile } from '../errors.js';
 import { readArchive } from './archive.js';
-import { tensorToFloat32 } from './tensor.js';
+import { TensorMaterialiser, scalarOf } from './tensor.js';
 import { unpickle } from './unpickler.js';
 import { DTYPE_BYTES, PyDict, PyTuple, formatError, type DType, type PyTensor, type PyValue } from './values.js';
 
 /** Containers nested deeper than this are refused (state dicts nest 4 levels). */
 const MAX_DEPTH = 64;
+
+/**
+ * What one file may cost: its records once inflated (the file itself is bounded by
+ * MAX_INPUT_FILE_BYTES), and the Float32Arrays built from its tensors. A LeNet-5 checkpoint with
+ * 10 classes needs about 1 MiB of each.
+ */
+export interface PthLimits {
+  recordBytes: number;
+  materialisedBytes: number;
+}
+
+export const PTH_LIMITS: PthLimits = { recordBytes: 1 << 30, materialisedBytes: 1 << 30 };
 
 export interface PthFile {
   path: string;
@@ -18,6 +30,14 @@ export interface PthFile {
   prefix: string;
   records: string[];
   root: PyValue;
+  /** Builds the tensors' values on demand, each view once, within PthLimits.materialisedBytes. */
+  materialiser: TensorMaterialiser;
+}
+
+/** A container reached again by another path (a shared reference): listed, not walked twice. */
+export interface SharedReference {
+  name: string;
+  sameAs: string;
 }
 
 export interface TensorInfo {
@@ -27,13 +47,18 @@ export interface TensorInfo {
 }
 
 export async function readPth(path: string): Promise<PthFile> {
-  const bytes = await readInputFile(path, 'ERR_LENET5_PTH_NOT_FOUND', 'Check the path, or train a model first (lenet5 train).');
+  const bytes = await readInputFile(
+    path,
+    'ERR_LENET5_PTH_NOT_FOUND',
+    'Check the path, or train a model first (lenet5 train).',
+    'ERR_LENET5_PTH_TOO_LARGE',
+  );
   return parsePth(path, bytes);
 }
 
 /** Parses the bytes of a .pth file; `path` only names it in errors. */
-export async function parsePth(path: string, bytes: Buffer): Promise<PthFile> {
-  const { prefix, records } = await readArchive(path, bytes);
+export async function parsePth(path: string, bytes: Buffer, limits: PthLimits = PTH_LIMITS): Promise<PthFile> {
+  const { prefix, records } = await readArchive(path, bytes, limits.recordBytes);
   const root = unpickle(records.get(`${prefix}data.pkl`) as Uint8Array, (key, dtype, numel) => {
     const record = records.get(`${prefix}data/${key}`);
     if (!record) throw formatError(`${path}: the pickle refers to storage ${key}, but the record ${prefix}data/${key} is missing.`);
@@ -45,26 +70,41 @@ export async function parsePth(path: string, bytes: Buffer): Promise<PthFile> {
     }
     return record;
   });
-  return { path, prefix, records: [...records.keys()], root };
+  return { path, prefix, records: [...records.keys()], root, materialiser: new TensorMaterialiser(path, limits.materialisedBytes) };
 }
 
 export function isTensor(value: PyValue): value is PyTensor {
   return value !== null && typeof value === 'object' && 'kind' in value && value.kind === 'tensor';
 }
 
-/** Every tensor in the file, named by its path through the containers (model_state_dict.conv1.weight). */
-export function listTensors(root: PyValue): TensorInfo[] {
-  const out: TensorInfo[] = [];
+/**
+ * Every tensor in the file, named by its path through the containers (model_state_dict.conv1.weight).
+ * Pickle's memo lets one container appear under many paths (a DAG, or a cycle): each is walked
+ * once, and its later paths are listed as shared references, so the work is bounded by the file.
+ */
+export function listTensors(root: PyValue): { tensors: TensorInfo[]; shared: SharedReference[] } {
+  const tensors: TensorInfo[] = [];
+  const shared: SharedReference[] = [];
+  const walked = new Map<PyDict | PyValue[] | PyTuple, string>();
   const walk = (value: PyValue, name: string, depth: number): void => {
-    if (depth > MAX_DEPTH) throw formatError(`Containers nest deeper than ${MAX_DEPTH} levels (or refer to themselves); not a state dict.`);
-    if (isTensor(value)) out.push({ name, dtype: value.storage.dtype, shape: value.shape });
-    else if (value instanceof PyDict) for (const [k, v] of value.map) walk(v, name ? `${name}.${String(k)}` : String(k), depth + 1);
-    else if (Array.isArray(value) || value instanceof PyTuple) {
-      (Array.isArray(value) ? value : value.items).forEach((v, i) => walk(v, name ? `${name}.${i}` : String(i), depth + 1));
+    if (isTensor(value)) {
+      tensors.push({ name, dtype: value.storage.dtype, shape: value.shape });
+      return;
     }
+    if (!(value instanceof PyDict || value instanceof PyTuple || Array.isArray(value))) return;
+    const first = walked.get(value);
+    if (first !== undefined) {
+      shared.push({ name, sameAs: first });
+      return;
+    }
+    walked.set(value, name);
+    if (depth > MAX_DEPTH) throw formatError(`Containers nest deeper than ${MAX_DEPTH} levels; not a state dict.`);
+    const child = (key: PyValue) => (name ? `${name}.${String(key)}` : String(key));
+    if (value instanceof PyDict) for (const [k, v] of value.map) walk(v, child(k), depth + 1);
+    else (Array.isArray(value) ? value : value.items).forEach((v, i) => walk(v, child(i), depth + 1));
   };
   walk(root, '', 0);
-  return out;
+  return { tensors, shared };
 }
 
 /** The non-tensor scalars at the top of a checkpoint (epoch, loss, ...), for display. */
@@ -74,7 +114,7 @@ export function topLevelScalars(root: PyValue): Record<string, number | string |
     for (const [k, v] of root.map) {
       if (v === null || ['number', 'string', 'boolean'].includes(typeof v)) out[String(k)] = v as number | string | boolean | null;
       else if (typeof v === 'bigint') out[String(k)] = v.toString();
-      else if (isTensor(v) && v.shape.length === 0) out[String(k)] = tensorToFloat32(v)[0];
+      else if (isTensor(v) && v.shape.length === 0) out[String(k)] = scalarOf(v);
     }
   }
   return out;

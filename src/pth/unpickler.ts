@@ -7,7 +7,7 @@
  * no size read from the input allocates before it has been checked against the bytes that remain.
  */
 import { Lenet5Error } from '../errors.js';
-import { ALLOWED_GLOBALS, refuse } from './allowed-globals.js';
+import { lookupGlobal, refuse } from './allowed-globals.js';
 import { PyDict, PyTuple, formatError, isTuple, type DType, type PyKey, type PyStorage, type PyValue } from './values.js';
 
 /** Looks up a storage record (data/<key>) in the archive; the unpickler checks its length. */
@@ -184,12 +184,7 @@ export function unpickle(data: Uint8Array, loadStorage: StorageLoader): PyValue 
     if (!Array.isArray(target)) throw formatError('Corrupt pickle: APPEND(S) on something that is not a list.');
     for (const item of items) target.push(item);
   };
-  const global = (module: string, name: string): PyValue => {
-    const qualified = `${module}.${name}`;
-    const found = ALLOWED_GLOBALS.get(qualified);
-    if (!found) throw refuse(qualified);
-    return found;
-  };
+  const global = (module: string, name: string): PyValue => lookupGlobal(module, name);
   const memoPut = (index: number): void => {
     memo.set(index, top());
   };

@@ -93,6 +93,91 @@ function randomPickle(random: Random): Uint8Array {
   return Uint8Array.from(out);
 }
 
+/** Builds pickle bytes: opcodes as numbers, text as UTF-8, `int32` and `unicode` for their opcodes' arguments. */
+class PickleWriter {
+  readonly bytes: number[] = [];
+  op(...codes: number[]): this {
+    for (const code of codes) this.bytes.push(code);
+    return this;
+  }
+  raw(text: string): this {
+    for (const byte of Buffer.from(text)) this.bytes.push(byte);
+    return this;
+  }
+  u32(value: number): this {
+    return this.op(value & 0xff, (value >> 8) & 0xff, (value >> 16) & 0xff, value >>> 24);
+  }
+  int(value: number): this {
+    return this.op(0x4a).u32(value); // BININT
+  }
+  unicode(value: string): this {
+    return this.op(0x58).u32(Buffer.byteLength(value)).raw(value); // BINUNICODE
+  }
+  put(index: number): this {
+    return this.op(0x72).u32(index); // LONG_BINPUT
+  }
+  get(index: number): this {
+    return this.op(0x6a).u32(index); // LONG_BINGET
+  }
+  intTuple(values: number[]): this {
+    this.op(0x28); // MARK
+    for (const value of values) this.int(value);
+    return this.op(0x74); // TUPLE
+  }
+  /** A float32 tensor on storage 0 (which holds `storageNumel` elements), as torch.save writes one. */
+  tensor(storageNumel: number, offset: number, size: number[], stride: number[]): this {
+    this.raw('ctorch._utils\n_rebuild_tensor_v2\n').op(0x28, 0x28).unicode('storage').raw('ctorch\nFloatStorage\n');
+    this.unicode('0').unicode('cpu').int(storageNumel).op(0x74, 0x51); // TUPLE, BINPERSID
+    this.int(offset).intTuple(size).intTuple(stride).op(0x89); // requires_grad False
+    return this.raw('ccollections\nOrderedDict\n').op(0x29, 0x52, 0x74, 0x52); // hooks; TUPLE; REDUCE
+  }
+}
+
+/**
+ * Pickles whose memo shares objects (issue #21): a DAG of (a, a) tuples, a list holding itself,
+ * one tensor under thousands of keys, or thousands of different views of one storage. Parsing,
+ * listing and materialising them must stay bounded by the file (and the budget) however deep or
+ * wide they are.
+ */
+function sharedPickle(random: Random, storageNumel: number): { kind: string; pickle: Uint8Array } {
+  const w = new PickleWriter().op(0x80, 2, 0x7d, 0x28); // PROTO 2, EMPTY_DICT, MARK
+  let kind: string;
+  switch (int(random, 4)) {
+    case 0: {
+      const depth = 1 + int(random, 60);
+      w.unicode('x').op(0x5d).put(0); // EMPTY_LIST
+      // The previous level is on the stack; pair it with itself from the memo, as pickle writes (a, a).
+      for (let level = 1; level <= depth; level++)
+        w.get(level - 1)
+          .op(0x86)
+          .put(level); // TUPLE2
+      kind = `shared DAG depth ${depth}`;
+      break;
+    }
+    case 1:
+      w.unicode('x').op(0x5d).put(0).get(0).op(0x61); // a list that holds itself: EMPTY_LIST, APPEND
+      kind = 'shared cycle';
+      break;
+    case 2: {
+      const keys = 1 + int(random, 5000);
+      w.unicode('k0').tensor(storageNumel, 0, [storageNumel], [1]).put(0);
+      for (let k = 1; k < keys; k++) w.unicode(`k${k}`).get(0);
+      kind = `shared tensor x${keys}`;
+      break;
+    }
+    default: {
+      const views = 1 + int(random, 2000);
+      const step = 1 + int(random, 3);
+      for (let v = 0; v < views; v++) {
+        const offset = int(random, storageNumel / 2);
+        w.unicode(`v${v}`).tensor(storageNumel, offset, [Math.floor((storageNumel - offset - 1) / step) + 1], [step]);
+      }
+      kind = `amplified views x${views}`;
+    }
+  }
+  return { kind, pickle: Uint8Array.from(w.op(0x75, 0x2e).bytes) }; // SETITEMS, STOP
+}
+
 function mutate(random: Random, seedFile: Buffer): { kind: string; bytes: Buffer } {
   const bytes = Buffer.from(seedFile);
   switch (int(random, 5)) {
@@ -128,14 +213,20 @@ function mutate(random: Random, seedFile: Buffer): { kind: string; bytes: Buffer
   }
 }
 
+/** A smaller materialisation budget than the reader's, so amplified inputs reach it quickly. */
+const FUZZ_LIMITS = { recordBytes: 1 << 30, materialisedBytes: 64 << 20 };
+
 async function parseAll(bytes: Buffer): Promise<void> {
-  const file = await parsePth('fuzz.pth', bytes);
+  const file = await parsePth('fuzz.pth', bytes, FUZZ_LIMITS);
   listTensors(file.root);
+  let tensors;
   try {
-    stateDictOf(file);
+    tensors = stateDictOf(file).tensors;
   } catch (error) {
     if (!(error instanceof Lenet5Error && error.code === 'ERR_LENET5_STATE_DICT')) throw error;
+    return;
   }
+  for (const tensor of tensors) void tensor.values.length;
 }
 
 function idxSeed(): Buffer {
@@ -147,6 +238,9 @@ function idxSeed(): Buffer {
   header.writeUInt32BE(28, 12);
   return Buffer.concat([header, Buffer.alloc(count * 784, 7)]);
 }
+
+/** The storage the shared-reference pickles use: 1 MiB (262,144 float32 zeros). */
+const SHARED_STORAGE = Buffer.alloc(1 << 20);
 
 /** Runs `inputs` fuzz cases from `seed`. `pthSeeds` are valid .pth files to mutate. */
 export async function runFuzz(seed: number, inputs: number, pthSeeds: string[]): Promise<FuzzResult> {
@@ -163,12 +257,19 @@ export async function runFuzz(seed: number, inputs: number, pthSeeds: string[]):
       const mutation = mutate(random, seeds[int(random, seeds.length)]);
       kind = `pth ${mutation.kind}`;
       run = () => parseAll(mutation.bytes);
-    } else if (choice < 0.8) {
+    } else if (choice < 0.75) {
       const pickle = randomPickle(random);
       kind = 'pth random pickle';
       run = async () =>
         parseAll(
           await zipOf({ 'archive/data.pkl': pickle, 'archive/data/0': template.subarray(0, 64), 'archive/version': Buffer.from('3\n') }),
+        );
+    } else if (choice < 0.8) {
+      const shared = sharedPickle(random, SHARED_STORAGE.length / 4);
+      kind = `pth ${shared.kind}`;
+      run = async () =>
+        parseAll(
+          await zipOf({ 'archive/data.pkl': shared.pickle, 'archive/data/0': SHARED_STORAGE, 'archive/version': Buffer.from('3\n') }),
         );
     } else {
       const mutation = mutate(random, random() < 0.3 ? gzipSync(idx) : idx);
