@@ -23,6 +23,8 @@ export type ErrorCode =
   | 'ERR_LENET5_BUILD'
   | 'ERR_LENET5_DATA'
   | 'ERR_LENET5_DATA_NOT_FOUND'
+  /** A dataset's class names that the model does not have. */
+  | 'ERR_LENET5_CLASSES'
   | 'ERR_LENET5_PTH_NOT_FOUND'
   | 'ERR_LENET5_PTH_FORMAT'
   | 'ERR_LENET5_PTH_UNSAFE'

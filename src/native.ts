@@ -64,6 +64,8 @@ export interface NativeDataset {
   size(): number;
   maxLabel(): number;
   split(firstCount: number, seed: number): [NativeDataset, NativeDataset];
+  /** Copies of items [start, start + count): count x 784 pixels and count labels. */
+  toArrays(start: number, count: number): { images: Uint8Array; labels: Uint8Array };
 }
 
 export interface NativeOptimizer {

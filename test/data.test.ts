@@ -1,12 +1,12 @@
 /** Your own data: image folders and Kaggle CSVs through datasets.auto and the lenet5 command. */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
-import { datasets } from '../src/index.js';
+import { Dataset, datasets } from '../src/index.js';
 import { loadImage28 } from '../src/data/image.js';
-import { rng, root, syntheticImages, tempDir, lenet5Json as runCli } from './helpers.js';
+import { expectCode, rng, root, syntheticImages, tempDir, lenet5Json as runCli } from './helpers.js';
 
 const dir = tempDir();
 const cacheDir = join(dir, 'cache');
@@ -97,7 +97,8 @@ describe('image folders', () => {
   drawFolder(folder, 40, 1);
   const corrupt = join(folder, 'ring', 'broken.png');
   writeFileSync(corrupt, Buffer.from('\x89PNG\r\n\x1a\nnot really a png', 'latin1')); // a PNG signature, then garbage
-  const train = (...extra: string[]) => trainFolder(folder, 'shapes.pth', ...extra);
+  // Small shapes with margins around them: MNIST's centring suits them best (README, "Your own data").
+  const train = (...extra: string[]) => trainFolder(folder, 'shapes.pth', '--fit', 'mnist', ...extra);
 
   it('refuses a folder with a corrupt file by default, naming the file and the way out', () => {
     const run = train();
@@ -124,7 +125,7 @@ describe('image folders', () => {
     expect(metadata.preprocessing).toEqual({ fit: 'mnist', invert: true });
     const lines = spawnSync(
       process.execPath,
-      [cli, 'train', '--data', folder, '--invert', '--on-bad-file', 'skip', '--epochs', '1', '--out', join(dir, 'x.pth')],
+      [cli, 'train', '--data', folder, '--invert', '--fit', 'mnist', '--on-bad-file', 'skip', '--epochs', '1', '--out', join(dir, 'x.pth')],
       { cwd: dir, encoding: 'utf8', env: { ...process.env, LENET5_CACHE: cacheDir } },
     ).stdout;
     expect(lines).toContain(`skipped ${corrupt}`);
@@ -134,20 +135,20 @@ describe('image folders', () => {
   it('caches the decoded folder, reuses it, and decodes again when a file changes', async () => {
     // The refused run above decoded (and cached) every file, so the run with skip read the cache.
     expect(trained.data.cache).toBe('hit');
-    const load = () => datasets.auto(folder, { invert: true, onBadFile: 'skip', cacheDir });
+    const load = () => datasets.auto(folder, { invert: true, fit: 'mnist', onBadFile: 'skip', cacheDir });
     const hit = await load();
     expect(hit.cache).toBe('hit');
     expect(hit.badFiles).toHaveLength(1);
-    const fresh = await datasets.auto(folder, { invert: true, onBadFile: 'skip', cacheDir: null });
+    const fresh = await datasets.auto(folder, { invert: true, fit: 'mnist', onBadFile: 'skip', cacheDir: null });
     expect(fresh.cache).toBe('off');
-    expect(hit.train.size).toBe(fresh.train.size);
+    expect(hit.train!.size).toBe(fresh.train!.size);
     // A changed file (new content and time) is decoded again; so is a fixed one.
     writeFileSync(corrupt, drawnPng('ring', rng(9)));
     utimesSync(corrupt, new Date(), new Date(Date.now() + 5000));
     const changed = await load();
     expect(changed.cache).toBe('miss');
     expect(changed.badFiles).toEqual([]);
-    expect(changed.train.size).toBe(121);
+    expect(changed.train!.size).toBe(121);
     expect((await load()).cache).toBe('hit');
   });
 
@@ -155,7 +156,7 @@ describe('image folders', () => {
     const split = join(dir, 'split');
     drawFolder(join(split, 'train'), 30, 2);
     drawFolder(join(split, 'test'), 10, 3);
-    const run = trainFolder(split, 'split.pth');
+    const run = trainFolder(split, 'split.pth', '--fit', 'mnist');
     expect(run.status, run.stderr).toBe(0);
     expect(run.json.data.test).toBe(30);
     expect(run.json.data.train + run.json.data.validation).toBe(90);
@@ -260,7 +261,195 @@ describe("Kaggle's digit-recognizer CSV", () => {
       message: expect.stringContaining('line 3 holds "300"'),
     });
     const skipped = await datasets.auto(bad, { onBadFile: 'skip' });
-    expect(skipped.train.size).toBe(1);
+    expect(skipped.train!.size).toBe(1);
     await expect(datasets.auto(testCsv)).rejects.toMatchObject({ code: 'ERR_LENET5_DATA', message: expect.stringContaining('--csv') });
+  });
+});
+
+describe('evaluating your own data as the model was trained', () => {
+  interface EvaluateJson {
+    ok: boolean;
+    split: string;
+    preprocessing: { fit: string; invert: boolean } | null;
+    classes: string[];
+    accuracy: number;
+    correct: number;
+    total: number;
+    perClassAccuracy: (number | null)[];
+    confusionMatrix: number[][];
+    error?: { code: string; message: string };
+  }
+  const evaluate = (...args: string[]) => lenet5Json<EvaluateJson>('evaluate', ...args);
+
+  it('evaluate with no flags prepares images as the model was trained (--fit pad --invert): the accuracy train reported', () => {
+    const folder = join(dir, 'shapes-pad');
+    drawFolder(folder, 30, 5);
+    const trained = trainFolder(folder, 'pad.pth', '--fit', 'pad');
+    expect(trained.status, trained.stderr).toBe(0);
+    const run = evaluate(join(dir, 'pad.pth'), '--data', folder);
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.json.total).toBe(trained.json.test.total);
+    expect(run.json.accuracy).toBe(trained.json.test.accuracy);
+    expect(run.json.preprocessing).toEqual({ fit: 'pad', invert: true });
+    // A flag overrides the model's preprocessing, and the output says so.
+    const lines = spawnSync(process.execPath, [cli, 'evaluate', join(dir, 'pad.pth'), '--data', folder, '--no-invert'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, LENET5_CACHE: cacheDir },
+    }).stdout;
+    expect(lines).toContain("Preprocessing: --fit pad, not the model's own (--fit pad --invert)");
+  });
+
+  // Ten classes c0..c9 (a bright bar at row band c), as 28x28 PNGs: DIR/<split>/c<label>/<n>.png.
+  const { images, labels } = syntheticImages(300, 10, 11);
+  const writeBars = (target: string, first: number, count: number, keep: (label: number) => boolean = () => true) => {
+    for (let n = first; n < first + count; n++) {
+      if (!keep(labels[n])) continue;
+      mkdirSync(join(target, `c${labels[n]}`), { recursive: true });
+      const png = new PNG({ width: 28, height: 28, colorType: 0, inputColorType: 0, inputHasAlpha: false });
+      png.data = Buffer.from(images.subarray(n * 784, (n + 1) * 784));
+      writeFileSync(
+        join(target, `c${labels[n]}`, `${n}.png`),
+        PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false }),
+      );
+    }
+  };
+  const bars = join(dir, 'bars');
+  writeBars(join(bars, 'train'), 0, 200);
+  writeBars(join(bars, 'test'), 200, 100);
+  const barsModel = join(dir, 'bars.pth');
+  let barsTest: TrainJson['test'] & { correct: number };
+  let fullTest: EvaluateJson;
+
+  it('the default preprocessing keeps 28x28 exports as they are; a folder holding only test/ is read as the test split', () => {
+    const trained = lenet5Json<TrainJson & { test: { correct: number } }>(
+      'train',
+      '--data',
+      bars,
+      '--epochs',
+      '3',
+      '--batch-size',
+      '8',
+      '--lr',
+      '0.003',
+      '--out',
+      barsModel,
+    );
+    expect(trained.status, trained.stderr).toBe(0);
+    // With every option at its default (--fit stretch): the bars stay where they are, so classes stay apart.
+    expect(JSON.parse(readFileSync(join(dir, 'bars.json'), 'utf8')).preprocessing).toEqual({ fit: 'stretch', invert: false });
+    expect(trained.json.test.accuracy).toBeGreaterThan(0.5); // centred as MNIST (the old default), the bars all look alike: 10%
+    barsTest = trained.json.test;
+    const onlyTest = join(dir, 'only-test');
+    writeBars(join(onlyTest, 'test'), 200, 100);
+    const run = evaluate(barsModel, '--data', onlyTest);
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.json.classes).toEqual(Array.from({ length: 10 }, (_, c) => `c${c}`));
+    expect(run.json.total).toBe(100);
+    expect(run.json.correct).toBe(barsTest.correct);
+    fullTest = run.json;
+    // Training needs training images: a clear error, not a class named "test".
+    const refused = lenet5Json<TrainJson>('train', '--data', onlyTest, '--epochs', '1', '--out', join(dir, 'x.pth'));
+    expect(refused.status).toBe(1);
+    expect(refused.json.error?.code).toBe('ERR_LENET5_DATA_NOT_FOUND');
+    expect(refused.json.error?.message).toContain('only test/');
+  });
+
+  it("a folder holding 3 of the model's 10 classes is scored on them by name", () => {
+    const three = join(dir, 'three');
+    writeBars(three, 200, 100, (label) => [2, 5, 7].includes(label));
+    const run = evaluate(barsModel, '--data', three, '--split', 'all');
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.json.total).toBe(30);
+    // The confusion matrix is over the model's 10 classes; rows 2, 5 and 7 are those of the full test set.
+    expect(run.json.confusionMatrix).toHaveLength(10);
+    for (let c = 0; c < 10; c++) {
+      if ([2, 5, 7].includes(c)) expect(run.json.confusionMatrix[c]).toEqual(fullTest.confusionMatrix[c]);
+      else expect(run.json.confusionMatrix[c]).toEqual(new Array(10).fill(0));
+    }
+    expect(run.json.perClassAccuracy[0]).toBeNull(); // no images of c0: no accuracy, not NaN or 0%
+    const text = spawnSync(process.execPath, [cli, 'evaluate', barsModel, '--data', three, '--split', 'all'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+    expect(text.stdout).toMatch(/ 0 c0 +no images/);
+    expect(text.stdout).not.toContain('NaN');
+  });
+
+  it('class names the model does not know are refused, listing them', () => {
+    const strange = join(dir, 'strange');
+    writeBars(strange, 200, 30, (label) => label === 2);
+    mkdirSync(join(strange, 'zebra'));
+    writeFileSync(join(strange, 'zebra', 'z.png'), readFileSync(join(strange, 'c2', readdirSync(join(strange, 'c2'))[0])));
+    const run = evaluate(barsModel, '--data', strange, '--split', 'all');
+    expect(run.status).toBe(1);
+    expect(run.json.error?.code).toBe('ERR_LENET5_CLASSES');
+    expect(run.json.error?.message).toContain('does not know: zebra.');
+    expect(run.json.error?.message).toContain("The model's classes: c0, c1");
+  });
+
+  it('evaluate --split all scores every image of the data', () => {
+    const run = evaluate(barsModel, '--data', bars, '--split', 'all');
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.json.split).toBe('all');
+    expect(run.json.total).toBe(300);
+    expect(run.json.confusionMatrix.flat().reduce((a, b) => a + b, 0)).toBe(300);
+  });
+
+  it('the report shows the misclassified test images of an image folder', () => {
+    // One small step from random weights: most test images are misclassified.
+    const report = join(dir, 'bars-report');
+    const run = lenet5Json<TrainJson & { test: { correct: number } }>(
+      'train',
+      '--data',
+      bars,
+      '--epochs',
+      '1',
+      '--batch-size',
+      '1000',
+      '--lr',
+      '0.0001',
+      '--out',
+      join(dir, 'bars-1.pth'),
+      '--report',
+      report,
+    );
+    expect(run.status, run.stderr).toBe(0);
+    const wrong = run.json.test.total - run.json.test.correct;
+    expect(wrong).toBeGreaterThan(0);
+    const shown = readdirSync(join(report, 'misclassified'));
+    expect(shown).toHaveLength(Math.min(36, wrong));
+    const html = readFileSync(join(report, 'index.html'), 'utf8');
+    for (const file of shown) expect(html).toContain(`misclassified/${file}`);
+  });
+});
+
+describe('Dataset gives its images and labels back', () => {
+  const { images, labels } = syntheticImages(50, 5, 3);
+  const classes = ['a', 'b', 'c', 'd', 'e'];
+  const data = Dataset.fromArrays({ images, labels, classes });
+
+  it('length, classes, get(i) and toArrays() return what fromArrays took', async () => {
+    expect(data.length).toBe(50);
+    expect(data.classes).toEqual(classes);
+    const item = data.get(7);
+    expect(item.label).toBe(labels[7]);
+    expect(item.pixels).toEqual(images.subarray(7 * 784, 8 * 784));
+    expect(data.toArrays()).toEqual({ images, labels });
+    // A split's items are some of the original ones, and get() agrees with toArrays() there too.
+    const [first] = data.split(0.6, { seed: 1 });
+    const arrays = first.toArrays();
+    expect(first.get(29).pixels).toEqual(arrays.images.subarray(29 * 784, 30 * 784));
+    await expectCode(() => data.get(50), 'ERR_LENET5_INVALID_ARGUMENT');
+    await expectCode(() => data.get(1.5), 'ERR_LENET5_INVALID_ARGUMENT');
+  });
+
+  it('withClasses relabels by name and refuses names it lacks', async () => {
+    const relabelled = data.withClasses(['x', 'e', 'a', 'd', 'c', 'b']);
+    expect(relabelled.numClasses).toBe(6);
+    expect(relabelled.get(0).label).toBe(2); // "a"
+    expect(relabelled.get(4).label).toBe(1); // "e"
+    const error = await expectCode(() => data.withClasses(['a', 'b']), 'ERR_LENET5_CLASSES');
+    expect(error.message).toContain('does not know: c, d, e.');
   });
 });

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeNet5 } from '../src/index.js';
 import { PredictBatcher } from '../src/serve/batcher.js';
 import { createPredictionServer } from '../src/serve/server.js';
+import { loadImage28 } from '../src/data/image.js';
 import { launchChromium, pngClaiming, root, syntheticDataset, syntheticImages, tempDir } from './helpers.js';
 
 const dir = tempDir();
@@ -70,6 +71,35 @@ describe('HTTP API', () => {
       (json.probabilities as number[]).forEach((p, c) => expect(p).toBeCloseTo(expected.probabilities[0][c], 6));
     }
     await app.close();
+  });
+
+  it("POST /predict prepares images as the model's training images were (its metadata) unless the query says otherwise", async () => {
+    // A dark bar on a light 60x40 background: --invert and --fit both change the 28x28 pixels.
+    const page = Buffer.alloc(60 * 40, 230);
+    for (let y = 10; y < 30; y++) for (let x = 5; x < 15; x++) page[y * 60 + x] = 20;
+    const body = await sharp(page, { raw: { width: 60, height: 40, channels: 1 } })
+      .png()
+      .toBuffer();
+    const asTrained = await loadImage28('bar', body, { fit: 'pad', invert: true });
+    const plain = await loadImage28('bar', body, { fit: 'stretch', invert: false });
+    expect(asTrained).not.toEqual(plain);
+    model.preprocessing = { fit: 'pad', invert: true };
+    try {
+      const app = await createPredictionServer(model);
+      for (const [url, pixels] of [
+        ['/predict', asTrained],
+        ['/predict?fit=stretch&invert=0', plain],
+      ] as const) {
+        const response = await app.inject({ method: 'POST', url, headers: { 'content-type': 'image/png' }, payload: body });
+        expect(response.statusCode, response.body).toBe(200);
+        const expected = (await model.predict(pixels)).probabilities[0];
+        (response.json().probabilities as number[]).forEach((p, c) => expect(p, url).toBeCloseTo(expected[c], 6));
+      }
+      expect((await app.inject('/')).body).toContain('<input id="invert" type="checkbox" checked>');
+      await app.close();
+    } finally {
+      model.preprocessing = undefined;
+    }
   });
 
   it('answers bad requests with 4xx and a JSON error code, and keeps serving', async () => {
@@ -255,6 +285,47 @@ describe('lenet5 serve', () => {
     }
     const [code] = (await exited) as [number | null];
     expect(code).toBe(0);
+  });
+
+  it('the page: the invert box follows the model, an error clears the last prediction, a chosen file clears the canvas (headless Chromium)', async () => {
+    const app = await createPredictionServer(model);
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 900, height: 600 } });
+      await page.goto(url);
+      // The model has no preprocessing metadata (light-on-dark, like MNIST): the box starts unchecked.
+      expect(await page.isChecked('#invert')).toBe(false);
+      const box = (await page.locator('#canvas').boundingBox())!;
+      await page.mouse.move(box.x + 60, box.y + 140);
+      await page.mouse.down();
+      await page.mouse.move(box.x + 220, box.y + 140, { steps: 10 });
+      await page.mouse.up();
+      await page.waitForFunction(() => document.body.dataset.predicted !== undefined);
+      expect(await page.locator('#bars .bar').count()).toBe(classes.length);
+      const inked = () =>
+        page.evaluate(() => {
+          const canvas = document.getElementById('canvas') as HTMLCanvasElement;
+          return canvas
+            .getContext('2d')!
+            .getImageData(0, 0, canvas.width, canvas.height)
+            .data.some((v, i) => i % 4 !== 3 && v > 0);
+        });
+      expect(await inked()).toBe(true);
+      // A file that is not an image: the error shows, and no prediction stays beside it.
+      await page.evaluate(() => delete document.body.dataset.predicted);
+      await page.setInputFiles('#file', { name: 'broken.png', mimeType: 'image/png', buffer: Buffer.from('not an image') });
+      await page.waitForFunction(() => document.body.dataset.predicted !== undefined);
+      expect(await page.evaluate(() => document.body.dataset.predicted)).toBe('error');
+      expect(await page.locator('#error').textContent()).toContain('ERR_LENET5_IMAGE');
+      expect(await page.locator('#name').textContent()).toBe('—');
+      expect(await page.locator('#bars .bar').count()).toBe(0);
+      // Choosing the file cleared the drawing: the canvas is not what was predicted any more.
+      expect(await inked()).toBe(false);
+    } finally {
+      await browser.close();
+      await app.close();
+    }
   });
 
   it('the page: drawing and choosing a file each show a prediction over the class names (headless Chromium)', async () => {

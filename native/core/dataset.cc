@@ -2,6 +2,8 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <cstring>
+
 namespace lenet5 {
 
 torch::Tensor normalizePixels(const torch::Tensor& pixels, const Normalization& normalization) {
@@ -35,6 +37,13 @@ std::pair<std::shared_ptr<Dataset>, std::shared_ptr<Dataset>> Dataset::split(int
 }
 
 int64_t Dataset::maxLabel() const { return size() == 0 ? -1 : labels_.max().item<int64_t>(); }
+
+void Dataset::copyOut(int64_t start, int64_t count, uint8_t* images, uint8_t* labels) const {
+  auto imageSlice = images_.slice(0, start, start + count).contiguous();
+  std::memcpy(images, imageSlice.data_ptr<uint8_t>(), static_cast<size_t>(imageSlice.numel()));
+  auto labelSlice = labels_.slice(0, start, start + count).to(torch::kUInt8).contiguous();
+  std::memcpy(labels, labelSlice.data_ptr<uint8_t>(), static_cast<size_t>(count));
+}
 
 torch::Generator seededGenerator(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
 

@@ -31,6 +31,8 @@ class Dataset {
   // Reproducible random split: the first `firstCount` shuffled items, then the rest.
   std::pair<std::shared_ptr<Dataset>, std::shared_ptr<Dataset>> split(int64_t firstCount, uint64_t seed) const;
   int64_t maxLabel() const;
+  // Copies items [start, start + count) into `images` (count x 784 bytes) and `labels` (count bytes).
+  void copyOut(int64_t start, int64_t count, uint8_t* images, uint8_t* labels) const;
 
  private:
   torch::Tensor images_;  // uint8 [N, 28, 28], CPU

@@ -6,9 +6,10 @@
 namespace lenet5::js {
 
 Napi::Function DatasetWrap::define(Napi::Env env) {
-  return DefineClass(env, "NativeDataset",
-                     {InstanceMethod("size", &DatasetWrap::size), InstanceMethod("maxLabel", &DatasetWrap::maxLabel),
-                      InstanceMethod("split", &DatasetWrap::split)});
+  return DefineClass(
+      env, "NativeDataset",
+      {InstanceMethod("size", &DatasetWrap::size), InstanceMethod("maxLabel", &DatasetWrap::maxLabel),
+       InstanceMethod("split", &DatasetWrap::split), InstanceMethod("toArrays", &DatasetWrap::toArrays)});
 }
 
 // The TypeScript layer has checked the arrays' lengths; an External constructs from an existing core dataset.
@@ -54,6 +55,21 @@ Napi::Value DatasetWrap::split(const Napi::CallbackInfo& info) {
     pair.Set(0u, wrap(info.Env(), first));
     pair.Set(1u, wrap(info.Env(), rest));
     return pair;
+  });
+}
+
+// toArrays(start, count) -> { images: Uint8Array (count x 784), labels: Uint8Array (count) }: copies.
+Napi::Value DatasetWrap::toArrays(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    const int64_t start = info[0].As<Napi::Number>().Int64Value();
+    const int64_t count = info[1].As<Napi::Number>().Int64Value();
+    auto images = Napi::Uint8Array::New(info.Env(), static_cast<size_t>(count * kImageSide * kImageSide));
+    auto labels = Napi::Uint8Array::New(info.Env(), static_cast<size_t>(count));
+    dataset_->copyOut(start, count, images.Data(), labels.Data());
+    auto arrays = Napi::Object::New(info.Env());
+    arrays.Set("images", images);
+    arrays.Set("labels", labels);
+    return arrays;
   });
 }
 

@@ -21,6 +21,7 @@ class DatasetWrap : public Napi::ObjectWrap<DatasetWrap> {
   Napi::Value size(const Napi::CallbackInfo& info);
   Napi::Value maxLabel(const Napi::CallbackInfo& info);
   Napi::Value split(const Napi::CallbackInfo& info);
+  Napi::Value toArrays(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Dataset> dataset_;
 };

@@ -7,9 +7,9 @@ import { inspect } from '../pth/load.js';
 import { readKaggleCsv } from '../data/csv.js';
 import { IMAGE_PIXELS } from '../data/dataset.js';
 import { IMAGE_EXTENSIONS, decodeImages, imageFilesIn, type BadFile } from '../data/folder.js';
-import type { Fit } from '../data/preprocess.js';
+import { DEFAULT_FIT, type Fit, type ImageOptions } from '../data/preprocess.js';
 import { writeFileAtomic } from '../atomic-write.js';
-import { loadSplits, type DataOptions } from './data.js';
+import { loadEvaluationSet, type DataOptions, type EvaluationSplit } from './data.js';
 import type { Prediction } from '../model.js';
 import { loadModel } from './load.js';
 import { UsageError, percent, printJson, say, warn, type CommonOptions } from './output.js';
@@ -21,25 +21,48 @@ export interface LoadFlags extends CommonOptions {
   allowNonFinite?: boolean;
 }
 
-export async function evaluateCommand(
-  modelPath: string,
-  options: DataOptions & LoadFlags & { split: 'test' | 'val' | 'train' },
-): Promise<number> {
+/** "--fit pad --invert", the way the flags would say it. */
+function describePreprocessing(p: ImageOptions): string {
+  return `--fit ${p.fit}${p.invert ? ' --invert' : ''}`;
+}
+
+export async function evaluateCommand(modelPath: string, options: DataOptions & LoadFlags & { split: EvaluationSplit }): Promise<number> {
   const model = await loadModel(modelPath, { allowNonFinite: options.allowNonFinite });
-  const splits = await loadSplits(options);
-  const data = { test: splits.test, val: splits.validation, train: splits.fit }[options.split];
-  const dir = splits.path;
-  const result = await model.evaluate(data);
-  const classes = model.classes ?? data.classes ?? [];
+  // Images are prepared as the model's training images were (its metadata), unless the flags say otherwise.
+  const trained = model.preprocessing;
+  const preprocessing = { fit: options.fit ?? trained?.fit ?? DEFAULT_FIT, invert: options.invert ?? trained?.invert ?? false };
+  const { source, path: dir, data } = await loadEvaluationSet({ ...options, ...preprocessing }, options.split);
+  const imageFolder = source.format === 'image-folder';
+  if (imageFolder && trained && describePreprocessing(trained) !== describePreprocessing(preprocessing)) {
+    say(
+      options,
+      `Preprocessing: ${describePreprocessing(preprocessing)}, not the model's own (${describePreprocessing(trained)}); accuracy may be lower than with it.`,
+    );
+  }
+  // An image folder's classes are matched to the model's by name (a folder may hold some of them).
+  const scored = imageFolder && model.classes ? data.withClasses(model.classes) : data;
+  const result = await model.evaluate(scored);
+  const classes = model.classes ?? scored.classes ?? [];
   if (options.json) {
-    printJson({ ok: true, command: 'evaluate', model: modelPath, data: dir, split: options.split, classes, ...result });
+    printJson({
+      ok: true,
+      command: 'evaluate',
+      model: modelPath,
+      data: dir,
+      split: options.split,
+      preprocessing: imageFolder ? preprocessing : null,
+      classes,
+      ...result,
+    });
   } else {
     say(
       options,
       `${options.split} set (${dir}): Loss: ${result.loss.toFixed(4)}, Accuracy: ${percent(result.accuracy)} (${result.correct}/${result.total})`,
     );
     say(options, '\nPer-class accuracy:');
-    result.perClassAccuracy.forEach((a, i) => say(options, `  ${String(i).padStart(2)} ${(classes[i] ?? '').padEnd(12)} ${percent(a)}`));
+    result.perClassAccuracy.forEach((a, i) =>
+      say(options, `  ${String(i).padStart(2)} ${(classes[i] ?? '').padEnd(12)} ${Number.isNaN(a) ? 'no images' : percent(a)}`),
+    );
     say(options, '\nConfusion matrix (rows: true class, columns: predicted):');
     const width = result.confusionMatrix.flat().reduce((widest, v) => Math.max(widest, String(v).length + 1), 4);
     say(options, `     ${result.confusionMatrix.map((_, i) => String(i).padStart(width)).join('')}`);
@@ -119,7 +142,7 @@ export async function predictCommand(modelPath: string, inputs: string[], option
     // Unless told otherwise, images are prepared as the model's training images were (its metadata).
     const decoded = await decodeImages(images, {
       invert: options.invert ?? model.preprocessing?.invert,
-      fit: options.fit ?? model.preprocessing?.fit ?? 'stretch',
+      fit: options.fit ?? model.preprocessing?.fit ?? DEFAULT_FIT,
       onBadFile: 'skip',
     });
     pixels = decoded.pixels;

@@ -4,7 +4,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { FITS } from '../data/preprocess.js';
+import { DEFAULT_FIT, FITS } from '../data/preprocess.js';
 import { parseDevice } from '../device.js';
 import { packageRoot } from '../native.js';
 import { SERVE_DECODE_TIMEOUT_SECONDS, SERVE_MAX_IMAGE_PIXELS } from '../data/image.js';
@@ -85,10 +85,12 @@ function dataOptions(command: Command): Command {
       'MNIST IDX folder, image folder (one subfolder per class, optionally below train/ val/ test/) or Kaggle CSV (default: $LENET5_DATA or /usr/share/datasets/fashion-mnist)',
     )
     .option('--invert', 'image folders: invert the images (for dark drawings on a light background)')
+    .option('--no-invert', "image folders: do not invert (evaluate: overrides the model's --invert)")
     .addOption(
-      new Option('--fit <mode>', 'image folders: mnist (fit into 20x20, centre by centre of mass), stretch or pad to 28x28')
-        .choices(FITS)
-        .default('mnist'),
+      new Option(
+        '--fit <mode>',
+        `image folders: stretch or pad to 28x28, or mnist (fit into 20x20, centre by centre of mass) (default: train ${DEFAULT_FIT}, evaluate as the model was trained)`,
+      ).choices(FITS),
     )
     .addOption(
       new Option('--on-bad-file <action>', 'image folders and CSV: stop at unreadable files, or skip and list them')
@@ -155,7 +157,9 @@ dataOptions(program.command('evaluate'))
     'Evaluate a saved model: loss, accuracy, per-class accuracy, confusion matrix (data without a test split: the test set train held out)',
   )
   .argument('<model>', '.pth file')
-  .addOption(new Option('--split <split>', 'which split').choices(['test', 'val', 'train']).default('test'))
+  .addOption(
+    new Option('--split <split>', 'which split (all: every image of the data)').choices(['test', 'val', 'train', 'all']).default('test'),
+  )
   .addOption(allowNonFinite())
   .option('--json', 'print one JSON object')
   .action(run(async (model, options) => (await commands()).evaluateCommand(model, options)));

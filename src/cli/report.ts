@@ -9,8 +9,6 @@ import { PNG } from 'pngjs';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import { IMAGE_PIXELS, type Dataset } from '../data/dataset.js';
-import { findIdxFile } from '../data/datasets.js';
-import { readIdxImages, readIdxLabels } from '../data/idx.js';
 import type { EpochResult, EvaluateResult, LeNet5 } from '../model.js';
 import { writeFileAtomic } from '../atomic-write.js';
 import { escapeHtml } from '../presentation.js';
@@ -114,25 +112,19 @@ export async function writeReport(dir: string, input: ReportInput): Promise<stri
   await writeFileAtomic(join(dir, 'accuracy.svg'), Buffer.from(await renderSvg(accuracy)));
   await writeFileAtomic(join(dir, 'confusion.svg'), Buffer.from(await renderSvg(confusionSpec(result.confusionMatrix, classes))));
 
-  // The test images themselves, re-read from the IDX files the dataset came from (MNIST-format data only).
-  const imagesFile = findIdxFile(settings.data, 't10k-images-idx3-ubyte');
-  const labelsFile = findIdxFile(settings.data, 't10k-labels-idx1-ubyte');
+  // The first misclassified test images, whatever the data was read from (IDX, image folder, CSV).
+  const { images, labels } = input.test.toArrays();
+  const prediction = await model.predict(images);
   const wrong: { index: number; actual: number; predicted: number; confidence: number }[] = [];
-  if (imagesFile && labelsFile) {
-    const { pixels } = await readIdxImages(imagesFile);
-    const labels = await readIdxLabels(labelsFile);
-    const prediction = await model.predict(pixels);
-    for (let i = 0; i < labels.length && wrong.length < MISCLASSIFIED_SHOWN; i++) {
-      const predicted = prediction.classes[i];
-      if (predicted !== labels[i])
-        wrong.push({ index: i, actual: labels[i], predicted, confidence: prediction.probabilities[i][predicted] });
-    }
-    for (const w of wrong)
-      await writeFileAtomic(
-        join(dir, 'misclassified', `${w.index}.png`),
-        imagePng(pixels.subarray(w.index * IMAGE_PIXELS, (w.index + 1) * IMAGE_PIXELS)),
-      );
+  for (let i = 0; i < labels.length && wrong.length < MISCLASSIFIED_SHOWN; i++) {
+    const predicted = prediction.classes[i];
+    if (predicted !== labels[i]) wrong.push({ index: i, actual: labels[i], predicted, confidence: prediction.probabilities[i][predicted] });
   }
+  for (const w of wrong)
+    await writeFileAtomic(
+      join(dir, 'misclassified', `${w.index}.png`),
+      imagePng(images.subarray(w.index * IMAGE_PIXELS, (w.index + 1) * IMAGE_PIXELS)),
+    );
   const settingsRows = Object.entries(settings)
     .filter(([, v]) => v !== undefined && typeof v !== 'object')
     .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(String(v))}</td></tr>`)

@@ -7,6 +7,7 @@ import { metadataPath } from '../metadata.js';
 import { LeNet5, type EpochResult, type LoadedCheckpoint } from '../model.js';
 import { EarlyStopping, parseSchedule, schedulerFromState, type LRScheduler } from '../schedule.js';
 import { Adam, SGD, type Optimizer } from '../optim.js';
+import { DEFAULT_FIT } from '../data/preprocess.js';
 import { loadSplits, type DataOptions } from './data.js';
 import { noteStrippedPrefix } from './load.js';
 import { UsageError, percent, printJson, say } from './output.js';
@@ -129,7 +130,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
     model = new LeNet5({ numClasses: source.classes.length, classes: source.classes, device: options.device, seed: options.seed });
     optimizer = options.optimizer === 'adam' ? new Adam({ lr: options.lr }) : new SGD({ lr: options.lr, momentum: 0.9 });
   }
-  if (source.format === 'image-folder') model.preprocessing = { fit: options.fit, invert: options.invert ?? false };
+  if (source.format === 'image-folder') model.preprocessing = { fit: options.fit ?? DEFAULT_FIT, invert: options.invert ?? false };
   say(options, `Model: LeNet-5 on ${model.device}, ${optimizer instanceof Adam ? 'Adam' : 'SGD'} lr ${optimizer.lr}, batch ${batchSize}`);
 
   // Schedules, early stopping and the best epoch continue from a checkpoint's state (this package's or Python's).

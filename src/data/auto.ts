@@ -16,7 +16,8 @@ export interface DataSource {
   /** What was found, in words, e.g. "image folder data/ (3 classes: a, b, c; splits: train, test)". */
   description: string;
   classes: string[];
-  train: Dataset;
+  /** Absent when an image folder has only val/ or test/. */
+  train?: Dataset;
   /** Present when the data has its own validation split (an image folder's val/). */
   validation?: Dataset;
   /** Present when the data has its own test split. */
@@ -88,7 +89,7 @@ export async function auto(path: string, options: FolderOptions = {}): Promise<D
   const classList = folder.classes.length > 8 ? `${folder.classes.slice(0, 8).join(', ')}, ...` : folder.classes.join(', ');
   return {
     format: 'image-folder',
-    description: `image folder ${path} (${folder.classes.length} classes: ${classList}; ${splits.length > 1 ? `splits: ${splits.join(', ')}` : 'no train/test subfolders'})`,
+    description: `image folder ${path} (${folder.classes.length} classes: ${classList}; ${splits.length > 1 || !folder.splits.train ? `splits: ${splits.join(', ')}` : 'no train/test subfolders'})`,
     classes: folder.classes,
     train: folder.splits.train,
     validation: folder.splits.val,

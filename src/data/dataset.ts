@@ -105,6 +105,56 @@ export class Dataset {
     return [this.derive(first), this.derive(rest)];
   }
 
+  /** The number of images (the same as `size`). */
+  get length(): number {
+    return this.size;
+  }
+
+  /** Image `index` (784 raw 0-255 pixels, row-major 28x28, a copy) and its label. */
+  get(index: number): { pixels: Uint8Array; label: number } {
+    if (!Number.isInteger(index) || index < 0 || index >= this.size)
+      throw invalidArgument('index', `integer from 0 to ${this.size - 1}`, index);
+    const { images, labels } = callNative(() => this.handle.toArrays(index, 1));
+    return { pixels: images, label: labels[0] };
+  }
+
+  /** Every image (N x 784 raw pixels) and label, copied out: what `fromArrays` takes, and what `predict` takes. */
+  toArrays(): { images: Uint8Array; labels: Uint8Array } {
+    return callNative(() => this.handle.toArrays(0, this.size));
+  }
+
+  /**
+   * The same images labelled by the indices of their class names in `classes` (e.g. a model's), so
+   * a folder holding some of a model's classes is scored by name. Names `classes` lacks are an
+   * ERR_LENET5_CLASSES error listing them.
+   */
+  withClasses(classes: readonly string[]): Dataset {
+    const target = checkClasses(classes);
+    if (!this.classes) {
+      throw new Lenet5Error(
+        'ERR_LENET5_CLASSES',
+        'This dataset has no class names, so its labels cannot be matched to classes by name. Give it classes (Dataset.fromArrays({ classes })) or use it by index.',
+      );
+    }
+    const unknown = this.classes.filter((name) => !target.includes(name));
+    if (unknown.length > 0) {
+      throw new Lenet5Error(
+        'ERR_LENET5_CLASSES',
+        `The data has ${unknown.length} class(es) that the model does not know: ${unknown.join(', ')}. ` +
+          `The model's classes: ${target.join(', ')}. Rename or remove those class folders, or use a model trained on them.`,
+      );
+    }
+    if (this.classes.length === target.length && this.classes.every((name, i) => name === target[i])) return this;
+    const toTarget = this.classes.map((name) => target.indexOf(name));
+    const { images, labels } = this.toArrays();
+    return Dataset.fromArrays({
+      images,
+      labels: labels.map((label) => toTarget[label]),
+      classes: [...target],
+      normalization: this.normalization,
+    });
+  }
+
   /** A copy that normalises with other statistics. */
   withNormalization(normalization: Normalization): Dataset {
     return new Dataset(this.handle, this.numClasses, this.classes, checkNormalization(normalization));

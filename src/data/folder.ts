@@ -9,7 +9,7 @@ import { Lenet5Error, type ErrorCode } from '../errors.js';
 import { cacheName, defaultCacheDir, readCache, writeCache, type CacheEntry, type CachedSplit } from './cache.js';
 import { Dataset, IMAGE_PIXELS } from './dataset.js';
 import { loadImage28 } from './image.js';
-import type { ImageOptions } from './preprocess.js';
+import { DEFAULT_FIT, type ImageOptions } from './preprocess.js';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.pgm'];
 const FOLDER_SPLITS = ['train', 'val', 'test'] as const;
@@ -34,8 +34,8 @@ export interface FolderOptions extends DecodeOptions {
 
 export interface FolderData {
   classes: string[];
-  /** The splits the folder has: always train; val and test when those folders exist. */
-  splits: Partial<Record<FolderSplit, Dataset>> & { train: Dataset };
+  /** The splits the folder has: train/, val/ and test/ where they exist; a folder without them is all train. */
+  splits: Partial<Record<FolderSplit, Dataset>>;
   /** Each split's image paths (relative to the folder), in dataset order. */
   files: Partial<Record<FolderSplit, string[]>>;
   badFiles: BadFile[];
@@ -151,12 +151,15 @@ export function badFilesError(badFiles: BadFile[], code: ErrorCode = 'ERR_LENET5
   );
 }
 
-/** The class folders per split: DIR/train/<class>, DIR/val/<class>, DIR/test/<class>, or DIR/<class>. */
+/**
+ * The class folders per split: DIR/train/<class>, DIR/val/<class>, DIR/test/<class> (any of them,
+ * e.g. test/ alone), or DIR/<class>. A train/, val/ or test/ holding subfolders makes DIR a split layout.
+ */
 async function layout(dir: string): Promise<Partial<Record<FolderSplit, string>>> {
   const top = await subfolders(dir);
-  if (top.includes('train') && (await subfolders(join(dir, 'train'))).length > 0) {
-    return Object.fromEntries(FOLDER_SPLITS.filter((s) => top.includes(s)).map((s) => [s, join(dir, s)]));
-  }
+  const present = FOLDER_SPLITS.filter((s) => top.includes(s));
+  const holdClasses = await Promise.all(present.map(async (s) => (await subfolders(join(dir, s))).length > 0));
+  if (holdClasses.some(Boolean)) return Object.fromEntries(present.map((s) => [s, join(dir, s)]));
   return { train: dir };
 }
 
@@ -203,7 +206,7 @@ export async function imageFolder(dir: string, options: FolderOptions = {}): Pro
 
   const all = Object.values(listing).flatMap((l) => l.files);
   const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : options.cacheDir;
-  const preprocessing = { invert: options.invert ?? false, fit: options.fit ?? 'mnist' };
+  const preprocessing = { invert: options.invert ?? false, fit: options.fit ?? DEFAULT_FIT };
   let cached: CacheEntry | undefined;
   let key: { prefix: string; name: string } | undefined;
   let cacheWarning: string | undefined;
@@ -258,7 +261,7 @@ export async function imageFolder(dir: string, options: FolderOptions = {}): Pro
   }
   return {
     classes,
-    splits: datasets as FolderData['splits'],
+    splits: datasets,
     files: Object.fromEntries(Object.entries(entry.splits).map(([s, d]) => [s, d.files])),
     badFiles,
     cache: cacheDir === null ? 'off' : cached ? 'hit' : 'miss',

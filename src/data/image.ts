@@ -7,7 +7,7 @@
  * cost minutes of CPU, and decode HEIF/AVIF).
  */
 import type { ResizeOptions, Sharp } from 'sharp';
-import type { ImageOptions } from './preprocess.js';
+import { DEFAULT_FIT, type ImageOptions } from './preprocess.js';
 import { Lenet5Error } from '../errors.js';
 import { IMAGE_PIXELS } from './dataset.js';
 
@@ -245,7 +245,7 @@ export async function loadImage28(
     maxPixels: options.maxPixels ?? MAX_IMAGE_PIXELS,
     timeoutSeconds: options.timeoutSeconds ?? DECODE_TIMEOUT_SECONDS,
   });
-  const fit = options.fit ?? 'stretch';
+  const fit = options.fit ?? DEFAULT_FIT;
   if (fit === 'mnist') return mnistStyle(gray);
   const resized = await resizeGray(gray.pixels, gray.width, gray.height, {
     width: 28,

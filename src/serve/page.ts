@@ -9,7 +9,8 @@ function inlineJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c');
 }
 
-export function pageHtml(classes: readonly string[], title = 'LeNet-5'): string {
+/** `invert`: whether the file box starts checked (the model was trained on dark-on-light images). */
+export function pageHtml(classes: readonly string[], { invert = false, title = 'LeNet-5' } = {}): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -49,7 +50,7 @@ export function pageHtml(classes: readonly string[], title = 'LeNet-5'): string 
       <canvas id="canvas" width="280" height="280" aria-label="drawing area"></canvas>
       <div><button id="clear" type="button">Clear</button></div>
       <label id="drop">Drop an image here or <input id="file" type="file" accept="image/*,.pgm"><br>
-        <input id="invert" type="checkbox" checked> dark object on a light background (invert)<img id="preview" alt="" hidden></label>
+        <input id="invert" type="checkbox"${invert ? ' checked' : ''}> dark object on a light background (invert)<img id="preview" alt="" hidden></label>
     </div>
     <div class="result" id="result" aria-live="polite">
       <div id="name">—</div>
@@ -87,7 +88,7 @@ function renderBars(probabilities, best) {
 async function predict(body, type, invert) {
   errorBox.textContent = '';
   try {
-    const response = await fetch('/predict?top=' + classes.length + (invert ? '&invert=1' : ''), { method: 'POST', headers: { 'content-type': type }, body });
+    const response = await fetch('/predict?top=' + classes.length + '&invert=' + (invert ? 1 : 0), { method: 'POST', headers: { 'content-type': type }, body });
     const result = await response.json();
     if (!result.ok) throw new Error(result.error.message + ' (' + result.error.code + ')');
     document.getElementById('name').textContent = result.name;
@@ -95,6 +96,10 @@ async function predict(body, type, invert) {
     renderBars(result.probabilities, result.class);
     document.body.dataset.predicted = String(result.class);
   } catch (error) {
+    // No prediction is shown beside an error: the last one belonged to another image.
+    document.getElementById('name').textContent = '—';
+    document.getElementById('probability').textContent = 'No prediction for this image.';
+    bars.replaceChildren();
     errorBox.textContent = error.message;
     document.body.dataset.predicted = 'error';
   }
@@ -107,6 +112,7 @@ function point(event) {
 }
 canvas.addEventListener('pointerdown', (event) => {
   drawing = true;
+  document.getElementById('preview').hidden = true;
   canvas.setPointerCapture(event.pointerId);
   context.strokeStyle = '#fff';
   context.lineWidth = 22;
@@ -129,6 +135,7 @@ document.getElementById('clear').addEventListener('click', clearCanvas);
 
 function sendFile(file) {
   if (!file) return;
+  clearCanvas(); // the canvas no longer shows what is predicted
   const preview = document.getElementById('preview');
   preview.src = URL.createObjectURL(file);
   preview.hidden = false;

@@ -188,7 +188,7 @@ export async function createPredictionServer(model: LeNet5, options: ServeOption
   const decodes = new DecodeGate({ concurrency: Math.min(4, availableParallelism()), maxWaiting: MAX_WAITING_DECODES });
   const classes = model.classNames();
   const started = Date.now();
-  const page = pageHtml(classes);
+  const page = pageHtml(classes, { invert: model.preprocessing?.invert ?? false });
 
   // A whole request (headers and body) must arrive within requestTimeout, so slow clients cannot
   // hold sockets. Node checks the deadlines every connectionsCheckingInterval (30 s by default,
@@ -280,14 +280,11 @@ export async function createPredictionServer(model: LeNet5, options: ServeOption
     const body = request.body as Buffer | { json: unknown } | undefined;
     let pixels: Uint8Array;
     if (Buffer.isBuffer(body)) {
-      const fit = query.fit === undefined ? undefined : oneOf('?fit=', query.fit, FITS);
+      // As the model's training images were prepared (its metadata), unless the query says otherwise.
+      const fit = query.fit === undefined ? model.preprocessing?.fit : oneOf('?fit=', query.fit, FITS);
+      const invert = query.invert === undefined ? (model.preprocessing?.invert ?? false) : flag(query.invert);
       pixels = await decodes.run(() =>
-        loadImage28('request body', body, {
-          invert: flag(query.invert),
-          fit,
-          maxPixels: maxImagePixels,
-          timeoutSeconds: decodeTimeoutSeconds,
-        }),
+        loadImage28('request body', body, { invert, fit, maxPixels: maxImagePixels, timeoutSeconds: decodeTimeoutSeconds }),
       );
     } else if (body !== undefined) {
       pixels = pixelsFromJson(body.json, query.scale);
