@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { FASHION_MNIST_CLASSES, fashionMnistDir, findIdxFile } from '../dist/data/datasets.js';
 import { readIdxImages, readIdxLabels } from '../dist/data/idx.js';
+import { rng } from './rng.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist/cli/main.js');
@@ -28,18 +29,6 @@ const { values: args } = parseArgs({
   },
 });
 const FITS = ['mnist', 'stretch', 'pad'];
-
-/** A tiny deterministic PRNG (mulberry32): the same folders on every run. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** 28x28 gray (light object on black) resized to `side` x `side`. */
 async function scaled(pixels, side) {

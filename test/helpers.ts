@@ -7,6 +7,9 @@ import { crc32, deflateSync } from 'node:zlib';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, expect } from 'vitest';
 import { Dataset, Lenet5Error, type ErrorCode } from '../src/index.js';
+import { rng } from '../scripts/rng.mjs';
+
+export { rng };
 
 export const root = resolve(import.meta.dirname, '..');
 
@@ -28,18 +31,6 @@ export async function expectCode(action: Promise<unknown> | (() => unknown), cod
   expect(caught, `${label ? `${label}: ` : ''}expected a Lenet5Error with code ${code}`).toBeInstanceOf(Lenet5Error);
   expect((caught as Lenet5Error).code, label).toBe(code);
   return caught as Lenet5Error;
-}
-
-/** A tiny deterministic PRNG (mulberry32), so fixtures are the same on every run. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
