@@ -21,7 +21,7 @@ export interface Info {
   cudaAvailable: boolean;
   cudaDeviceCount: number;
   threads: number;
-  /** The fused CPU engine's kernels on this CPU: 'avx512', 'avx2' or 'baseline' (LENET5_ISA picks another). */
+  /** The fused CPU engine's kernels on this CPU: 'avx512', 'avx2' or 'baseline'; 'neon' on arm64 (LENET5_ISA picks another). */
   engineKernels: string;
   parallel: string;
 }

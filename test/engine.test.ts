@@ -2,6 +2,7 @@
 // loss, gradients, predictions and optimizer steps, pooling ties, every instruction set's
 // kernels, and bit-for-bit reproducibility.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Adam, Dataset, LeNet5, SGD, info, threads, type Optimizer } from '../src/index.js';
@@ -123,10 +124,26 @@ describe('fused engine', () => {
     runs[0]!.forEach((values, i) => expect(Buffer.from(values.buffer).equals(Buffer.from(runs[1]![i]!.buffer))).toBe(true));
   });
 
+  it('runs the best kernels the CPU has, whichever compiler built the addon (clang too)', () => {
+    // Under qemu-user /proc/cpuinfo is the host's, so arm64 is decided by the architecture alone.
+    const flags = new Set(/^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim().split(/\s+/));
+    const has = (...names: string[]) => names.every((name) => flags.has(name));
+    const best =
+      process.arch === 'arm64'
+        ? 'neon'
+        : has('avx512f', 'avx512vl', 'avx512bw', 'avx512dq')
+          ? 'avx512'
+          : has('avx2', 'fma')
+            ? 'avx2'
+            : 'baseline';
+    expect(info().engineKernels).toBe(best);
+  });
+
   it("every instruction set's kernels match LibTorch (each in its own process)", () => {
     const script = join(root, 'test/children/engine-vs-libtorch.mjs');
     // Best first; a CPU runs the one asked for if it supports it, else its best (this process's).
-    const ranked = ['avx512', 'avx2', 'baseline'];
+    // arm64 has one table, the portable kernels on NEON.
+    const ranked = process.arch === 'arm64' ? ['neon'] : ['avx512', 'avx2', 'baseline'];
     const best = info().engineKernels;
     for (const isa of ranked) {
       const result = JSON.parse(

@@ -3,10 +3,10 @@
 
 #include "kernels.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
+#include "isa_target.h"
+LENET5_TARGET_PUSH("avx2,fma")
 namespace lenet5::engine::avx2 {
 #define LENET5_LANES 8
 #define LENET5_AVX2_MASKS
@@ -17,7 +17,7 @@ namespace lenet5::engine::avx2 {
 #undef LENET5_AVX2_MASKS
 bool supported() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 }  // namespace lenet5::engine::avx2
-#pragma GCC pop_options
+LENET5_TARGET_POP
 #else
 namespace lenet5::engine::avx2 {
 const Kernels kKernels = {};

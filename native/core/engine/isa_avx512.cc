@@ -3,12 +3,12 @@
 
 #include "kernels.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#pragma GCC push_options
+#include "isa_target.h"
+LENET5_TARGET_PUSH("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
 // GCC 12's own _mm512_undefined_ps() (used by _mm512_reduce_add_ps) trips -Wuninitialized.
 #pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
 namespace lenet5::engine::avx512 {
 #define LENET5_LANES 16
 #define LENET5_AVX512_MASKS
@@ -22,7 +22,7 @@ bool supported() {
          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
 }
 }  // namespace lenet5::engine::avx512
-#pragma GCC pop_options
+LENET5_TARGET_POP
 #else
 namespace lenet5::engine::avx512 {
 const Kernels kKernels = {};

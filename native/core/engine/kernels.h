@@ -65,7 +65,7 @@ struct UpdatePlan {
 };
 
 struct Kernels {
-  const char* name;  // "avx512", "avx2", "baseline"
+  const char* name;  // "avx512", "avx2", "baseline" ("neon" on arm64)
   // Scratch memory one thread needs (bytes, 64-byte aligned start).
   size_t (*workspaceBytes)(int classes);
   // Forward pass, cross-entropy (mean over a batch of 1/lossScale images) and backward pass for
@@ -84,7 +84,7 @@ struct Kernels {
   void (*update)(const UpdatePlan& plan, int64_t begin, int64_t end);
 };
 
-// The fastest table this CPU runs; LENET5_ISA=avx512|avx2|baseline picks one (for tests and
+// The fastest table this CPU runs; LENET5_ISA=avx512|avx2|baseline|neon picks one (for tests and
 // benchmarks; an unsupported choice falls back to the best available).
 const Kernels& selectKernels();
 // Every table this CPU can run, best first (tests compare them).

@@ -15,7 +15,9 @@ alignas(64) constexpr int32_t kLeadMasks[16] = {0, 0, 0, 0, 0, 0, 0, 0, -1, -1, 
 
 inline Vec load(const float* p) { return *reinterpret_cast<const UnalignedVec*>(p); }
 inline void store(float* p, Vec v) { *reinterpret_cast<UnalignedVec*>(p) = v; }
-inline Vec splat(float x) { return Vec{} + x; }
+// x - 0 is x for every x (0 + x is not, for -0), so compilers drop the subtraction and broadcast x
+// straight from memory into the multiply-add (vbroadcastss m32, NEON's fmla by element).
+inline Vec splat(float x) { return x - Vec{}; }
 // The first `count` lanes from memory, the rest zero (a row's tail); masked where the
 // instruction set has masked loads, so a tail costs one instruction.
 inline Vec loadFirst(const float* p, int count) {
