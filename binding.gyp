@@ -16,7 +16,8 @@
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node scripts/find-libtorch.mjs --gyp include)"
       ],
-      "defines": [ "NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS", "<!@(node scripts/find-libtorch.mjs --gyp defines)" ],
+      # ATen's per-operator headers only (CMakeLists.txt says why).
+      "defines": [ "NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS", "AT_PER_OPERATOR_HEADERS", "TORCH_ASSERT_ONLY_METHOD_OPERATORS", "<!@(node scripts/find-libtorch.mjs --gyp defines)" ],
       "cflags!": [ "-fno-exceptions", "-fno-rtti" ],
       "cflags_cc!": [ "-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20" ],
       "cflags_cc": [ "<!@(node scripts/find-libtorch.mjs --gyp std)", "-fexceptions", "-frtti", "-O3", "-ffp-contract=fast", "-Wno-unused-parameter" ],

@@ -27,7 +27,7 @@ Napi::Value cudaDeviceCountJs(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value cudaManualSeed(const Napi::CallbackInfo& info) {
-  if (cudaAvailable()) torch::cuda::manual_seed_all(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+  seedCuda(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
   return info.Env().Undefined();
 }
 
@@ -57,8 +57,8 @@ Napi::Value stopJobs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value liveModels(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(SharedModel::alive.load()));
+Napi::Value liveModelsJs(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(liveModels()));
 }
 
 Napi::Value parallelInfo(const Napi::CallbackInfo& info) {
@@ -101,7 +101,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("torchVersion", Napi::Function::New(env, torchVersion));
   exports.Set("stopJobs", Napi::Function::New(env, stopJobs));
   exports.Set("parallelInfo", Napi::Function::New(env, parallelInfo));
-  exports.Set("liveModels", Napi::Function::New(env, liveModels));
+  exports.Set("liveModels", Napi::Function::New(env, liveModelsJs));
   return exports;
 }
 

@@ -63,6 +63,14 @@ for (const [label, interpreter] of Object.entries(pythons)) {
       expect(listed.tensors.map((t) => t.name)).toEqual(model.parameters().map((p) => p.name));
     });
 
+    it('a seeded model starts from the weights PyTorch draws after torch.manual_seed, bit for bit', async () => {
+      const path = join(dir, `python-seeded-${label}.pth`);
+      python(interpreter, 'save-state', path, '7', inputFile);
+      const fromPython = (await LeNet5.load(path)).parameterValues();
+      const seeded = new LeNet5({ seed: 7 }).parameterValues();
+      seeded.forEach((values, i) => expect(sha256(values), `parameter ${i}`).toBe(sha256(fromPython[i])));
+    });
+
     for (const kind of ['adam', 'sgd'] as const) {
       it(`Python resumes a Node ${kind} checkpoint, and Node resumes Python's: the next step matches`, async () => {
         const { images, labels } = syntheticImages(32, 10, 8);

@@ -2,12 +2,16 @@
 // gathered and normalised here, so nothing crosses into JavaScript per batch.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <utility>
 
-#include <torch/torch.h>
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 namespace lenet5 {
 
@@ -18,16 +22,16 @@ struct Normalization {
 };
 
 // uint8 pixels [N, 28, 28] (or [N, 1, 28, 28]) -> float [N, 1, 28, 28] on the same device.
-torch::Tensor normalizePixels(const torch::Tensor& pixels, const Normalization& normalization);
+at::Tensor normalizePixels(const at::Tensor& pixels, const Normalization& normalization);
 
 class Dataset {
  public:
-  Dataset(torch::Tensor images, torch::Tensor labels);
+  Dataset(at::Tensor images, at::Tensor labels);
 
   int64_t size() const { return labels_.size(0); }
   // The whole dataset on `device`, copied there once and kept (uint8 stays small: 47 MB for 60k).
-  std::pair<torch::Tensor, torch::Tensor> on(const torch::Device& device);
-  std::shared_ptr<Dataset> subset(const torch::Tensor& indices) const;
+  std::pair<at::Tensor, at::Tensor> on(const c10::Device& device);
+  std::shared_ptr<Dataset> subset(const at::Tensor& indices) const;
   // Reproducible random split: the first `firstCount` shuffled items, then the rest.
   std::pair<std::shared_ptr<Dataset>, std::shared_ptr<Dataset>> split(int64_t firstCount, uint64_t seed) const;
   int64_t maxLabel() const;
@@ -35,13 +39,13 @@ class Dataset {
   void copyOut(int64_t start, int64_t count, uint8_t* images, uint8_t* labels) const;
 
  private:
-  torch::Tensor images_;  // uint8 [N, 28, 28], CPU
-  torch::Tensor labels_;  // int64 [N], CPU
+  at::Tensor images_;  // uint8 [N, 28, 28], CPU
+  at::Tensor labels_;  // int64 [N], CPU
   std::mutex cacheMutex_;
-  std::map<std::string, std::pair<torch::Tensor, torch::Tensor>> deviceCopies_;
+  std::map<std::string, std::pair<at::Tensor, at::Tensor>> deviceCopies_;
 };
 
 // A CPU generator seeded for one purpose, so runs with the same seed repeat bit for bit.
-torch::Generator seededGenerator(uint64_t seed);
+at::Generator seededGenerator(uint64_t seed);
 
 }  // namespace lenet5

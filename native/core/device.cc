@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <ATen/detail/CUDAHooksInterface.h>
+#include <torch/cuda.h>
 #include <cstdlib>
 
 #include "errors.h"
@@ -49,9 +50,13 @@ bool cudaAvailable() { return torch::cuda::is_available(); }
 
 int cudaDeviceCount() { return cudaAvailable() ? static_cast<int>(torch::cuda::device_count()) : 0; }
 
-torch::Device resolveDevice(const std::string& name) {
-  if (name == "cpu") return torch::kCPU;
-  if (name == "auto") return cudaAvailable() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+void seedCuda(uint64_t seed) {
+  if (cudaAvailable()) torch::cuda::manual_seed_all(seed);
+}
+
+c10::Device resolveDevice(const std::string& name) {
+  if (name == "cpu") return c10::kCPU;
+  if (name == "auto") return cudaAvailable() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
   // name is "cuda" or "cuda:N" (validated in TypeScript).
   int index = name == "cuda" ? 0 : std::stoi(name.substr(5));
   if (!cudaAvailable()) {
@@ -68,7 +73,7 @@ torch::Device resolveDevice(const std::string& name) {
                                                     std::to_string(count) + " CUDA device(s), numbered 0 to " +
                                                     std::to_string(count - 1) + ". Pick one of those.");
   }
-  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
 }  // namespace lenet5

@@ -1,10 +1,11 @@
 // Turns the device names the JS layer has already checked for syntax ('cpu', 'cuda', 'cuda:N',
-// 'auto') into a torch::Device, refusing what this LibTorch or machine cannot provide.
+// 'auto') into a c10::Device, refusing what this LibTorch or machine cannot provide.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
-#include <torch/torch.h>
+#include <c10/core/Device.h>
 
 namespace lenet5 {
 
@@ -17,6 +18,8 @@ std::string cudaSupport();
 std::string cudaRuntimeVersion();
 bool cudaAvailable();
 int cudaDeviceCount();
-torch::Device resolveDevice(const std::string& name);
+// Seeds the random generators of every GPU (nothing without CUDA).
+void seedCuda(uint64_t seed);
+c10::Device resolveDevice(const std::string& name);
 
 }  // namespace lenet5

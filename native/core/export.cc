@@ -1,3 +1,5 @@
+// TorchScript's module header includes all of ATen's operators (see CMakeLists.txt).
+#undef TORCH_ASSERT_ONLY_METHOD_OPERATORS
 #include "export.h"
 
 #include <sstream>

@@ -1,13 +1,17 @@
 #include "model.h"
 
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+
 #include "errors.h"
 
 namespace lenet5 {
 
-Model::Model(int64_t numClasses, const torch::Device& device) : net_(numClasses), device_(torch::kCPU) { to(device); }
+Model::Model(int64_t numClasses, const c10::Device& device) : net_(numClasses), device_(at::kCPU) { to(device); }
 
-void Model::to(const torch::Device& device) {
-  net_->to(device);
+void Model::to(const c10::Device& device) {
+  net_.to(device);
   device_ = device;
   flatten();
 }
@@ -16,21 +20,19 @@ void Model::to(const torch::Device& device) {
 // accumulates into an existing gradient in place, so the views stay valid as long as we zero
 // the flat gradient buffer instead of resetting gradients to undefined.
 void Model::flatten() {
-  torch::NoGradGuard noGrad;
-  auto named = net_->named_parameters();
+  at::NoGradGuard noGrad;
+  auto named = net_.namedParameters();
   slots_.clear();
   int64_t total = 0;
-  for (const auto& item : named) {
-    const auto& p = item.value();
-    slots_.push_back({item.key(), p.sizes().vec(), total, p.numel()});
+  for (const auto& [name, p] : named) {
+    slots_.push_back({name, p.sizes().vec(), total, p.numel()});
     total += p.numel();
   }
-  auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
-  flatParameters_ = torch::empty({total}, options);
-  flatGradients_ = torch::zeros({total}, options);
+  auto options = at::TensorOptions().dtype(at::kFloat).device(device_);
+  flatParameters_ = at::empty({total}, options);
+  flatGradients_ = at::zeros({total}, options);
   size_t i = 0;
-  for (auto& item : named) {
-    auto& p = item.value();
+  for (auto& [name, p] : named) {
     const auto& slot = slots_[i++];
     auto paramView = flatParameters_.narrow(0, slot.offset, slot.numel).view(slot.shape);
     paramView.copy_(p);
@@ -39,22 +41,20 @@ void Model::flatten() {
   }
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> Model::stateDict() const {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
+std::vector<std::pair<std::string, at::Tensor>> Model::stateDict() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
   for (const auto& slot : slots_) {
-    out.emplace_back(
-        slot.name,
-        flatParameters_.narrow(0, slot.offset, slot.numel).view(slot.shape).detach().to(torch::kCPU).clone());
+    out.emplace_back(slot.name,
+                     flatParameters_.narrow(0, slot.offset, slot.numel).view(slot.shape).detach().to(at::kCPU).clone());
   }
   return out;
 }
 
-void Model::setParameter(size_t slot, const torch::Tensor& values) {
-  torch::NoGradGuard noGrad;
+void Model::setParameter(size_t slot, const at::Tensor& values) {
+  at::NoGradGuard noGrad;
   const auto& s = slots_.at(slot);
   flatParameters_.narrow(0, s.offset, s.numel).copy_(values.reshape({-1}));
 }
-
 engine::Engine& Model::fusedEngine() {
   if (!fusedEngine_) {
     // The engine reads parameters at fixed offsets of the flat buffer: check they are these.

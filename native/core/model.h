@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
 #include "engine/engine.h"
 #include "lenet.h"
 
@@ -24,20 +27,20 @@ enum class ComputeEngine { Fused, LibTorch };
 
 class Model {
  public:
-  Model(int64_t numClasses, const torch::Device& device);
+  Model(int64_t numClasses, const c10::Device& device);
 
-  void to(const torch::Device& device);
-  const torch::Device& device() const { return device_; }
-  int64_t numClasses() const { return net_->numClasses; }
+  void to(const c10::Device& device);
+  const c10::Device& device() const { return device_; }
+  int64_t numClasses() const { return net_.numClasses(); }
   LeNet5& net() { return net_; }
 
   const std::vector<ParameterSlot>& slots() const { return slots_; }
-  torch::Tensor& flatParameters() { return flatParameters_; }
-  torch::Tensor& flatGradients() { return flatGradients_; }
+  at::Tensor& flatParameters() { return flatParameters_; }
+  at::Tensor& flatGradients() { return flatGradients_; }
   // Named CPU copies of the parameters, detached: what a state_dict holds.
-  std::vector<std::pair<std::string, torch::Tensor>> stateDict() const;
+  std::vector<std::pair<std::string, at::Tensor>> stateDict() const;
   // Copies float32 values (already checked for names and shapes) into parameter `slot`.
-  void setParameter(size_t slot, const torch::Tensor& values);
+  void setParameter(size_t slot, const at::Tensor& values);
 
   void setComputeEngine(ComputeEngine engine) { computeEngine_ = engine; }
   ComputeEngine computeEngine() const { return computeEngine_; }
@@ -51,10 +54,10 @@ class Model {
   void flatten();
 
   LeNet5 net_;
-  torch::Device device_;
+  c10::Device device_;
   std::vector<ParameterSlot> slots_;
-  torch::Tensor flatParameters_;
-  torch::Tensor flatGradients_;
+  at::Tensor flatParameters_;
+  at::Tensor flatGradients_;
   ComputeEngine computeEngine_ = ComputeEngine::Fused;
   std::unique_ptr<engine::Engine> fusedEngine_;
 };

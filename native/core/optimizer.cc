@@ -2,6 +2,12 @@
 
 #include <cmath>
 
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/maximum.h>
+#include <ATen/ops/sqrt.h>
+#include <ATen/ops/zeros_like.h>
+
 #include "errors.h"
 
 namespace lenet5 {
@@ -16,10 +22,10 @@ void Optimizer::bind(uint64_t modelId) {
 }
 
 // State buffers follow the model: created as zeros on first use, moved when the model moves.
-torch::Tensor& Optimizer::buffer(const std::string& name, const torch::Tensor& like) {
+at::Tensor& Optimizer::buffer(const std::string& name, const at::Tensor& like) {
   auto& tensor = buffers_[name];
   if (!tensor.defined()) {
-    tensor = torch::zeros_like(like);
+    tensor = at::zeros_like(like);
   } else if (tensor.device() != like.device()) {
     tensor = tensor.to(like.device());
   }
@@ -27,7 +33,7 @@ torch::Tensor& Optimizer::buffer(const std::string& name, const torch::Tensor& l
 }
 
 void Optimizer::step(Model& model) {
-  torch::NoGradGuard noGrad;
+  at::NoGradGuard noGrad;
   auto& params = model.flatParameters();
   const auto& grads = model.flatGradients();
   ++steps_;
@@ -72,7 +78,7 @@ engine::UpdatePlan Optimizer::fusedStep(Model& model) {
   return plan;
 }
 
-void Optimizer::adamStep(torch::Tensor& params, const torch::Tensor& grads) {
+void Optimizer::adamStep(at::Tensor& params, const at::Tensor& grads) {
   const auto& o = options_;
   auto grad = o.weightDecay != 0 ? grads.add(params, o.weightDecay) : grads;
   auto& expAvg = buffer("exp_avg", params);
@@ -83,19 +89,19 @@ void Optimizer::adamStep(torch::Tensor& params, const torch::Tensor& grads) {
   const double biasCorrection1 = 1 - std::pow(o.beta1, step);
   const double biasCorrection2Sqrt = std::sqrt(1 - std::pow(o.beta2, step));
   const double stepSize = o.lr / biasCorrection1;
-  if (!scratch_.defined() || scratch_.device() != params.device()) scratch_ = torch::empty_like(params);
+  if (!scratch_.defined() || scratch_.device() != params.device()) scratch_ = at::empty_like(params);
   if (o.amsgrad) {
     auto& maxExpAvgSq = buffer("max_exp_avg_sq", params);
-    torch::maximum_out(maxExpAvgSq, maxExpAvgSq, expAvgSq);
-    torch::sqrt_out(scratch_, maxExpAvgSq);
+    at::maximum_out(maxExpAvgSq, maxExpAvgSq, expAvgSq);
+    at::sqrt_out(scratch_, maxExpAvgSq);
   } else {
-    torch::sqrt_out(scratch_, expAvgSq);
+    at::sqrt_out(scratch_, expAvgSq);
   }
   scratch_.div_(biasCorrection2Sqrt).add_(o.eps);
   params.addcdiv_(expAvg, scratch_, -stepSize);
 }
 
-void Optimizer::sgdStep(torch::Tensor& params, const torch::Tensor& grads) {
+void Optimizer::sgdStep(at::Tensor& params, const at::Tensor& grads) {
   const auto& o = options_;
   auto direction = o.weightDecay != 0 ? grads.add(params, o.weightDecay) : grads;
   if (o.momentum != 0) {
@@ -111,59 +117,7 @@ void Optimizer::sgdStep(torch::Tensor& params, const torch::Tensor& grads) {
   params.add_(direction, -o.lr);
 }
 
-c10::IValue Optimizer::stateDict(const Model& model) const {
-  const auto& slots = model.slots();
-  c10::impl::GenericDict state(c10::IntType::get(), c10::AnyType::get());
-  bool adam = options_.kind == OptimizerOptions::Kind::Adam;
-  for (size_t i = 0; i < slots.size() && steps_ > 0; ++i) {
-    const auto& slot = slots[i];
-    c10::impl::GenericDict entry(c10::StringType::get(), c10::AnyType::get());
-    if (adam) entry.insert("step", torch::tensor(static_cast<float>(steps_)));
-    for (const auto& [name, flat] : buffers_) {
-      if (flat.defined())
-        entry.insert(name, flat.narrow(0, slot.offset, slot.numel).view(slot.shape).to(torch::kCPU).clone());
-    }
-    // Python's SGD keeps a momentum_buffer entry (None without momentum) only when momentum != 0.
-    if (adam || options_.momentum != 0) state.insert(static_cast<int64_t>(i), entry);
-  }
-
-  c10::impl::GenericList params(c10::AnyType::get());  // a generic list: an IntList would pickle as a jit-only global
-  for (size_t i = 0; i < slots.size(); ++i) params.push_back(static_cast<int64_t>(i));
-  c10::impl::GenericDict group(c10::StringType::get(), c10::AnyType::get());
-  const auto& o = options_;
-  group.insert("lr", o.lr);
-  if (adam) {
-    group.insert("betas", c10::ivalue::Tuple::create({o.beta1, o.beta2}));
-    group.insert("eps", o.eps);
-    group.insert("weight_decay", o.weightDecay);
-    group.insert("amsgrad", o.amsgrad);
-    group.insert("maximize", false);
-    group.insert("foreach", c10::IValue());
-    group.insert("capturable", false);
-    group.insert("differentiable", false);
-    group.insert("fused", c10::IValue());
-    group.insert("decoupled_weight_decay", false);
-  } else {
-    group.insert("momentum", o.momentum);
-    group.insert("dampening", o.dampening);
-    group.insert("weight_decay", o.weightDecay);
-    group.insert("nesterov", o.nesterov);
-    group.insert("maximize", false);
-    group.insert("foreach", c10::IValue());
-    group.insert("differentiable", false);
-    group.insert("fused", c10::IValue());
-  }
-  group.insert("params", params);
-  c10::impl::GenericList groups(c10::AnyType::get());
-  groups.push_back(group);
-
-  c10::impl::GenericDict out(c10::StringType::get(), c10::AnyType::get());
-  out.insert("state", state);
-  out.insert("param_groups", groups);
-  return out;
-}
-
-void Optimizer::loadState(int64_t steps, std::map<std::string, torch::Tensor> buffers) {
+void Optimizer::loadState(int64_t steps, std::map<std::string, at::Tensor> buffers) {
   steps_ = steps;
   buffers_ = std::move(buffers);
 }

@@ -1,12 +1,13 @@
 // Adam and SGD with PyTorch's update rules (torch/optim/adam.py and sgd.py, single-tensor path),
-// applied to the model's flat parameter buffer. The state converts to and from the layout of
-// Python's optimizer.state_dict(), so checkpoints move between Node and Python.
+// applied to the model's flat parameter buffer. Its state is kept under Python's names, so
+// checkpoints move between Node and Python (serialization.cc writes the state_dict layout).
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 
-#include <ATen/core/ivalue.h>
+#include <ATen/core/Tensor.h>
 
 #include "engine/kernels.h"
 #include "model.h"
@@ -41,22 +42,22 @@ class Optimizer {
   // returns the update's scalars and state pointers; the engine sums the gradients and applies it.
   engine::UpdatePlan fusedStep(Model& model);
 
-  // {"state": {index: {...}}, "param_groups": [{...}]}, as Python's optimizer.state_dict().
-  c10::IValue stateDict(const Model& model) const;
+  // Flat state buffers covering all parameters in order, under Python's state names (exp_avg, ...).
+  const std::map<std::string, at::Tensor>& buffers() const { return buffers_; }
   // Replaces the state: `buffers` maps a Python state name (exp_avg, momentum_buffer, ...) to a
   // flat float32 CPU tensor covering all parameters in order.
-  void loadState(int64_t steps, std::map<std::string, torch::Tensor> buffers);
+  void loadState(int64_t steps, std::map<std::string, at::Tensor> buffers);
 
  private:
-  torch::Tensor& buffer(const std::string& name, const torch::Tensor& like);
-  void adamStep(torch::Tensor& params, const torch::Tensor& grads);
-  void sgdStep(torch::Tensor& params, const torch::Tensor& grads);
+  at::Tensor& buffer(const std::string& name, const at::Tensor& like);
+  void adamStep(at::Tensor& params, const at::Tensor& grads);
+  void sgdStep(at::Tensor& params, const at::Tensor& grads);
 
   OptimizerOptions options_;
   uint64_t boundModel_ = 0;
   int64_t steps_ = 0;
-  std::map<std::string, torch::Tensor> buffers_;
-  torch::Tensor scratch_;
+  std::map<std::string, at::Tensor> buffers_;
+  at::Tensor scratch_;
 };
 
 }  // namespace lenet5

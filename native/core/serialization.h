@@ -3,6 +3,7 @@
 // that torch.load(weights_only=True) accepts: a plain dict of tensors for Python's load_state_dict.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,6 +16,8 @@
 namespace lenet5 {
 
 c10::IValue stateDictValue(const Model& model);
+// {"state": {index: {...}}, "param_groups": [{...}]}, as Python's optimizer.state_dict().
+c10::IValue optimizerStateValue(const Model& model, const Optimizer& optimizer);
 // The bytes of a .pth file holding `value` (tensors must be on the CPU).
 std::string serializeToPth(const c10::IValue& value);
 

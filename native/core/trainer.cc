@@ -5,6 +5,18 @@
 #include <cstring>
 #include <optional>
 
+#include <ATen/Parallel.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Reduction.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/bincount.h>
+#include <ATen/ops/cross_entropy_loss.h>
+#include <ATen/ops/from_blob.h>
+#include <ATen/ops/randperm.h>
+#include <ATen/ops/zeros.h>
+#include <c10/core/InferenceMode.h>
+
 #include "allocator.h"
 #include "engine/engine.h"
 #include "errors.h"
@@ -38,8 +50,8 @@ constexpr int64_t kInlineForwardImages = 32;
 
 // Restores train mode however the evaluation ends.
 struct EvalModeScope {
-  explicit EvalModeScope(LeNet5& net) : net(net), wasTraining(net->is_training()) { net->eval(); }
-  ~EvalModeScope() { net->train(wasTraining); }
+  explicit EvalModeScope(LeNet5& net) : net(net), wasTraining(net.isTraining()) { net.setTraining(false); }
+  ~EvalModeScope() { net.setTraining(wasTraining); }
   LeNet5& net;
   bool wasTraining;
 };
@@ -69,7 +81,7 @@ EvalResult evaluateFused(Model& model, Dataset& data, int64_t batchSize, const N
                          const std::atomic<bool>* cancel) {
   const int64_t classes = model.numClasses();
   checkLabels(data, classes);
-  auto [images, labels] = data.on(torch::kCPU);
+  auto [images, labels] = data.on(at::kCPU);
   images = images.contiguous();
   labels = labels.contiguous();
   auto& fused = model.fusedEngine();
@@ -101,28 +113,26 @@ EvalResult evaluate(Model& model, Dataset& data, int64_t batchSize, const Normal
                     const std::atomic<bool>* cancel) {
   if (model.usesFusedEngine()) return evaluateFused(model, data, batchSize, normalization, cancel);
   EvalModeScope evalMode(model.net());
-  torch::InferenceMode inference;
+  c10::InferenceMode inference;
   const auto device = model.device();
   const int64_t classes = model.numClasses();
   auto [images, labels] = data.on(device);
   const int64_t total = data.size();
-  auto lossSum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
-  auto confusion = torch::zeros({classes * classes}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+  auto lossSum = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
+  auto confusion = at::zeros({classes * classes}, at::TensorOptions().dtype(at::kLong).device(device));
   for (int64_t start = 0; start < total; start += batchSize) {
     throwIfCancelled(cancel, "during evaluation");
     const int64_t end = std::min(total, start + batchSize);
     auto x = normalizePixels(images.slice(0, start, end), normalization);
     auto y = labels.slice(0, start, end);
-    auto logits = model.net()->forward(x);
-    lossSum += torch::nn::functional::cross_entropy(
-                   logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                   .to(torch::kFloat64);
-    confusion += torch::bincount(y * classes + logits.argmax(1), {}, classes * classes);
+    auto logits = model.net().forward(x);
+    lossSum += at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).to(at::kDouble);
+    confusion += at::bincount(y * classes + logits.argmax(1), {}, classes * classes);
   }
   EvalResult result;
   result.total = total;
   result.numClasses = classes;
-  auto confusionCpu = confusion.to(torch::kCPU);
+  auto confusionCpu = confusion.to(at::kCPU);
   result.confusion.assign(confusionCpu.data_ptr<int64_t>(), confusionCpu.data_ptr<int64_t>() + classes * classes);
   for (int64_t c = 0; c < classes; ++c) result.correct += result.confusion[c * classes + c];
   result.loss = total > 0 ? lossSum.item<double>() / static_cast<double>(total) : 0.0;
@@ -145,7 +155,7 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
   auto lastGood = params.detach().clone();
   auto windowStartParams = params.detach().clone();
   auto restoreLastGood = [&] {
-    torch::NoGradGuard noGrad;
+    at::NoGradGuard noGrad;
     params.copy_(lastGood);
   };
   // The fused engine computes a batch's loss and gradients in one call and saves `lastGood` in
@@ -161,21 +171,20 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
     source = pixelSource(images.data_ptr<uint8_t>(), options.normalization);
   }
 
-  model.net()->train();
+  model.net().setTraining(true);
   for (int64_t epoch = options.initialEpoch + 1; epoch <= options.initialEpoch + options.epochs; ++epoch) {
     const auto epochStart = Clock::now();
-    auto order = options.shuffle
-                     ? torch::randperm(total, seededGenerator(epochSeed(options.seed, epoch)), torch::kInt64)
-                     : torch::arange(total, torch::kInt64);
+    auto order = options.shuffle ? at::randperm(total, seededGenerator(epochSeed(options.seed, epoch)), at::kLong)
+                                 : at::arange(total, at::kLong);
     order = order.to(device);
-    auto lossSum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
-    auto windowLoss = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+    auto lossSum = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
+    auto windowLoss = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
     int64_t windowFirstBatch = 1;
     for (int64_t batch = 1; batch <= batches; ++batch) {
       throwIfCancelled(hooks.cancel, "at epoch " + std::to_string(epoch) + ", batch " + std::to_string(batch));
       const int64_t first = (batch - 1) * options.batchSize;
       const int64_t count = std::min(total, batch * options.batchSize) - first;
-      torch::Tensor loss;
+      at::Tensor loss;
       if (fused != nullptr) {
         source->index = order.data_ptr<int64_t>() + first;
         const double summed =
@@ -186,8 +195,8 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
         auto x = normalizePixels(images.index_select(0, index), options.normalization);
         auto y = labels.index_select(0, index);
         model.flatGradients().zero_();
-        loss = torch::nn::functional::cross_entropy(model.net()->forward(x), y);
-        windowLoss += loss.detach().to(torch::kFloat64);
+        loss = at::cross_entropy_loss(model.net().forward(x), y);
+        windowLoss += loss.detach().to(at::kDouble);
       }
       const bool lastBatch = batch == batches;
       if (onCpu || batch % checkEvery == 0 || lastBatch) {
@@ -211,7 +220,7 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
         }
         // The weights the window started from gave finite losses: they are the new fallback.
         if (fused == nullptr) {
-          torch::NoGradGuard noGrad;
+          at::NoGradGuard noGrad;
           lastGood.copy_(onCpu ? params : windowStartParams);
         }
         lossSum += windowLoss;
@@ -227,7 +236,7 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
         optimizer.step(model);
       }
       if (!onCpu && batch % checkEvery == 0) {
-        torch::NoGradGuard noGrad;
+        at::NoGradGuard noGrad;
         windowStartParams.copy_(params);
       }
       if (hooks.onBatch && options.batchEventInterval > 0 && (batch % options.batchEventInterval == 0 || lastBatch)) {
@@ -268,20 +277,20 @@ void predictLogits(Model& model, const PredictInput& input, float* logits) {
     return;
   }
   EvalModeScope evalMode(model.net());
-  torch::InferenceMode inference;
-  auto x = input.pixels != nullptr
-               ? normalizePixels(torch::from_blob(const_cast<uint8_t*>(input.pixels),
-                                                  {input.count, kImageSide, kImageSide}, torch::kUInt8),
-                                 input.normalization)
-               : torch::from_blob(const_cast<float*>(input.normalized), {input.count, 1, kImageSide, kImageSide},
-                                  torch::kFloat32);
-  auto out = model.net()->forward(x.to(model.device())).to(torch::kCPU).contiguous();
+  c10::InferenceMode inference;
+  auto x =
+      input.pixels != nullptr
+          ? normalizePixels(
+                at::from_blob(const_cast<uint8_t*>(input.pixels), {input.count, kImageSide, kImageSide}, at::kByte),
+                input.normalization)
+          : at::from_blob(const_cast<float*>(input.normalized), {input.count, 1, kImageSide, kImageSide}, at::kFloat);
+  auto out = model.net().forward(x.to(model.device())).to(at::kCPU).contiguous();
   std::memcpy(logits, out.data_ptr<float>(), out.numel() * sizeof(float));
 }
 
-double lossAndGradients(Model& model, const torch::Tensor& input, const torch::Tensor& labels) {
+double lossAndGradients(Model& model, const at::Tensor& input, const at::Tensor& labels) {
   auto x = input.contiguous();
-  auto y = labels.to(torch::kInt64).contiguous();
+  auto y = labels.to(at::kLong).contiguous();
   const int64_t count = x.size(0);
   if (model.usesFusedEngine()) {
     if (count > 0 && (y.min().item<int64_t>() < 0 || y.max().item<int64_t>() >= model.numClasses())) {
@@ -300,9 +309,9 @@ double lossAndGradients(Model& model, const torch::Tensor& input, const torch::T
     fused.step(pool, sumOnly);
     return loss / static_cast<double>(count);
   }
-  model.net()->train();
+  model.net().setTraining(true);
   model.flatGradients().zero_();
-  auto loss = torch::nn::functional::cross_entropy(model.net()->forward(x.to(model.device())), y.to(model.device()));
+  auto loss = at::cross_entropy_loss(model.net().forward(x.to(model.device())), y.to(model.device()));
   loss.backward();
   return loss.item<double>();
 }

@@ -3,8 +3,11 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <vector>
+
+#include <ATen/core/Tensor.h>
 
 #include "dataset.h"
 #include "model.h"
@@ -59,7 +62,7 @@ EvalResult evaluate(Model& model, Dataset& data, int64_t batchSize, const Normal
                     const std::atomic<bool>* cancel);
 // The mean cross-entropy of already-normalised float input [N, 1, 28, 28] with `labels`; leaves
 // the gradients in the model's flat gradient buffer. No optimizer step (for checks and tests).
-double lossAndGradients(Model& model, const torch::Tensor& input, const torch::Tensor& labels);
+double lossAndGradients(Model& model, const at::Tensor& input, const at::Tensor& labels);
 // Images to predict: raw uint8 pixels (normalised here) or already-normalised floats, count x 28 x 28.
 struct PredictInput {
   const uint8_t* pixels = nullptr;

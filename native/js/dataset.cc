@@ -1,5 +1,9 @@
 #include "dataset.h"
 
+#include <ATen/ops/from_blob.h>
+
+#include "../core/dataset.h"
+#include "../core/lenet.h"
 #include "addon_data.h"
 #include "errors.h"
 
@@ -24,8 +28,8 @@ DatasetWrap::DatasetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Data
     const int64_t count = info[2].As<Napi::Number>().Int64Value();
     requireElementLength(images, static_cast<size_t>(count * kImageSide * kImageSide), "images");
     requireElementLength(labels, static_cast<size_t>(count), "labels");
-    auto imageTensor = torch::from_blob(images.Data(), {count, kImageSide, kImageSide}, torch::kUInt8).clone();
-    auto labelTensor = torch::from_blob(labels.Data(), {count}, torch::kUInt8).to(torch::kInt64);
+    auto imageTensor = at::from_blob(images.Data(), {count, kImageSide, kImageSide}, at::kByte).clone();
+    auto labelTensor = at::from_blob(labels.Data(), {count}, at::kByte).to(at::kLong);
     dataset_ = std::make_shared<Dataset>(std::move(imageTensor), std::move(labelTensor));
   });
 }

@@ -5,8 +5,9 @@
 
 #include <napi.h>
 
-#include "../core/dataset.h"
-#include "../core/lenet.h"
+namespace lenet5 {
+class Dataset;
+}  // namespace lenet5
 
 namespace lenet5::js {
 

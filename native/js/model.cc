@@ -1,14 +1,17 @@
 #include "model.h"
 
+#include <atomic>
 #include <cstring>
 #include <optional>
 #include <random>
 #include <vector>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/ops/from_blob.h>
 
 #include "../core/device.h"
 #include "../core/export.h"
+#include "../core/model.h"
 #include "../core/serialization.h"
 #include "../core/trainer.h"
 #include "addon_data.h"
@@ -18,6 +21,25 @@
 #include "optimizer.h"
 
 namespace lenet5::js {
+
+// The model a ModelWrap shares with its running jobs; freed when the last of them lets go.
+struct SharedModel {
+  SharedModel(int64_t numClasses, const c10::Device& device, uint64_t id) : model(numClasses, device), id(id) {
+    ++alive;
+  }
+  ~SharedModel() { --alive; }
+  SharedModel(const SharedModel&) = delete;
+  SharedModel& operator=(const SharedModel&) = delete;
+  static inline std::atomic<int64_t> alive{0};
+
+  Model model;
+  uint64_t id;
+  std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
+  std::atomic<bool> busy{false};
+};
+
+int64_t liveModels() { return SharedModel::alive.load(); }
+
 namespace {
 
 constexpr int64_t kInlinePredictImages = 16;
@@ -77,13 +99,13 @@ Napi::Object evalResultToJs(Napi::Env env, const EvalResult& result) {
 
 // Builds the model with the global CPU generator re-seeded, then restores the generator, so a
 // seeded construction gives the same weights without changing other random streams.
-std::unique_ptr<SharedModel> constructSeeded(int64_t numClasses, const torch::Device& device, uint64_t id,
+std::unique_ptr<SharedModel> constructSeeded(int64_t numClasses, const c10::Device& device, uint64_t id,
                                              std::optional<uint64_t> seed) {
   if (!seed) return std::make_unique<SharedModel>(numClasses, device, id);
   auto generator = at::detail::getDefaultCPUGenerator();
   auto saved = generator.get_state();
   generator.set_current_seed(*seed);
-  auto core = std::make_unique<SharedModel>(numClasses, torch::kCPU, id);
+  auto core = std::make_unique<SharedModel>(numClasses, at::kCPU, id);
   generator.set_state(saved);
   core->model.to(device);
   return core;
@@ -178,10 +200,10 @@ Napi::Value ModelWrap::lossAndGradients(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&] {
     requireElementLength(pixels, static_cast<size_t>(count * kImageSide * kImageSide), "pixels");
     requireElementLength(labels, static_cast<size_t>(count), "labels");
-    auto input = torch::from_blob(pixels.Data(), {count, 1, kImageSide, kImageSide}, torch::kFloat32);
-    auto targets = torch::from_blob(labels.Data(), {count}, torch::kInt32);
+    auto input = at::from_blob(pixels.Data(), {count, 1, kImageSide, kImageSide}, at::kFloat);
+    auto targets = at::from_blob(labels.Data(), {count}, at::kInt);
     const double loss = lenet5::lossAndGradients(core->model, input, targets);
-    auto gradients = core->model.flatGradients().to(torch::kCPU);
+    auto gradients = core->model.flatGradients().to(at::kCPU);
     auto out = Napi::Object::New(info.Env());
     out.Set("loss", loss);
     const auto& slots = core->model.slots();
@@ -223,7 +245,7 @@ Napi::Value ModelWrap::setParameters(const Napi::CallbackInfo& info) {
       const auto& slot = core->model.slots().at(i);
       requireElementLength(values, static_cast<size_t>(slot.numel), slot.name.c_str());
       core->model.setParameter(
-          i, torch::from_blob(values.Data(), {static_cast<int64_t>(values.ElementLength())}, torch::kFloat32));
+          i, at::from_blob(values.Data(), {static_cast<int64_t>(values.ElementLength())}, at::kFloat));
     }
   });
   return info.Env().Undefined();

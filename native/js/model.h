@@ -3,31 +3,17 @@
 // garbage-collected mid-call never frees what a running loop still uses.
 #pragma once
 
-#include <atomic>
+#include <cstdint>
 #include <memory>
 
 #include <napi.h>
 
-#include "../core/model.h"
-
 namespace lenet5::js {
 
-// The model a ModelWrap shares with its running jobs; freed when the last of them lets go.
-struct SharedModel {
-  SharedModel(int64_t numClasses, const torch::Device& device, uint64_t id) : model(numClasses, device), id(id) {
-    ++alive;
-  }
-  ~SharedModel() { --alive; }
-  SharedModel(const SharedModel&) = delete;
-  SharedModel& operator=(const SharedModel&) = delete;
-  // Models not yet freed, in this process (liveModels() in JS: leak checks and tests).
-  static inline std::atomic<int64_t> alive{0};
-
-  Model model;
-  uint64_t id;
-  std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
-  std::atomic<bool> busy{false};
-};
+// The model a ModelWrap shares with its running jobs (model.cc).
+struct SharedModel;
+// Models not yet freed, in this process (liveModels() in JS: leak checks and tests).
+int64_t liveModels();
 
 class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  public:

@@ -1,5 +1,8 @@
 #include "optimizer.h"
 
+#include <ATen/ops/from_blob.h>
+
+#include "../core/optimizer.h"
 #include "errors.h"
 
 namespace lenet5::js {
@@ -53,13 +56,12 @@ Napi::Value OptimizerWrap::steps(const Napi::CallbackInfo& info) {
 void OptimizerWrap::loadState(const Napi::Object& state) {
   const int64_t steps = state.Get("steps").As<Napi::Number>().Int64Value();
   auto object = state.Get("buffers").As<Napi::Object>();
-  std::map<std::string, torch::Tensor> buffers;
+  std::map<std::string, at::Tensor> buffers;
   auto names = object.GetPropertyNames();
   for (uint32_t i = 0; i < names.Length(); ++i) {
     auto name = names.Get(i).As<Napi::String>().Utf8Value();
     auto values = object.Get(name).As<Napi::Float32Array>();
-    buffers[name] =
-        torch::from_blob(values.Data(), {static_cast<int64_t>(values.ElementLength())}, torch::kFloat32).clone();
+    buffers[name] = at::from_blob(values.Data(), {static_cast<int64_t>(values.ElementLength())}, at::kFloat).clone();
   }
   optimizer_->loadState(steps, std::move(buffers));
 }

@@ -5,7 +5,9 @@
 
 #include <napi.h>
 
-#include "../core/optimizer.h"
+namespace lenet5 {
+class Optimizer;
+}  // namespace lenet5
 
 namespace lenet5::js {
 

@@ -7,8 +7,13 @@
 #include <immintrin.h>
 #include "isa_target.h"
 LENET5_TARGET_PUSH("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
-// GCC 12's own _mm512_undefined_ps() (used by _mm512_reduce_add_ps) trips -Wuninitialized.
+// GCC 12's own _mm512_undefined_ps() and _mm256_undefined_pd() (inside _mm512_reduce_add_ps and
+// _mm512_sqrt_ps) trip -Wuninitialized and -Wmaybe-uninitialized where they are inlined (fixed
+// in GCC 13, bug 105593).
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 namespace lenet5::engine::avx512 {
 #define LENET5_LANES 16
 #define LENET5_AVX512_MASKS
