@@ -16,7 +16,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameS
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findLibtorch } from './find-libtorch.mjs';
+import { describeLibtorch, findLibtorch } from './find-libtorch.mjs';
 import { cacheRoot } from './libtorch/pypi.mjs';
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -75,10 +75,6 @@ function readRecord() {
   }
 }
 
-function describe(libtorch) {
-  return `LibTorch ${libtorch.version} (${libtorch.cuda ? 'CUDA' : 'CPU only'}) from ${libtorch.source}: ${libtorch.libDir}`;
-}
-
 function compile() {
   const cmakeJs = join(dirname(createRequire(import.meta.url).resolve('cmake-js/package.json')), 'bin/cmake-js');
   const started = Date.now();
@@ -120,10 +116,10 @@ function main(argv) {
   const key = buildKey(libtorch);
   const record = readRecord();
   if (!force && record?.key === key && existsSync(addonPath)) {
-    say(`the addon is up to date (${describe(libtorch)})`);
+    say(`the addon is up to date (${describeLibtorch(libtorch)})`);
     return;
   }
-  say(`building the addon against ${describe(libtorch)}`);
+  say(`building the addon against ${describeLibtorch(libtorch)}`);
   if (!libtorch.cuda && existsSync('/proc/driver/nvidia/version')) {
     say(
       'this machine has an NVIDIA driver, but this LibTorch is CPU-only. For the GPU: LENET5_CUDA=1 npx lenet5 build --force ' +

@@ -190,6 +190,11 @@ export function findLibtorch() {
   return found;
 }
 
+/** One line naming a resolved LibTorch: version, CUDA or not, source and folder. @param {ReturnType<typeof findLibtorch>} found */
+export function describeLibtorch(found) {
+  return `LibTorch ${found.version} (${found.cuda ? 'CUDA' : 'CPU only'}) from ${found.source}: ${found.libDir}`;
+}
+
 function main(argv) {
   let found;
   try {
@@ -213,7 +218,7 @@ function main(argv) {
     }
     console.log(values.join(' '));
   } else if (mode === '--describe') {
-    console.log(`LibTorch ${found.version} (${found.cuda ? 'CUDA' : 'CPU only'}) from ${found.source}: ${found.libDir}`);
+    console.log(describeLibtorch(found));
   } else {
     console.log(JSON.stringify(found));
   }
