@@ -30,6 +30,8 @@ export default mergeConfig(
     test: {
       pool: { name: 'arm64-forks', createPoolWorker: (options: PoolOptions) => new Arm64ForksWorker(options) },
       setupFiles: ['test/arm64/setup.ts'],
+      // Tests with timeouts of their own (test/install.test.ts) stretch them under emulation.
+      env: { LENET5_TEST_EMULATED: 'qemu' },
       // Emulated code runs 10-50x slower than native.
       testTimeout: 900_000,
       hookTimeout: 900_000,

@@ -14,7 +14,7 @@ const cli = join(root, 'dist/cli/main.js');
 const SHAPES = ['hline', 'ring', 'vline'] as const; // sorted, as the class names will be
 
 function lenet5Json<T = Record<string, unknown>>(...args: string[]) {
-  return runCli<T>(dir, args, { ...process.env, LENET5_CACHE: cacheDir });
+  return runCli<T>(dir, args, { ...process.env, LENET5_CACHE_DIR: cacheDir });
 }
 
 /** A dark shape drawn on a light background of random size, at a random place: what people scan or draw. */
@@ -126,7 +126,7 @@ describe('image folders', () => {
     const lines = spawnSync(
       process.execPath,
       [cli, 'train', '--data', folder, '--invert', '--fit', 'mnist', '--on-bad-file', 'skip', '--epochs', '1', '--out', join(dir, 'x.pth')],
-      { cwd: dir, encoding: 'utf8', env: { ...process.env, LENET5_CACHE: cacheDir } },
+      { cwd: dir, encoding: 'utf8', env: { ...process.env, LENET5_CACHE_DIR: cacheDir } },
     ).stdout;
     expect(lines).toContain(`skipped ${corrupt}`);
     expect(lines).toMatch(/No test split in .*: held out 12 of 120 training images/);
@@ -295,7 +295,7 @@ describe('evaluating your own data as the model was trained', () => {
     const lines = spawnSync(process.execPath, [cli, 'evaluate', join(dir, 'pad.pth'), '--data', folder, '--no-invert'], {
       cwd: dir,
       encoding: 'utf8',
-      env: { ...process.env, LENET5_CACHE: cacheDir },
+      env: { ...process.env, LENET5_CACHE_DIR: cacheDir },
     }).stdout;
     expect(lines).toContain("Preprocessing: --fit pad, not the model's own (--fit pad --invert)");
   });

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { IMAGE_PIXELS } from './dataset.js';
 import { idxBytes, parseIdx } from './idx.js';
 
@@ -23,9 +23,10 @@ export interface CacheEntry {
   badFiles: { path: string; reason: string }[];
 }
 
-/** $LENET5_CACHE, else $XDG_CACHE_HOME/lenet5-libtorch, else ~/.cache/lenet5-libtorch. */
+/** $LENET5_CACHE_DIR, else $XDG_CACHE_HOME/lenet5-libtorch, else ~/.cache/lenet5-libtorch. */
 export function defaultCacheDir(): string {
-  return process.env.LENET5_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'lenet5-libtorch');
+  // The same folder as scripts/libtorch/pypi.mjs's cacheRoot(), which the install uses for LibTorch.
+  return resolve(process.env.LENET5_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'lenet5-libtorch'));
 }
 
 function hash(value: unknown): string {
