@@ -63,8 +63,7 @@ QEMU=${ARM64_QEMU:-}
 if [ -n "$QEMU" ]; then
   usable_qemu "$QEMU" || { log "ARM64_QEMU=$QEMU is not a qemu-aarch64 of version 8 or newer"; exit 2; }
   QEMU=$(realpath "$QEMU") # binfmt_misc needs an absolute path
-fi
-if [ -z "$QEMU" ]; then
+else
   for candidate in "$PWD/$ARM/qemu/usr/bin/qemu-aarch64" "$(command -v qemu-aarch64 || true)" "$(command -v qemu-aarch64-static || true)"; do
     if usable_qemu "$candidate"; then QEMU=$candidate; break; fi
   done
@@ -82,10 +81,9 @@ if [ -z "$QEMU" ]; then
   log "downloading qemu-user from $release or $release-backports (none of version 8 or newer here; Debian 12's own is 7.2)"
   mkdir -p "$ARM/apt/lists/partial" "$ARM/apt/cache/archives/partial" "$ARM/apt/sources.list.d"
   keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-  {
-    printf 'deb [arch=%s signed-by=%s] %s %s main\n' "$(dpkg --print-architecture)" "$keyring" "$mirror" "$release"
-    printf 'deb [arch=%s signed-by=%s] %s %s-backports main\n' "$(dpkg --print-architecture)" "$keyring" "$mirror" "$release"
-  } >"$ARM/apt/sources.list.d/qemu.list"
+  for suite in "$release" "$release-backports"; do
+    printf 'deb [arch=%s signed-by=%s] %s %s main\n' "$(dpkg --print-architecture)" "$keyring" "$mirror" "$suite"
+  done >"$ARM/apt/sources.list.d/qemu.list"
   private_apt=(-o Dir::Etc::sourcelist=/dev/null -o "Dir::Etc::sourceparts=$PWD/$ARM/apt/sources.list.d"
     -o "Dir::State::Lists=$PWD/$ARM/apt/lists" -o "Dir::Cache=$PWD/$ARM/apt/cache" -o APT::Sandbox::User=root)
   apt-get "${private_apt[@]}" update -qq
