@@ -46,8 +46,10 @@ int main() {
   constexpr int n = kBlockImages, classes = 10;
   std::mt19937 random(1);
   std::normal_distribution<float> normal(0, 0.1f);
+  // Every buffer has kLanes floats of slack, as the engine's workspace does (copyRun spills).
+  auto buffer = [](size_t size) { return std::vector<float>(size + kLanes, 0.0f); };
   auto randomVector = [&](size_t size) {
-    std::vector<float> v(size);
+    std::vector<float> v = buffer(size);
     for (auto& x : v) x = normal(random);
     return v;
   };
@@ -57,11 +59,12 @@ int main() {
   auto images = randomVector(n * kPixels), pool1 = randomVector(n * kPool1Size), features = randomVector(n * kFeatures);
   auto hidden1 = randomVector(n * 120), hidden2 = randomVector(n * 84), logits = randomVector(n * classes);
   auto dHidden1 = randomVector(n * 120), dHidden2 = randomVector(n * 84), dFeatures = randomVector(n * kFeatures);
-  std::vector<float> padded(32 * 32, 0.0f), phases(32 * 32), cols1(25 * kConv1Columns), conv1(6 * kConv1Columns);
-  std::vector<float> cols2(kConv2Taps * kConv2Stride, 0.0f), conv2(16 * kConv2Stride),
-      dCols2(kConv2Taps * kConv2Stride);
-  std::vector<float> winner1(n * kPool1Size), winner2(n * kFeatures), dPool1(kPool1Size),
-      rows2(kConv2Pixels * kConv2Taps);
+  auto padded = buffer(32 * 32), phases = buffer(32 * 32), cols1 = buffer(25 * kConv1Columns),
+       conv1 = buffer(6 * kConv1Columns);
+  auto cols2 = buffer(kConv2Taps * kConv2Stride), conv2 = buffer(16 * kConv2Stride),
+       dCols2 = buffer(kConv2Taps * kConv2Stride);
+  auto winner1 = buffer(n * kPool1Size), winner2 = buffer(n * kFeatures), dPool1 = buffer(kPool1Size),
+       rows2 = buffer(kConv2Pixels * kConv2Taps);
   std::vector<int64_t> labels(n);
   for (auto& l : labels) l = random() % classes;
   lenet5::engine::ImageSource source;

@@ -25,14 +25,14 @@ constexpr int kConv2Stride = roundUpToLanes(kConv2Pixels);
 constexpr int kConv2Taps = 6 * 25;
 constexpr int kPool1Size = 6 * 14 * 14;  // conv2's input per image
 
-// Copies (or adds) `Count` consecutive floats, a whole or masked vector at a time.
-template <int Count, bool Add>
-inline void moveRun(const float* src, float* dst) {
-  for (int x = 0; x < Count; x += kLanes) {
-    const int n = Count - x < kLanes ? Count - x : kLanes;
-    const Vec value = loadFirst(src + x, n);
-    storeFirst(dst + x, Add ? loadFirst(dst + x, n) + value : value, n);
-  }
+// Copies `Count` consecutive floats a whole vector at a time: it reads and writes up to the next
+// multiple of kLanes, spilling past the run. Callers write runs in increasing address order, so
+// each spill is overwritten by the next run, and every workspace buffer has kLanes floats of
+// slack for the last one. Masked stores would avoid the spill, but on AMD's Zen cores
+// vmaskmovps to memory is microcoded: it made im2col 3-5x slower than this.
+template <int Count>
+inline void copyRun(const float* src, float* dst) {
+  for (int x = 0; x < Count; x += kLanes) store(dst + x, load(src + x));
 }
 
 // The four parity phases (even/odd rows x even/odd columns) of a Side x Side plane, each
@@ -58,7 +58,7 @@ inline void joinPhases(const float* phases, float* plane) {
 // Visits, for a 5x5 kernel over a phase-split input of side 2*Half, every run of OutHalf
 // columns: column row `tap`, starting at (dy*2+dx) * OutHalf^2 + py * OutHalf, holds
 // in[2py+dy+ky][2px+dx+kx] for px = 0..OutHalf-1, which is a run of the input's phase planes
-// starting at the returned offset. im2col copies along these runs; col2im adds back along them.
+// starting at the returned offset. Runs of one column row come in increasing column order.
 template <int Half, int OutHalf, typename Visit>
 inline void forEachColumnRun(Visit visit) {
   for (int ky = 0; ky < 5; ++ky) {
@@ -77,9 +77,8 @@ inline void forEachColumnRun(Visit visit) {
 
 template <int Half, int OutHalf>
 inline void phaseColumns(const float* phases, float* cols, int colStride) {
-  forEachColumnRun<Half, OutHalf>([&](int tap, int column, int input) {
-    moveRun<OutHalf, false>(phases + input, cols + tap * colStride + column);
-  });
+  forEachColumnRun<Half, OutHalf>(
+      [&](int tap, int column, int input) { copyRun<OutHalf>(phases + input, cols + tap * colStride + column); });
 }
 
 // The image zero-padded to 32x32, then split into four 16x16 phases.
@@ -102,7 +101,7 @@ inline void conv1Backward(const float* dOut, const float* cols, float* dWeight, 
   productDot(6, 25, kConv1Columns, dOut, kConv1Columns, cols, kConv1Columns, dWeight, 25, true);
 }
 
-// Columns 100.. stay zero (set once per workspace).
+// Columns 100.. receive the last runs' spill; the outputs they produce are never read.
 inline void conv2Columns(const float* in, float* phases, float* cols) {
   for (int ic = 0; ic < 6; ++ic) {
     splitPhases<14>(in + ic * 196, phases);
@@ -184,7 +183,7 @@ inline void conv2Rows(const float* in, float* rows) {
         float* row = rows + (phase * kConv2Phase + py * 5 + px) * kConv2Taps;
         const float* corner = in + (2 * py + (phase >> 1)) * 14 + 2 * px + (phase & 1);
         for (int ic = 0; ic < 6; ++ic) {
-          for (int ky = 0; ky < 5; ++ky) moveRun<5, false>(corner + ic * 196 + ky * 14, row + ic * 25 + ky * 5);
+          for (int ky = 0; ky < 5; ++ky) copyRun<5>(corner + ic * 196 + ky * 14, row + ic * 25 + ky * 5);
         }
       }
     }

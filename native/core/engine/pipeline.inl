@@ -18,7 +18,8 @@ struct Workspace {
       cursor += (bytes + 63) / 64 * 64;
       return at;
     };
-    auto floats = [&take](size_t count) { return reinterpret_cast<float*>(take(count * sizeof(float))); };
+    // kLanes floats of slack after each buffer: whole-vector copies spill up to that far (copyRun).
+    auto floats = [&take](size_t count) { return reinterpret_cast<float*>(take((count + kLanes) * sizeof(float))); };
     image = floats(kPixels);
     padded = floats(32 * 32);
     phases = floats(32 * 32);
@@ -42,7 +43,8 @@ struct Workspace {
     dPool1 = floats(kPool1Size);
     size = cursor - reinterpret_cast<uintptr_t>(memory);
   }
-  // Padding that the kernels read but never write must be zero.
+  // Padding that the kernels read but never write must be zero; conv2's column padding starts at
+  // zero so the spill it collects later is always ordinary numbers.
   void clearPadding() {
     std::memset(padded, 0, 32 * 32 * sizeof(float));
     std::memset(cols2, 0, kConv2Taps * kConv2Stride * sizeof(float));
