@@ -16,7 +16,7 @@ import {
   checkEvaluateInput,
   checkPredictInput,
   evaluationResult,
-  predictionFromLogits,
+  predictionFromNative,
   type EvaluateResult,
   type Prediction,
 } from './model/inference.js';
@@ -238,8 +238,8 @@ export class LeNet5 {
    */
   async predict(pixels: Uint8Array | Float32Array, options: { shape?: number[] } = {}): Promise<Prediction> {
     const count = checkPredictInput(pixels, options);
-    const logits = await awaitNative(() => this.handle.predict(pixels, count, this.normalization));
-    return predictionFromLogits(logits, count, this.numClasses);
+    const raw = await awaitNative(() => this.handle.predict(pixels, count, this.normalization));
+    return predictionFromNative(raw, count, this.numClasses);
   }
 
   /**

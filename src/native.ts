@@ -96,9 +96,16 @@ export interface NativeModel {
     onEvent: (event: NativeTrainEvent) => void,
   ): Promise<void>;
   evaluate(data: NativeDataset, options: NativeNormalization & { batchSize: number }): Promise<NativeEvalResult>;
-  predict(pixels: Float32Array | Uint8Array, count: number, normalization: NativeNormalization): Promise<Float32Array>;
+  predict(pixels: Float32Array | Uint8Array, count: number, normalization: NativeNormalization): Promise<NativePrediction>;
   cancel(): void;
   dispose(): void;
+}
+
+/** Rows of numClasses values per image; classes[n] is -1 where image n's logits are not finite. */
+export interface NativePrediction {
+  logits: Float32Array;
+  probabilities: Float32Array;
+  classes: Int32Array;
 }
 
 export interface NativeAddon {

@@ -194,6 +194,41 @@ describe('LeNet5 model', () => {
     }
   });
 
+  it("predict's probabilities are the softmax of its logits, classes their first maximum, and an image's logits do not depend on its batch", async () => {
+    const model = new LeNet5({ seed: 5 });
+    const { images } = syntheticImages(200, 10, 3);
+    // 3 images run on the calling thread, 40 on a job thread's team in two chunks, 200 in chunks of 64.
+    const whole = await model.predict(images);
+    for (const count of [3, 40, 200]) {
+      const part = await model.predict(images.subarray(0, count * 784));
+      expect(part.classes).toHaveLength(count);
+      for (let n = 0; n < count; n++) {
+        expect(Array.from(part.logits[n])).toEqual(Array.from(whole.logits[n]));
+        const logits = Array.from(part.logits[n]);
+        const max = Math.max(...logits);
+        const sum = logits.reduce((a, v) => a + Math.exp(v - max), 0);
+        part.probabilities[n].forEach((p, c) => expect(p).toBeCloseTo(Math.exp(logits[c] - max) / sum, 6));
+        expect(part.classes[n]).toBe(logits.indexOf(max));
+      }
+    }
+  });
+
+  it('refuses non-finite Float32Array pixels, naming the first one, on the calling thread and a job thread alike', async () => {
+    const model = new LeNet5({ seed: 6 });
+    for (const [count, at, value, shown] of [
+      [2, 1000, NaN, 'NaN'],
+      [40, 31_000, Infinity, 'Infinity'],
+      [40, 5, -Infinity, '-Infinity'],
+    ] as const) {
+      const pixels = new Float32Array(count * 784);
+      pixels[at] = value;
+      pixels[at + 1] = NaN;
+      const error = await expectCode(model.predict(pixels), 'ERR_LENET5_INVALID_ARGUMENT');
+      expect(error.message).toBe(`Expected finite pixel values but pixels[${at}] is ${shown}. Replace NaN/Infinity before predicting.`);
+    }
+    expect((await model.predict(new Float32Array(784))).classes).toHaveLength(1);
+  });
+
   it('handles a batch size larger than the dataset as one partial batch', async () => {
     const model = new LeNet5({ numClasses: 4 });
     const history = await model.train(syntheticDataset(10, 4), { epochs: 1, batchSize: 64 });

@@ -1,9 +1,11 @@
 #include "trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <optional>
+#include <string>
 
 #include <ATen/Parallel.h>
 #include <ATen/TensorOperators.h>
@@ -85,7 +87,7 @@ EvalResult evaluateFused(Model& model, Dataset& data, int64_t batchSize, const N
   images = images.contiguous();
   labels = labels.contiguous();
   auto& fused = model.fusedEngine();
-  engine::WorkerPool pool(engineThreads());
+  auto& pool = fused.inferencePool(engineThreads());
   const float* params = model.flatParameters().data_ptr<float>();
   const int64_t* labelData = labels.data_ptr<int64_t>();
   EvalResult result;
@@ -261,6 +263,9 @@ void train(Model& model, Optimizer& optimizer, Dataset& data, Dataset* validatio
   releaseFreedTensorMemory();
 }
 
+namespace {
+
+// Writes the logits, count x numClasses.
 void predictLogits(Model& model, const PredictInput& input, float* logits) {
   if (model.usesFusedEngine()) {
     engine::ImageSource source;
@@ -269,11 +274,10 @@ void predictLogits(Model& model, const PredictInput& input, float* logits) {
     } else {
       source.normalized = input.normalized;
     }
-    // A few images take microseconds: starting threads for them would cost more.
-    std::optional<engine::WorkerPool> pool;
-    if (input.count > kInlineForwardImages) pool.emplace(engineThreads());
-    model.fusedEngine().forward(pool ? &*pool : nullptr, model.flatParameters().data_ptr<float>(), source, input.count,
-                                logits);
+    // A few images take microseconds: waking threads for them would cost more.
+    auto& fused = model.fusedEngine();
+    engine::WorkerPool* pool = input.count > kInlineForwardImages ? &fused.inferencePool(engineThreads()) : nullptr;
+    fused.forward(pool, model.flatParameters().data_ptr<float>(), source, input.count, logits);
     return;
   }
   EvalModeScope evalMode(model.net());
@@ -286,6 +290,44 @@ void predictLogits(Model& model, const PredictInput& input, float* logits) {
           : at::from_blob(const_cast<float*>(input.normalized), {input.count, 1, kImageSide, kImageSide}, at::kFloat);
   auto out = model.net().forward(x.to(model.device())).to(at::kCPU).contiguous();
   std::memcpy(logits, out.data_ptr<float>(), out.numel() * sizeof(float));
+}
+
+// Softmax of each row in double (then rounded to float) and its first maximum; a row with NaN
+// or an infinite logit gets class -1.
+void softmaxRows(const float* logits, int64_t rows, int64_t classes, float* probabilities, int32_t* best) {
+  for (int64_t n = 0; n < rows; ++n) {
+    const float* z = logits + n * classes;
+    float* p = probabilities + n * classes;
+    int64_t top = 0;
+    bool finite = true;
+    for (int64_t c = 0; c < classes; ++c) {
+      finite = finite && std::isfinite(z[c]);
+      if (z[c] > z[top]) top = c;
+    }
+    double sum = 0;
+    for (int64_t c = 0; c < classes; ++c) sum += std::exp(static_cast<double>(z[c]) - z[top]);
+    for (int64_t c = 0; c < classes; ++c) p[c] = static_cast<float>(std::exp(static_cast<double>(z[c]) - z[top]) / sum);
+    best[n] = finite ? static_cast<int32_t>(top) : -1;
+  }
+}
+
+}  // namespace
+
+// Float input must be finite (checked here rather than in TypeScript: a JavaScript scan of a
+// large batch costs more than its forward pass).
+void requireFinitePixels(const float* values, int64_t count) {
+  const float* bad = std::find_if(values, values + count, [](float v) { return !std::isfinite(v); });
+  if (bad == values + count) return;
+  const std::string value = std::isnan(*bad) ? "NaN" : *bad > 0 ? "Infinity" : "-Infinity";
+  throw NativeError("ERR_LENET5_INVALID_ARGUMENT", "Expected finite pixel values but pixels[" +
+                                                       std::to_string(bad - values) + "] is " + value +
+                                                       ". Replace NaN/Infinity before predicting.");
+}
+
+void predict(Model& model, const PredictInput& input, const PredictOutput& output) {
+  if (input.normalized != nullptr) requireFinitePixels(input.normalized, input.count * kImageSide * kImageSide);
+  predictLogits(model, input, output.logits);
+  softmaxRows(output.logits, input.count, model.numClasses(), output.probabilities, output.classes);
 }
 
 double lossAndGradients(Model& model, const at::Tensor& input, const at::Tensor& labels) {

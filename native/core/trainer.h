@@ -70,7 +70,14 @@ struct PredictInput {
   int64_t count = 0;
   Normalization normalization;
 };
-// Writes the logits, count x numClasses, to `logits` (CPU memory).
-void predictLogits(Model& model, const PredictInput& input, float* logits);
+// Where predict() writes, in CPU memory: the logits and the softmax probabilities (count x
+// numClasses each) and every image's most likely class (its first maximum; -1 where the logits
+// are not finite, so no class can be named).
+struct PredictOutput {
+  float* logits = nullptr;
+  float* probabilities = nullptr;
+  int32_t* classes = nullptr;
+};
+void predict(Model& model, const PredictInput& input, const PredictOutput& output);
 
 }  // namespace lenet5

@@ -51,6 +51,23 @@ struct BusyRelease {
   std::shared_ptr<SharedModel> core;
 };
 
+// predict()'s result: { logits, probabilities, classes }.
+Napi::Object predictionToJs(Napi::Env env, const Napi::Float32Array& logits, const Napi::Float32Array& probabilities,
+                            const Napi::Int32Array& classes) {
+  auto result = Napi::Object::New(env);
+  result.Set("logits", logits);
+  result.Set("probabilities", probabilities);
+  result.Set("classes", classes);
+  return result;
+}
+
+template <typename Array, typename T>
+Array copyToJs(Napi::Env env, const std::vector<T>& values) {
+  auto array = Array::New(env, values.size());
+  std::memcpy(array.Data(), values.data(), values.size() * sizeof(T));
+  return array;
+}
+
 Normalization readNormalization(const Napi::Object& options) {
   return {options.Get("mean").As<Napi::Number>().DoubleValue(), options.Get("std").As<Napi::Number>().DoubleValue()};
 }
@@ -377,7 +394,8 @@ Napi::Value ModelWrap::evaluate(const Napi::CallbackInfo& info) {
   });
 }
 
-// predict(pixels: Float32Array (normalised) | Uint8Array (raw), count, { mean, std }) -> Promise<Float32Array logits>
+// predict(pixels: Float32Array (normalised) | Uint8Array (raw), count, { mean, std })
+//   -> Promise<{ logits: Float32Array, probabilities: Float32Array, classes: Int32Array }>
 Napi::Value ModelWrap::predict(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   PredictInput input;
@@ -389,10 +407,11 @@ Napi::Value ModelWrap::predict(const Napi::CallbackInfo& info) {
                          "pixels");
   });
   auto core = acquire(env, "predict");
-  const int64_t outputs = input.count * core->model.numClasses();
+  const size_t outputs = static_cast<size_t>(input.count * core->model.numClasses());
+  const size_t count = static_cast<size_t>(input.count);
   // A few images on the CPU take tens of microseconds: run them here, reading and writing the
   // JavaScript arrays directly, rather than pay for a thread. Larger inputs and GPUs go to a job
-  // thread, with copies of the input.
+  // thread, with a copy of the input, and their results are copied out on the JS thread.
   if (input.count <= kInlinePredictImages && core->model.device().is_cpu()) {
     BusyRelease release(core);
     auto deferred = Napi::Promise::Deferred::New(env);
@@ -403,8 +422,10 @@ Napi::Value ModelWrap::predict(const Napi::CallbackInfo& info) {
         input.normalized = info[0].As<Napi::Float32Array>().Data();
       }
       auto logits = Napi::Float32Array::New(env, outputs);
-      predictLogits(core->model, input, logits.Data());
-      deferred.Resolve(logits);
+      auto probabilities = Napi::Float32Array::New(env, outputs);
+      auto classes = Napi::Int32Array::New(env, count);
+      lenet5::predict(core->model, input, {logits.Data(), probabilities.Data(), classes.Data()});
+      deferred.Resolve(predictionToJs(env, logits, probabilities, classes));
     } catch (const std::exception& error) { deferred.Reject(toJsError(env, describeException(error)).Value()); }
     return deferred.Promise();
   }
@@ -425,11 +446,13 @@ Napi::Value ModelWrap::predict(const Napi::CallbackInfo& info) {
       input.normalized = normalized->data();
     }
     auto logits = std::make_shared<std::vector<float>>(outputs);
-    predictLogits(core->model, input, logits->data());
-    return std::function<Napi::Value(Napi::Env)>([logits](Napi::Env env) {
-      auto out = Napi::Float32Array::New(env, logits->size());
-      std::memcpy(out.Data(), logits->data(), logits->size() * sizeof(float));
-      return out;
+    auto probabilities = std::make_shared<std::vector<float>>(outputs);
+    auto classes = std::make_shared<std::vector<int32_t>>(count);
+    lenet5::predict(core->model, input, {logits->data(), probabilities->data(), classes->data()});
+    return std::function<Napi::Value(Napi::Env)>([logits, probabilities, classes](Napi::Env env) {
+      return predictionToJs(env, copyToJs<Napi::Float32Array>(env, *logits),
+                            copyToJs<Napi::Float32Array>(env, *probabilities),
+                            copyToJs<Napi::Int32Array>(env, *classes));
     });
   });
 }

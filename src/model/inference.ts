@@ -1,7 +1,7 @@
 /** evaluate() and predict(): their input checks, and their results made from the addon's raw numbers. */
 import { Lenet5Error } from '../errors.js';
 import { Dataset, IMAGE_PIXELS } from '../data/dataset.js';
-import type { NativeEvalResult } from '../native.js';
+import type { NativeEvalResult, NativePrediction } from '../native.js';
 import { invalidArgument, knownKeys, optionsObject, positiveInteger } from '../validate.js';
 import { shapeOf } from './checks.js';
 
@@ -18,7 +18,7 @@ export interface EvaluateResult {
 export interface Prediction {
   /** Most likely class per image. */
   classes: number[];
-  /** Softmax probabilities per image. */
+  /** Softmax probabilities per image (views of one buffer, as are the logits). */
   probabilities: Float32Array[];
   logits: Float32Array[];
 }
@@ -68,14 +68,8 @@ export function checkPredictInput(pixels: unknown, options: { shape?: number[] }
       `Expected input of shape [N, 28, 28] or [N, 1, 28, 28] (a positive multiple of ${IMAGE_PIXELS} values) but received ${pixels.length} values`,
     );
   }
-  if (pixels instanceof Float32Array) {
-    const bad = pixels.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0)
-      throw new Lenet5Error(
-        'ERR_LENET5_INVALID_ARGUMENT',
-        `Expected finite pixel values but pixels[${bad}] is ${pixels[bad]}. Replace NaN/Infinity before predicting.`,
-      );
-  }
+  // Float32Array values must be finite: the addon checks them while it copies them (a scan here
+  // would cost more than the forward pass), rejecting with ERR_LENET5_INVALID_ARGUMENT.
   return pixels.length / IMAGE_PIXELS;
 }
 
@@ -98,30 +92,21 @@ function checkInputShape(shape: unknown, length: number): void {
 }
 
 /**
- * Splits `count` rows of logits into per-image logits, softmax probabilities and the most likely
- * class. Outputs that are not finite name no class: they reject with ERR_LENET5_NON_FINITE.
+ * Splits the addon's flat arrays into per-image views (no copies). Outputs that are not finite
+ * name no class: they reject with ERR_LENET5_NON_FINITE.
  */
-export function predictionFromLogits(logits: Float32Array, count: number, numClasses: number): Prediction {
-  const rows: Float32Array[] = [];
-  const probabilities: Float32Array[] = [];
-  const classes: number[] = [];
+export function predictionFromNative(raw: NativePrediction, count: number, numClasses: number): Prediction {
   const nonFinite: number[] = [];
-  for (let n = 0; n < count; n++) {
-    const row = logits.slice(n * numClasses, (n + 1) * numClasses);
-    // reduce, not Math.max(...row): spreading 100,000+ classes overflows the stack; NaN propagates.
-    const max = row.reduce((a, b) => Math.max(a, b), -Infinity);
-    const exp = row.map((v) => Math.exp(v - max));
-    const sum = exp.reduce((a, b) => a + b, 0);
-    if (!Number.isFinite(max) || !Number.isFinite(sum)) nonFinite.push(n);
-    rows.push(row);
-    probabilities.push(exp.map((v) => v / sum));
-    classes.push(row.indexOf(max));
-  }
+  const classes = Array.from(raw.classes);
+  classes.forEach((c, n) => {
+    if (c < 0) nonFinite.push(n);
+  });
   if (nonFinite.length > 0) {
     throw new Lenet5Error(
       'ERR_LENET5_NON_FINITE',
       `The model's outputs are not finite (NaN or infinite) for ${nonFinite.length} of ${count} image(s) (index ${nonFinite.slice(0, 5).join(', ')}${nonFinite.length > 5 ? ', ...' : ''}), so no class can be named: its weights are not finite or too large. Use weights saved before training diverged.`,
     );
   }
-  return { classes, probabilities, logits: rows };
+  const rows = (values: Float32Array) => Array.from({ length: count }, (_, n) => values.subarray(n * numClasses, (n + 1) * numClasses));
+  return { classes, probabilities: rows(raw.probabilities), logits: rows(raw.logits) };
 }

@@ -10,8 +10,9 @@ namespace {
 
 // Fewer images than this per thread cost more in fork/join and gradient summing than they save.
 constexpr int64_t kMinImagesPerThread = 8;
-// Forward passes hand out images in chunks of this many to whichever thread is free, so a thread
-// that the OS deschedules on a busy machine delays one chunk, not half the work.
+// Forward passes hand out images in chunks of at most this many to whichever thread is free, so
+// a thread that the OS deschedules on a busy machine delays one chunk, not half the work.
+// Evaluation always uses this size: its summed loss is added in chunk order.
 constexpr int64_t kChunkImages = 64;
 
 }  // namespace
@@ -73,12 +74,23 @@ void Engine::step(WorkerPool& pool, UpdatePlan plan) {
   });
 }
 
+WorkerPool& Engine::inferencePool(int threads) {
+  if (!inferencePool_ || inferencePool_->size() != threads) {
+    inferencePool_.reset();  // its threads end before new ones start
+    inferencePool_ = std::make_unique<WorkerPool>(threads);
+  }
+  return *inferencePool_;
+}
+
 void Engine::forward(WorkerPool* pool, const float* params, const ImageSource& source, int64_t count, float* logits) {
   if (pool == nullptr) {
     kernels_.forwardImages(params, layout_.classes, source, 0, count, logits, state(0, false).workspace.get());
     return;
   }
-  forEachChunk(*pool, count, [&](int t, int64_t begin, int64_t end, int64_t) {
+  // Each image's logits are the same whatever chunk it is in, so a batch smaller than
+  // kChunkImages per thread is split evenly over the threads.
+  const int64_t perThread = (count + pool->size() - 1) / pool->size();
+  forEachChunk(*pool, count, std::min(kChunkImages, perThread), [&](int t, int64_t begin, int64_t end, int64_t) {
     kernels_.forwardImages(params, layout_.classes, source, begin, end, logits + begin * layout_.classes,
                            threads_[t].workspace.get());
   });
@@ -87,7 +99,7 @@ void Engine::forward(WorkerPool* pool, const float* params, const ImageSource& s
 double Engine::lossAndPredictions(WorkerPool& pool, const float* params, const ImageSource& source,
                                   const int64_t* labels, int64_t count, int64_t* predicted) {
   std::vector<double> losses((count + kChunkImages - 1) / kChunkImages, 0.0);
-  forEachChunk(pool, count, [&](int t, int64_t begin, int64_t end, int64_t chunk) {
+  forEachChunk(pool, count, kChunkImages, [&](int t, int64_t begin, int64_t end, int64_t chunk) {
     losses[chunk] = kernels_.evaluateImages(params, layout_.classes, source, labels, begin, end, predicted,
                                             threads_[t].workspace.get());
   });
@@ -97,13 +109,13 @@ double Engine::lossAndPredictions(WorkerPool& pool, const float* params, const I
 }
 
 template <typename Work>
-void Engine::forEachChunk(WorkerPool& pool, int64_t count, Work work) {
+void Engine::forEachChunk(WorkerPool& pool, int64_t count, int64_t chunkImages, Work work) {
   for (int t = 0; t < pool.size(); ++t) state(t, false);
-  const int64_t chunks = (count + kChunkImages - 1) / kChunkImages;
+  const int64_t chunks = (count + chunkImages - 1) / chunkImages;
   std::atomic<int64_t> next{0};
   pool.run([&](int t) {
     for (int64_t chunk = next.fetch_add(1); chunk < chunks; chunk = next.fetch_add(1)) {
-      work(t, chunk * kChunkImages, std::min(count, (chunk + 1) * kChunkImages), chunk);
+      work(t, chunk * chunkImages, std::min(count, (chunk + 1) * chunkImages), chunk);
     }
   });
 }

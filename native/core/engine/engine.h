@@ -6,8 +6,9 @@
 // its weight gradients into its own buffer. The update region then gives each thread a slice of
 // the parameters: it sums the threads' gradients in thread order (so results are bit-identical
 // for a given thread count) and applies Adam or SGD in the same pass. Evaluation and prediction
-// run the forward pass only, on chunks of 64 images that idle threads take in turn (no shared
-// state to sum, so results do not depend on which thread took which chunk).
+// run the forward pass only, on chunks of images that idle threads take in turn (no shared
+// state to sum, so results do not depend on which thread took which chunk), on a team the engine
+// keeps between calls (inferencePool).
 //
 // Kernels and per-layer costs: kernels.h and the .inl files. This class is plain C++ (no
 // LibTorch types); trainer.cc and optimizer.cc connect it to the model, the data and the
@@ -40,6 +41,9 @@ class Engine {
   void step(WorkerPool& pool, UpdatePlan plan);
   // Logits of `count` images, row by row. A null pool runs on the calling thread.
   void forward(WorkerPool* pool, const float* params, const ImageSource& source, int64_t count, float* logits);
+  // The team for forward passes (evaluate, predict): kept between calls so a call starts no
+  // thread, its threads asleep while idle; rebuilt when the thread count changes.
+  WorkerPool& inferencePool(int threads);
   // Summed loss and argmax of `count` labelled images.
   double lossAndPredictions(WorkerPool& pool, const float* params, const ImageSource& source, const int64_t* labels,
                             int64_t count, int64_t* predicted);
@@ -51,10 +55,10 @@ class Engine {
   };
   // Thread t's scratch memory (and, for training, its gradient buffer), allocated on first use.
   ThreadState& state(int thread, bool withGradients);
-  // Runs work(thread, begin, end, chunk) for consecutive chunks of `count` images, each chunk on
-  // whichever thread takes it next.
+  // Runs work(thread, begin, end, chunk) for consecutive chunks of `chunkImages` images (the last
+  // may be shorter), each chunk on whichever thread takes it next.
   template <typename Work>
-  void forEachChunk(WorkerPool& pool, int64_t count, Work work);
+  void forEachChunk(WorkerPool& pool, int64_t count, int64_t chunkImages, Work work);
   // How many threads share a training batch of `count` images, and thread t's share.
   int threadsFor(const WorkerPool& pool, int64_t count) const;
   static int64_t shareBegin(int64_t count, int threads, int t) { return count * t / threads; }
@@ -63,6 +67,7 @@ class Engine {
   ParameterLayout layout_;
   std::vector<ThreadState> threads_;
   int lastThreads_ = 0;
+  std::unique_ptr<WorkerPool> inferencePool_;
 };
 
 }  // namespace lenet5::engine

@@ -84,17 +84,22 @@ struct Weights {
   const float *conv1, *conv1Bias, *conv2, *conv2Bias, *fc1, *fc1Bias, *fc2, *fc2Bias, *fc3, *fc3Bias;
 };
 
-// Forward pass of images [first, first + n) into ws.logits, keeping what backward needs.
+// Forward pass of images [first, first + n) into ws.logits. For training it keeps what the
+// backward pass needs (every image's pooled conv1 output and both layers' pooling winners);
+// inference reuses one image's buffers, so a block's activations stay in L1/L2.
+template <bool Training>
 inline void forwardBlock(const Weights& w, int classes, const ImageSource& source, int64_t first, int n,
                          Workspace& ws) {
   for (int i = 0; i < n; ++i) {
+    float* pool1 = Training ? ws.pool1 + i * kPool1Size : ws.pool1;
     loadImage(source, first + i, ws.image);
     conv1Columns(ws.image, ws.padded, ws.phases, ws.cols1);
     conv1Forward(ws.cols1, w.conv1, w.conv1Bias, ws.conv1);
-    reluPoolForward(ws.conv1, 6, kConv1Phase, kConv1Columns, ws.pool1 + i * kPool1Size, ws.winner1 + i * kPool1Size);
-    conv2Columns(ws.pool1 + i * kPool1Size, ws.phases, ws.cols2);
+    reluPoolForward(ws.conv1, 6, kConv1Phase, kConv1Columns, pool1, Training ? ws.winner1 + i * kPool1Size : nullptr);
+    conv2Columns(pool1, ws.phases, ws.cols2);
     conv2Forward(ws.cols2, w.conv2, w.conv2Bias, ws.conv2);
-    reluPoolForward(ws.conv2, 16, kConv2Phase, kConv2Stride, ws.features + i * kFeatures, ws.winner2 + i * kFeatures);
+    reluPoolForward(ws.conv2, 16, kConv2Phase, kConv2Stride, ws.features + i * kFeatures,
+                    Training ? ws.winner2 + i * kFeatures : nullptr);
   }
   linearForward(n, kFeatures, kHidden1, ws.features, w.fc1, w.fc1Bias, ws.hidden1, true);
   linearForward(n, kHidden1, kHidden2, ws.hidden1, w.fc2, w.fc2Bias, ws.hidden2, true);
@@ -137,7 +142,7 @@ inline double trainImages(const float* params, float* gradients, int classes, co
   double loss = 0;
   for (int64_t first = begin; first < end; first += kBlockImages) {
     const int n = static_cast<int>(std::min<int64_t>(kBlockImages, end - first));
-    forwardBlock(w, classes, source, first, n, ws);
+    forwardBlock<true>(w, classes, source, first, n, ws);
     loss += crossEntropy(n, classes, ws.logits, labels, source, first, lossScale, true);
     backwardBlock(w, gradients, layout, source, first, n, ws);
   }
@@ -152,7 +157,7 @@ inline void forwardImages(const float* params, int classes, const ImageSource& s
   ws.clearPadding();
   for (int64_t first = begin; first < end; first += kBlockImages) {
     const int n = static_cast<int>(std::min<int64_t>(kBlockImages, end - first));
-    forwardBlock(w, classes, source, first, n, ws);
+    forwardBlock<false>(w, classes, source, first, n, ws);
     std::memcpy(logits + (first - begin) * classes, ws.logits, static_cast<size_t>(n) * classes * sizeof(float));
   }
 }
@@ -166,7 +171,7 @@ inline double evaluateImages(const float* params, int classes, const ImageSource
   double loss = 0;
   for (int64_t first = begin; first < end; first += kBlockImages) {
     const int n = static_cast<int>(std::min<int64_t>(kBlockImages, end - first));
-    forwardBlock(w, classes, source, first, n, ws);
+    forwardBlock<false>(w, classes, source, first, n, ws);
     for (int i = 0; i < n; ++i) predicted[first + i] = firstMaximum(ws.logits + i * classes, classes);
     loss += crossEntropy(n, classes, ws.logits, labels, source, first, 1.0f, false);
   }

@@ -8,7 +8,8 @@ inline Vec reluVec(Vec x) { return (x > 0 || x != x) ? x : Vec{}; }
 inline float relu(float x) { return x > 0 || x != x ? x : 0.0f; }
 
 // in: `channels` x 4 phase planes of `cells` floats each, channels `channelStride` apart.
-// out, winner: channels x cells (winner as 0.0-3.0, kept in float lanes).
+// out, winner: channels x cells (winner as 0.0-3.0, kept in float lanes). Inference passes no
+// winner array: only the backward pass needs them.
 inline void reluPoolForward(const float* in, int channels, int cells, int channelStride, float* out, float* winner) {
   for (int c = 0; c < channels; ++c) {
     const float* planes = in + c * channelStride;
@@ -27,10 +28,10 @@ inline void reluPoolForward(const float* in, int channels, int cells, int channe
       }
       if (count == kLanes) {
         store(out + c * cells + j, best);
-        store(winner + c * cells + j, which);
+        if (winner != nullptr) store(winner + c * cells + j, which);
       } else {
         storeFirst(out + c * cells + j, best, count);
-        storeFirst(winner + c * cells + j, which, count);
+        if (winner != nullptr) storeFirst(winner + c * cells + j, which, count);
       }
     }
   }
