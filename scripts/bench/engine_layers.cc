@@ -59,8 +59,7 @@ int main() {
   auto images = randomVector(n * kPixels), pool1 = randomVector(n * kPool1Size), features = randomVector(n * kFeatures);
   auto hidden1 = randomVector(n * 120), hidden2 = randomVector(n * 84), logits = randomVector(n * classes);
   auto dHidden1 = randomVector(n * 120), dHidden2 = randomVector(n * 84), dFeatures = randomVector(n * kFeatures);
-  auto padded = buffer(32 * 32), phases = buffer(32 * 32), cols1 = buffer(25 * kConv1Columns),
-       conv1 = buffer(6 * kConv1Columns);
+  auto imagePhases = buffer(kInputPhases), phases = buffer(32 * 32), conv1 = buffer(6 * kConv1Channel);
   auto cols2 = buffer(kConv2Taps * kConv2Stride), conv2 = buffer(16 * kConv2Stride),
        dCols2 = buffer(kConv2Taps * kConv2Stride);
   auto winner1 = buffer(n * kPool1Size), winner2 = buffer(n * kFeatures), dPool1 = buffer(kPool1Size),
@@ -76,18 +75,16 @@ int main() {
   };
   const double f = sizeof(float);
   std::vector<Row> rows = {
-      {"conv1 forward (im2col + GEMM)", 2.0 * 117600 * n, f * n * (784 + 150 + 6 * 784),
+      {"conv1 forward (direct)", 2.0 * 117600 * n, f * n * (784 + 150 + 6 * 784),
        [&] {
          for (int i = 0; i < n; ++i) {
-           conv1Columns(&images[i * kPixels], padded.data(), phases.data(), cols1.data());
-           conv1Forward(cols1.data(), conv1W.data(), conv1B.data(), conv1.data());
+           conv1Input(&images[i * kPixels], imagePhases.data());
+           conv1Forward(imagePhases.data(), conv1W.data(), conv1B.data(), conv1.data());
          }
        }},
       {"relu + pool1 forward", 4.0 * 1176 * n, f * n * (6 * 784 + 2 * 1176),
        [&] {
-         for (int i = 0; i < n; ++i)
-           reluPoolForward(conv1.data(), 6, kConv1Phase, kConv1Columns, &pool1[i * kPool1Size],
-                           &winner1[i * kPool1Size]);
+         for (int i = 0; i < n; ++i) reluPool1Forward(conv1.data(), &pool1[i * kPool1Size], &winner1[i * kPool1Size]);
        }},
       {"conv2 forward (im2col + GEMM)", 2.0 * 240000 * n, f * n * (1176 + 2400 + 1600),
        [&] {
@@ -129,13 +126,12 @@ int main() {
                          phases.data(), dPool1.data());
          }
        }},
-      {"pool1 + conv1 backward (im2col, dW)", 2.0 * 117600 * n, f * n * (784 + 2 * 1176 + 6 * 784),
+      {"pool1 + conv1 backward (direct dW)", 2.0 * 117600 * n, f * n * (784 + 2 * 1176 + 6 * 784),
        [&] {
          for (int i = 0; i < n; ++i) {
-           reluPoolBackward(dPool1.data(), &pool1[i * kPool1Size], &winner1[i * kPool1Size], 6, kConv1Phase,
-                            kConv1Columns, conv1.data());
-           conv1Columns(&images[i * kPixels], padded.data(), phases.data(), cols1.data());
-           conv1Backward(conv1.data(), cols1.data(), &grads[0], &grads[150]);
+           reluPool1Backward(dPool1.data(), &pool1[i * kPool1Size], &winner1[i * kPool1Size], conv1.data());
+           conv1Input(&images[i * kPixels], imagePhases.data());
+           conv1Backward(conv1.data(), imagePhases.data(), &grads[0], &grads[150]);
          }
        }},
   };

@@ -1,24 +1,28 @@
-// The two convolutions, each one matrix product over im2col columns, per image.
+// The two convolutions, per image, each laid out for the 2x2 max-pooling that follows: output
+// pixel (y, x) = (2py + dy, 2px + dx) belongs to pooling phase (dy, dx), and each phase is a plane
+// of its own, so pooling is an element-wise max of four planes. The input is split into its four
+// row/column parity phases, where the W outputs of one phase row read W consecutive values.
 //
-// Columns are ordered for the 2x2 max-pooling that follows: output pixel (y, x) = (2py + dy,
-// 2px + dx) sits in column (dy * 2 + dx) * P + py * W + px, so each of the four pooling phases
-// is a contiguous plane of P = W * W outputs and pooling is an element-wise max of four planes.
-// The columns are copied from the input split into its four row/column parity phases, where
-// each run of W outputs reads W consecutive values.
-//
-// conv1: 1x28x28, zero padding 2, 6 filters of 5x5 -> 6 x 4 phases x 14x14.
-//   forward   out[6][784]  = W[6][25] . cols[25][784] + b      117,600 MAC
-//   backward  dW[6][25]   += dOut[6][784] . cols^T             117,600 MAC (no input gradient)
-// conv2: 6x14x14, 16 filters of 6x5x5 -> 16 x 4 phases x 5x5 (100 columns, zero-padded to
-//   kConv2Stride so rows are whole vectors).
+// conv1: 1x28x28, zero padding 2, 6 filters of 5x5 -> 6 x 4 phases x 14 rows of 16 (14 outputs
+//   and 2 lanes of spill). It runs directly on the input's phase planes (no im2col): an output
+//   row of a phase is 16 consecutive floats, and so is the input each tap reads for it, so a
+//   6-channel x 16-column tile of outputs stays in registers over the 25 taps.
+//   forward   out[6][row] = sum over taps W[6][tap] * in(tap, row) + b     117,600 MAC
+//   backward  dW[6][25]  += sum over rows dOut[6][row] . in(tap, row)      117,600 MAC
+//             (no input gradient; dOut's spill lanes are zero)
+// conv2: 6x14x14, 16 filters of 6x5x5, a matrix product over im2col columns -> 16 x 4 phases x
+//   5x5 (100 columns, zero-padded to kConv2Stride so rows are whole vectors).
 //   forward   out[16][100] = W[16][150] . cols[150][100] + b   240,000 MAC
 //   backward  dW[16][150] += dOut . rows (im2row: cols^T)      240,000 MAC
 //             dCols[150][100] = W^T . dOut, then col2im        240,000 MAC
 // The columns are rebuilt for the backward pass rather than kept for the whole block (conv2's
 // as rows, so its weight gradient is a product of whole vectors too).
 
-constexpr int kConv1Phase = 14 * 14;
-constexpr int kConv1Columns = 4 * kConv1Phase;  // 784: whole vectors of 4, 8 and 16
+constexpr int kConv1Row = 16;                   // one phase row of conv1's output, 14 used
+constexpr int kConv1Phase = 14 * kConv1Row;     // a phase plane
+constexpr int kConv1Channel = 4 * kConv1Phase;  // one output channel: 896 floats
+constexpr int kConv1RowVecs = kConv1Row / kLanes;
+constexpr int kInputPhases = 4 * 16 * 16;  // the zero-padded 32x32 image as four 16x16 phase planes
 constexpr int kConv2Phase = 5 * 5;
 constexpr int kConv2Pixels = 4 * kConv2Phase;
 constexpr int kConv2Stride = roundUpToLanes(kConv2Pixels);
@@ -81,24 +85,101 @@ inline void phaseColumns(const float* phases, float* cols, int colStride) {
       [&](int tap, int column, int input) { copyRun<OutHalf>(phases + input, cols + tap * colStride + column); });
 }
 
-// The image zero-padded to 32x32, then split into four 16x16 phases.
-inline void conv1Columns(const float* image, float* padded /*32x32, border zero*/, float* phases, float* cols) {
-  for (int y = 0; y < kSide; ++y) std::memcpy(padded + (y + 2) * 32 + 2, image + y * kSide, kSide * sizeof(float));
-  splitPhases<32>(padded, phases);
-  phaseColumns<16, 14>(phases, cols, kConv1Columns);
-}
-
-inline void conv1Forward(const float* cols, const float* weight, const float* bias, float* out) {
-  for (int c = 0; c < 6; ++c) {
-    const Vec b = splat(bias[c]);
-    for (int i = 0; i < kConv1Columns; i += kLanes) store(out + c * kConv1Columns + i, b);
+// The image zero-padded to 32x32 and split into its four 16x16 phase planes: padded (R, C) is
+// phases[((R & 1) * 2 + (C & 1)) * 256 + (R / 2) * 16 + C / 2]. The border (phase rows 0 and 15,
+// columns 0 and 15) is zero and never written (set once per workspace).
+inline void conv1Input(const float* image, float* phases) {
+  for (int y = 0; y < kSide; ++y) {
+    const float* row = image + y * kSide;
+    float* even = phases + ((y & 1) * 2) * 256 + (y / 2 + 1) * 16 + 1;  // padded row y + 2, even columns
+    float* odd = even + 256;
+    for (int x = 0; x < kSide / 2; ++x) {
+      even[x] = row[2 * x];
+      odd[x] = row[2 * x + 1];
+    }
   }
-  productAccumulate(6, kConv1Columns, 25, weight, 25, 1, cols, kConv1Columns, out, kConv1Columns, true);
 }
 
-inline void conv1Backward(const float* dOut, const float* cols, float* dWeight, float* dBias) {
-  for (int c = 0; c < 6; ++c) dBias[c] += rowSum(dOut + c * kConv1Columns, kConv1Columns);
-  productDot(6, 25, kConv1Columns, dOut, kConv1Columns, cols, kConv1Columns, dWeight, 25, true);
+// Where tap (ky, kx) of output phase (dy, dx) reads, in conv1Input's planes, for phase row 0:
+// padded (2py + dy + ky, 2px + dx + kx) for px = 0..15 is a run of 16 from this offset + py * 16.
+struct Conv1Taps {
+  int offset[4][25];
+};
+constexpr Conv1Taps conv1Taps() {
+  Conv1Taps taps{};
+  for (int phase = 0; phase < 4; ++phase) {
+    for (int tap = 0; tap < 25; ++tap) {
+      const int r = (phase >> 1) + tap / 5, c = (phase & 1) + tap % 5;
+      taps.offset[phase][tap] = ((r & 1) * 2 + (c & 1)) * 256 + (r / 2) * 16 + c / 2;
+    }
+  }
+  return taps;
+}
+constexpr Conv1Taps kConv1Taps = conv1Taps();
+
+// Rows phase rows of all 6 channels from row `in` of the input planes: a tile of 6 x Rows x 16
+// outputs in registers (12 vectors for AVX2 and AVX-512, 24 for NEON's 32 registers).
+template <int Rows>
+inline void conv1ForwardRows(const float* in, const int* offsets, const float* weight, const float* bias, float* out) {
+  constexpr int kVecs = Rows * kConv1RowVecs;
+  auto at = [](int j) { return (j / kConv1RowVecs) * kConv1Row + (j % kConv1RowVecs) * kLanes; };
+  Vec acc[6][kVecs];
+  for (int c = 0; c < 6; ++c) {
+    for (int j = 0; j < kVecs; ++j) acc[c][j] = splat(bias[c]);
+  }
+  for (int tap = 0; tap < 25; ++tap) {
+    Vec x[kVecs];
+    for (int j = 0; j < kVecs; ++j) x[j] = load(in + offsets[tap] + at(j));
+    for (int c = 0; c < 6; ++c) {
+      const Vec w = splat(weight[c * 25 + tap]);
+      for (int j = 0; j < kVecs; ++j) acc[c][j] += w * x[j];
+    }
+  }
+  for (int c = 0; c < 6; ++c) {
+    for (int j = 0; j < kVecs; ++j) store(out + c * kConv1Channel + at(j), acc[c][j]);
+  }
+}
+
+// in: conv1Input's planes; out: 6 channels x 4 phases x 14 rows of kConv1Row.
+inline void conv1Forward(const float* in, const float* weight, const float* bias, float* out) {
+  constexpr int kRows = kLanes >= 16 ? 2 : 1;  // AVX-512: two rows, so 12 accumulators hide latency
+  for (int phase = 0; phase < 4; ++phase) {
+    for (int py = 0; py < 14; py += kRows) {
+      conv1ForwardRows<kRows>(in + py * 16, kConv1Taps.offset[phase], weight, bias,
+                              out + phase * kConv1Phase + py * kConv1Row);
+    }
+  }
+}
+
+// Taps taps [first, first + Taps) of the weight gradient for all 6 channels: each of the 6 x Taps
+// dot products runs over every output row in vector lanes and is summed across lanes once.
+template <int Taps>
+inline void conv1WeightGradient(const float* dOut, const float* in, int first, float* dWeight) {
+  Vec acc[6][Taps] = {};
+  for (int phase = 0; phase < 4; ++phase) {
+    const int* offsets = kConv1Taps.offset[phase] + first;
+    for (int py = 0; py < 14; ++py) {
+      for (int j = 0; j < kConv1RowVecs; ++j) {
+        const int row = phase * kConv1Phase + py * kConv1Row + j * kLanes;
+        Vec g[6];
+        for (int c = 0; c < 6; ++c) g[c] = load(dOut + c * kConv1Channel + row);
+        for (int t = 0; t < Taps; ++t) {
+          const Vec x = load(in + offsets[t] + py * 16 + j * kLanes);
+          for (int c = 0; c < 6; ++c) acc[c][t] += g[c] * x;
+        }
+      }
+    }
+  }
+  for (int c = 0; c < 6; ++c) {
+    for (int t = 0; t < Taps; ++t) dWeight[c * 25 + first + t] += laneSum(acc[c][t]);
+  }
+}
+
+// dOut: 6 x 4 phases x 14 rows of kConv1Row with zero spill lanes; in: conv1Input's planes.
+inline void conv1Backward(const float* dOut, const float* in, float* dWeight, float* dBias) {
+  for (int c = 0; c < 6; ++c) dBias[c] += rowSum(dOut + c * kConv1Channel, kConv1Channel);
+  for (int first = 0; first < 24; first += 2) conv1WeightGradient<2>(dOut, in, first, dWeight);
+  conv1WeightGradient<1>(dOut, in, 24, dWeight);
 }
 
 // Columns 100.. receive the last runs' spill; the outputs they produce are never read.

@@ -21,10 +21,9 @@ struct Workspace {
     // kLanes floats of slack after each buffer: whole-vector copies spill up to that far (copyRun).
     auto floats = [&take](size_t count) { return reinterpret_cast<float*>(take((count + kLanes) * sizeof(float))); };
     image = floats(kPixels);
-    padded = floats(32 * 32);
+    imagePhases = floats(kInputPhases);
     phases = floats(32 * 32);
-    cols1 = floats(25 * kConv1Columns);
-    conv1 = floats(6 * kConv1Columns);
+    conv1 = floats(6 * kConv1Channel);
     pool1 = floats(kBlockImages * kPool1Size);
     winner1 = floats(kBlockImages * kPool1Size);
     cols2 = floats(kConv2Taps * kConv2Stride);
@@ -46,11 +45,11 @@ struct Workspace {
   // Padding that the kernels read but never write must be zero; conv2's column padding starts at
   // zero so the spill it collects later is always ordinary numbers.
   void clearPadding() {
-    std::memset(padded, 0, 32 * 32 * sizeof(float));
+    std::memset(imagePhases, 0, (kInputPhases + kLanes) * sizeof(float));
     std::memset(cols2, 0, kConv2Taps * kConv2Stride * sizeof(float));
     std::memset(dConv2, 0, 16 * kConv2Stride * sizeof(float));
   }
-  float *image, *padded, *phases, *cols1, *conv1, *pool1, *cols2, *conv2, *features, *hidden1, *hidden2, *logits;
+  float *image, *imagePhases, *phases, *conv1, *pool1, *cols2, *conv2, *features, *hidden1, *hidden2, *logits;
   float *rows2, *dFeatures, *dHidden1, *dHidden2, *dConv2, *dCols2, *dPool1;
   float *winner1, *winner2;  // pooling winners, 0-3
   size_t size;
@@ -93,9 +92,9 @@ inline void forwardBlock(const Weights& w, int classes, const ImageSource& sourc
   for (int i = 0; i < n; ++i) {
     float* pool1 = Training ? ws.pool1 + i * kPool1Size : ws.pool1;
     loadImage(source, first + i, ws.image);
-    conv1Columns(ws.image, ws.padded, ws.phases, ws.cols1);
-    conv1Forward(ws.cols1, w.conv1, w.conv1Bias, ws.conv1);
-    reluPoolForward(ws.conv1, 6, kConv1Phase, kConv1Columns, pool1, Training ? ws.winner1 + i * kPool1Size : nullptr);
+    conv1Input(ws.image, ws.imagePhases);
+    conv1Forward(ws.imagePhases, w.conv1, w.conv1Bias, ws.conv1);
+    reluPool1Forward(ws.conv1, pool1, Training ? ws.winner1 + i * kPool1Size : nullptr);
     conv2Columns(pool1, ws.phases, ws.cols2);
     conv2Forward(ws.cols2, w.conv2, w.conv2Bias, ws.conv2);
     reluPoolForward(ws.conv2, 16, kConv2Phase, kConv2Stride, ws.features + i * kFeatures,
@@ -125,11 +124,10 @@ inline void backwardBlock(const Weights& w, float* gradients, const ParameterLay
     conv2Rows(ws.pool1 + i * kPool1Size, ws.rows2);
     conv2Backward(ws.dConv2, ws.rows2, w.conv2, gradients + layout.conv2Weight, gradients + layout.conv2Bias, ws.dCols2,
                   ws.phases, ws.dPool1);
-    reluPoolBackward(ws.dPool1, ws.pool1 + i * kPool1Size, ws.winner1 + i * kPool1Size, 6, kConv1Phase, kConv1Columns,
-                     dConv1);
+    reluPool1Backward(ws.dPool1, ws.pool1 + i * kPool1Size, ws.winner1 + i * kPool1Size, dConv1);
     loadImage(source, first + i, ws.image);
-    conv1Columns(ws.image, ws.padded, ws.phases, ws.cols1);
-    conv1Backward(dConv1, ws.cols1, gradients + layout.conv1Weight, gradients + layout.conv1Bias);
+    conv1Input(ws.image, ws.imagePhases);
+    conv1Backward(dConv1, ws.imagePhases, gradients + layout.conv1Weight, gradients + layout.conv1Bias);
   }
 }
 

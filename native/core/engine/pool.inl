@@ -61,3 +61,46 @@ inline void reluPoolBackward(const float* dOut, const float* out, const float* w
     }
   }
 }
+
+// conv1's ReLU and pooling: the same, over its phase planes of 14 rows of kConv1Row (conv.inl),
+// into compact 14x14 channels. Whole vectors per row: the 2 spill lanes land on the start of the
+// next row, which is written next (the buffers have slack for the last).
+inline void reluPool1Forward(const float* in, float* out, float* winner) {
+  for (int c = 0; c < 6; ++c) {
+    for (int py = 0; py < 14; ++py) {
+      for (int j = 0; j < kConv1RowVecs; ++j) {
+        const float* planes = in + c * kConv1Channel + py * kConv1Row + j * kLanes;
+        Vec best = reluVec(load(planes));
+        Vec which = {};
+        for (int q = 1; q < 4; ++q) {
+          const Vec value = reluVec(load(planes + q * kConv1Phase));
+          const auto takes = value > best || value != value;
+          best = takes ? value : best;
+          which = takes ? splat(static_cast<float>(q)) : which;
+        }
+        const int at = c * 196 + py * 14 + j * kLanes;
+        store(out + at, best);
+        if (winner != nullptr) store(winner + at, which);
+      }
+    }
+  }
+}
+
+// Writes conv1's output gradient (all four phase planes, spill lanes zero) from the pooled
+// gradient dOut, the pooled output and the winners, all compact 6 x 14 x 14.
+inline void reluPool1Backward(const float* dOut, const float* out, const float* winner, float* dIn) {
+  for (int c = 0; c < 6; ++c) {
+    for (int py = 0; py < 14; ++py) {
+      for (int j = 0; j < kConv1RowVecs; ++j) {
+        Vec column;
+        for (int i = 0; i < kLanes; ++i) column[i] = static_cast<float>(j * kLanes + i);
+        const int at = c * 196 + py * 14 + j * kLanes;
+        const Vec passed = load(out + at) > 0 && column < 14 ? load(dOut + at) : Vec{};
+        const Vec which = load(winner + at);
+        float* planes = dIn + c * kConv1Channel + py * kConv1Row + j * kLanes;
+        for (int q = 0; q < 4; ++q)
+          store(planes + q * kConv1Phase, which == splat(static_cast<float>(q)) ? passed : Vec{});
+      }
+    }
+  }
+}
