@@ -8,9 +8,12 @@
 //   libtorch    this package, LENET5_ENGINE=libtorch (LibTorch's operators, the reference path)
 //   py-default  the seed's loop (scripts/bench/seed_loop.py), PyTorch's default threads
 //   py-best     the same loop at its best thread count, OPENBLAS_NUM_THREADS=1
+//   inference   predict() and evaluate() beside onnxruntime-node on the exported ONNX file, at
+//               batch 1, 64 and 1000 (scripts/bench/inference.mjs)
 // and reports every round's ratios with their min / median / max, user CPU seconds per 1,000
-// training images, evaluation and predict latency, the engine's per-layer roofline
-// (scripts/bench/engine_layers.cc) and, unless --quick, 10-epoch accuracy for two seeds.
+// training images, the engine's per-layer roofline and this CPU's measured FP32 peak
+// (scripts/bench/engine_layers.cc), the share of that peak reached, and, unless --quick,
+// 10-epoch accuracy for two seeds.
 import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -31,7 +34,11 @@ const quick = args.quick;
 const rounds = Number(args.rounds ?? (quick ? 2 : 5));
 const python = process.env.LENET5_PYTHON ?? join(root, '.venv/bin/python');
 const maxBatches = quick ? 200 : 0;
-const TRAIN_FLOP_PER_IMAGE = 2.5e6; // forward ~0.83 MFLOP (conv1 0.24, conv2 0.48, fc 0.12), backward ~2x forward
+// Multiply-adds x 2 of the matrix products, per image: forward conv1 117,600 + conv2 240,000 + fc
+// 58,920 MAC; backward the same for every weight gradient plus conv2's and the fc layers' input
+// gradients (conv1 needs none). ReLU, pooling, the loss and the optimizer are not counted.
+const FORWARD_MAC = 117_600 + 240_000 + 58_920;
+const TRAIN_FLOP_PER_IMAGE = 2 * (FORWARD_MAC + FORWARD_MAC + 240_000 + 58_920); // 2,263,920
 
 function run(command, commandArgs, env = {}) {
   const result = spawnSync(command, commandArgs, {
@@ -70,23 +77,12 @@ const spread = (values) => {
   return { min: s[0], median: median(values), max: s.at(-1) };
 };
 
-function cpuPeak() {
+function cpuModel() {
   const info = readFileSync('/proc/cpuinfo', 'utf8');
-  const model = info.match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';
-  const mhz = Number(info.match(/cpu MHz\s*:\s*([\d.]+)/)?.[1] ?? 0);
-  const flags = info.match(/flags\s*:\s*(.*)/)?.[1].split(' ') ?? [];
-  const lanes = flags.includes('avx512f') ? 16 : flags.includes('avx2') ? 8 : 4;
-  const fma = flags.includes('fma') || flags.includes('avx512f') ? 2 : 1;
-  // cores x clock x SIMD lanes x 2 (FMA = 2 FLOP) x 2 FMA units per core (Skylake-SP and later server cores)
-  const perCycle = lanes * fma * 2;
-  const cores = cpus().length;
   return {
-    model,
-    mhz,
-    cores,
-    perCycle,
-    gflops: (cores * mhz * 1e6 * perCycle) / 1e9,
-    flags: { avx512f: flags.includes('avx512f'), avx2: flags.includes('avx2') },
+    model: info.match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU',
+    mhz: Number(info.match(/cpu MHz\s*:\s*([\d.]+)/)?.[1] ?? 0),
+    cores: cpus().length,
   };
 }
 
@@ -103,10 +99,12 @@ const contenders = {
   'py-default': () => seedLoop(1, 0, {}),
   'py-best': () => seedLoop(1, bestThreads, tuneEnv),
 };
+const inferenceRuns = [];
 /** @type {Record<string, any[]>} */
 const samples = Object.fromEntries(Object.keys(contenders).map((name) => [name, []]));
 for (let round = 0; round < rounds; round++) {
   for (const [name, measure] of Object.entries(contenders)) samples[name].push(measure());
+  inferenceRuns.push(run(process.execPath, [join(root, 'scripts/bench/inference.mjs'), ...(quick ? ['--quick'] : [])]));
   process.stderr.write(
     `round ${round + 1}/${rounds}: ${Object.keys(contenders)
       .map((name) => `${name} ${Math.round(samples[name].at(-1).trainImagesPerSecond)}`)
@@ -120,7 +118,7 @@ const ratios = (a, b, field = 'trainImagesPerSecond') => samples[a].map((s, i) =
 const layerBinary = join(root, 'build/engine_layers');
 const built = spawnSync(
   'g++',
-  ['-O3', '-march=native', '-ffp-contract=fast', '-std=c++17', '-o', layerBinary, join(root, 'scripts/bench/engine_layers.cc')],
+  ['-O3', '-march=native', '-ffp-contract=fast', '-std=c++17', '-pthread', '-o', layerBinary, join(root, 'scripts/bench/engine_layers.cc')],
   { encoding: 'utf8' },
 );
 if (built.status !== 0) throw new Error(`g++ failed on scripts/bench/engine_layers.cc:\n${built.stderr}`);
@@ -136,7 +134,12 @@ if (!quick) {
   }));
 }
 
-const peak = cpuPeak();
+const cpu = cpuModel();
+// The measured FP32 peak (best of the runs): one core, and every core at once.
+const peak = {
+  core: Math.max(...layerRuns.map((r) => r.peak.coreGflops)),
+  all: Math.max(...layerRuns.map((r) => r.peak.allCoresGflops)),
+};
 const fmt = (x, digits = 0) => x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const ratioCell = (values) => {
   const s = spread(values);
@@ -151,7 +154,7 @@ const lines = [
   '',
   `Latest ${quick ? 'quick' : 'full'} run of \`npm run bench${quick ? ' -- --quick' : ''}\`, ${new Date().toISOString().slice(0, 10)}.`,
   '',
-  `Machine: ${peak.model}, ${peak.cores} cores at ${peak.mhz} MHz, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ` +
+  `Machine: ${cpu.model}, ${cpu.cores} cores (/proc/cpuinfo: ${cpu.mhz} MHz), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ` +
     `LibTorch ${first.libtorch} (this package) and PyTorch ${samples['py-default'][0].torch} (the Python loop; the same LibTorch build); ` +
     `engine kernels: ${first.engineKernels}.`,
   `Data: Fashion-MNIST, 54,000 training / 6,000 validation images, batch 64, Adam lr 0.001. ${rounds} interleaved rounds of one epoch each${quick ? ` (first ${maxBatches} batches)` : ''}.`,
@@ -178,9 +181,13 @@ const lines = [
     ['libtorch', 'py-best'],
   ].map(([a, b]) => `| ${a} / ${b} | ${ratioCell(ratios(a, b))} | ${roundsCell(ratios(a, b), 2)} |`),
   '',
-  `Achieved: ${gflops.toFixed(1)} GFLOP/s in training (${TRAIN_FLOP_PER_IMAGE / 1e6} MFLOP per image × ${fmt(engineTrain)} images/s), ` +
-    `${((gflops / peak.gflops) * 100).toFixed(1)}% of the CPU's FP32 peak of ${peak.gflops.toFixed(0)} GFLOP/s ` +
-    `(${peak.cores} cores × ${peak.mhz} MHz × ${peak.perCycle} FLOP/cycle: ${peak.flags.avx512f ? 'AVX-512' : peak.flags.avx2 ? 'AVX2' : 'SSE'} FMA on 2 units; /proc/cpuinfo's clock, not the turbo clock).`,
+  `Achieved: ${gflops.toFixed(1)} GFLOP/s in training (${fmt(TRAIN_FLOP_PER_IMAGE)} FLOP of matrix products per image × ${fmt(engineTrain)} images/s), ` +
+    `**${((gflops / peak.all) * 100).toFixed(1)}% of this CPU's measured FP32 peak** of ${peak.all.toFixed(0)} GFLOP/s on all ${cpu.cores} cores ` +
+    `(${peak.core.toFixed(0)} on one; ${first.engineKernels} multiply-adds on 12 independent vectors, scripts/bench/engine_layers.cc). ` +
+    `Every round: ${roundsCell(
+      perRound('engine', 'trainImagesPerSecond').map((ips) => (100 * ips * TRAIN_FLOP_PER_IMAGE) / 1e9 / peak.all),
+      1,
+    )} %.`,
   '',
   '## Evaluation and prediction',
   '',
@@ -198,8 +205,8 @@ const lines = [
   `Each layer's kernels alone on one core (scripts/bench/engine_layers.cc, ${layerRuns[0].isa}, a block of ${layerRuns[0].images} images, best of 3 runs). ` +
     'FLOPs count multiply-adds twice; bytes are what each kernel must read and write at least once.',
   '',
-  '| layer | FLOP / image | bytes / image | µs / image | GFLOP/s | FLOP / byte | share |',
-  '|---|---|---|---|---|---|---|',
+  "| layer | FLOP / image | bytes / image | µs / image | GFLOP/s | % of one core's peak | FLOP / byte | share of time |",
+  '|---|---|---|---|---|---|---|---|',
 ];
 const layers = layerRuns[0].layers.map((layer, i) => ({
   ...layer,
@@ -209,13 +216,43 @@ const layerTotal = layers.reduce((sum, l) => sum + l.microsecondsPerImage, 0);
 for (const l of layers) {
   lines.push(
     `| ${l.layer} | ${fmt(l.flopPerImage)} | ${fmt(l.bytesPerImage)} | ${l.microsecondsPerImage.toFixed(2)} | ${(l.flopPerImage / l.microsecondsPerImage / 1e3).toFixed(1)} | ` +
+      `${((100 * l.flopPerImage) / l.microsecondsPerImage / 1e3 / peak.core).toFixed(0)}% | ` +
       `${(l.flopPerImage / l.bytesPerImage).toFixed(1)} | ${((100 * l.microsecondsPerImage) / layerTotal).toFixed(0)}% |`,
   );
 }
 lines.push(
   '',
   `Sum: ${layerTotal.toFixed(1)} µs per image on one core = ${fmt(1e6 / layerTotal)} images/s per core before threading, ` +
-    `the Adam update and data gathering; one core's FP32 peak is ${(peak.gflops / peak.cores).toFixed(0)} GFLOP/s.`,
+    `the Adam update and data gathering; one core's measured FP32 peak is ${peak.core.toFixed(0)} GFLOP/s.`,
+);
+// Inference beside ONNX Runtime, every round (each round one process, the calls alternating).
+const inferenceRatio = (pick) => inferenceRuns.map(pick);
+lines.push(
+  '',
+  '## Inference beside ONNX Runtime',
+  '',
+  `predict() and evaluate() against onnxruntime-node ${inferenceRuns[0].ortVersion} running the file \`lenet5 export --format onnx\` writes, ` +
+    `both on ${inferenceRuns[0].threads} threads, Fashion-MNIST test images, calls alternating (scripts/bench/inference.mjs). ` +
+    'ONNX Runtime is given images already normalised to float32 (not timed); predict() is timed from the same float32 array and from raw uint8 pixels. ' +
+    'Ratios are speed, this package over ONNX Runtime (above 1: faster), per round.',
+  '',
+  '| batch | predict p50, float32 / uint8 (ms) | ONNX Runtime p50 (ms) | predict / ORT, float32 input | predict / ORT, uint8 input | evaluate images/s | ORT images/s | evaluate / ORT |',
+  '|---|---|---|---|---|---|---|---|',
+);
+for (const batch of ['1', '64', '1000']) {
+  const p = (name) => median(inferenceRuns.map((r) => r.predict[batch][name]));
+  const e = (name) => median(inferenceRuns.map((r) => r.evaluate[batch][name]));
+  lines.push(
+    `| ${batch} | ${p('float32').toFixed(3)} / ${p('uint8').toFixed(3)} | ${p('ort').toFixed(3)} | ` +
+      `${ratioCell(inferenceRatio((r) => r.predict[batch].ort / r.predict[batch].float32))} | ` +
+      `${ratioCell(inferenceRatio((r) => r.predict[batch].ort / r.predict[batch].uint8))} | ` +
+      `${fmt(e('engine'))} | ${fmt(e('ort'))} | ${ratioCell(inferenceRatio((r) => r.evaluate[batch].engine / r.evaluate[batch].ort))} |`,
+  );
+}
+lines.push(
+  '',
+  `Forward pass at batch 1000 from float32: ${fmt((1000 * 2 * FORWARD_MAC) / median(inferenceRuns.map((r) => r.predict['1000'].float32)) / 1e6, 1)} GFLOP/s, ` +
+    `${((100 * (1000 * 2 * FORWARD_MAC)) / median(inferenceRuns.map((r) => r.predict['1000'].float32)) / 1e6 / peak.all).toFixed(1)}% of the measured all-core peak.`,
 );
 if (full) {
   lines.push(
@@ -239,6 +276,14 @@ if (full) {
 // The HTTP load test (npm run bench:serve) keeps its own section.
 const serveSection = readSection(args.out, 'serve');
 if (serveSection) lines.push('', serveSection);
-lines.push('', 'Raw samples:', '', '```json', JSON.stringify({ tuning, samples, layerRuns }, null, 1).slice(0, 30000), '```', '');
+lines.push(
+  '',
+  'Raw samples:',
+  '',
+  '```json',
+  JSON.stringify({ tuning, samples, layerRuns, inferenceRuns }, null, 1).slice(0, 30000),
+  '```',
+  '',
+);
 writeFileSync(args.out, lines.join('\n'));
 console.log(lines.slice(0, lines.indexOf('Raw samples:')).join('\n'));

@@ -1,12 +1,16 @@
 // Per-layer roofline of the fused engine on one core: each layer's forward and backward kernels
 // timed alone over a block of 64 random images, with their FLOPs and the bytes they read and
 // write (compulsory traffic, once each). Times are the thread's CPU time, so other processes on a
-// busy machine count less. Built and run by `npm run bench` with this CPU's best instruction set
-// (-march=native); prints one JSON object.
+// busy machine count less. It also measures the CPU's FP32 peak for the same vectors: 12
+// independent chains of multiply-adds (enough to cover the latency of two FMA units), on one
+// core and on every core at once. Built and run by `npm run bench` with this CPU's best
+// instruction set (-march=native); prints one JSON object.
+#include <chrono>
 #include <ctime>
 #include <cstdio>
 #include <functional>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "../../native/core/engine/kernels.h"
@@ -34,6 +38,46 @@ ParameterLayout::ParameterLayout(int classes) : classes(classes) {}  // unused h
 }  // namespace lenet5::engine
 
 using namespace lenet5::engine::bench;
+
+// Keeps a vector in a register without letting the compiler fold the loop.
+#if defined(__x86_64__)
+#define KEEP(v) "+x"(v)
+#else
+#define KEEP(v) "+w"(v)
+#endif
+
+// Multiply-adds on 12 independent vectors; returns a value so the loop cannot be dropped.
+__attribute__((noinline)) static float fmaChains(long iterations, float seed) {
+  Vec a0 = splat(seed), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3, a4 = a0 + 4, a5 = a0 + 5, a6 = a0 + 6, a7 = a0 + 7,
+      a8 = a0 + 8, a9 = a0 + 9, a10 = a0 + 10, a11 = a0 + 11;
+  const Vec mul = splat(0.999999f), add = splat(1e-7f);
+  for (long i = 0; i < iterations; ++i) {
+    a0 = a0 * mul + add, a1 = a1 * mul + add, a2 = a2 * mul + add, a3 = a3 * mul + add;
+    a4 = a4 * mul + add, a5 = a5 * mul + add, a6 = a6 * mul + add, a7 = a7 * mul + add;
+    a8 = a8 * mul + add, a9 = a9 * mul + add, a10 = a10 * mul + add, a11 = a11 * mul + add;
+    __asm__(""
+            : KEEP(a0), KEEP(a1), KEEP(a2), KEEP(a3), KEEP(a4), KEEP(a5), KEEP(a6), KEEP(a7), KEEP(a8), KEEP(a9),
+              KEEP(a10), KEEP(a11));
+  }
+  return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11)[0];
+}
+
+// GFLOP/s of `threads` threads running fmaChains at once (wall clock), best of 3.
+static double peakGflops(int threads) {
+  constexpr long kIterations = 40'000'000;
+  double best = 0;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::vector<float> results(threads);
+    std::vector<std::thread> team;
+    const auto start = std::chrono::steady_clock::now();
+    for (int t = 0; t < threads; ++t) team.emplace_back([&results, t] { results[t] = fmaChains(kIterations, 0.5f); });
+    for (auto& thread : team) thread.join();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    best = std::max(best, threads * kIterations * 12.0 * kLanes * 2 / seconds / 1e9);
+    if (results[0] == 12345.0f) std::printf(" ");  // uses the results
+  }
+  return best;
+}
 
 static double threadSeconds() {
   timespec now;
@@ -149,5 +193,7 @@ int main() {
     std::printf("%s{\"layer\":\"%s\",\"flopPerImage\":%.0f,\"bytesPerImage\":%.0f,\"microsecondsPerImage\":%.4f}",
                 r ? "," : "", rows[r].layer, rows[r].flop / n, rows[r].bytes / n, 1e6 * seconds / reps / n);
   }
-  std::printf("]}\n");
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  std::printf("],\"peak\":{\"coreGflops\":%.1f,\"allCoresGflops\":%.1f,\"cores\":%d}}\n", peakGflops(1),
+              peakGflops(cores), cores);
 }
