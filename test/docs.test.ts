@@ -73,7 +73,7 @@ describe('the examples of README.md and docs/', () => {
   const env = {
     ...process.env,
     PATH: `${join(project, 'node_modules/.bin')}:${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
-    // One thread per example keeps the machine usable for the rest of the suite; results do not depend on it.
+    // One thread per example leaves the other cores to the rest of the machine; no example's numbers are checked.
     LENET5_THREADS: '1',
   };
 
