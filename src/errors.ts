@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 
 /**
- * Every error this package raises is a Lenet5Error with a stable `code` (README, "Error codes").
+ * Every error this package raises is a Lenet5Error with a stable `code` (docs/api.md, "Error codes").
  * Native errors arrive as plain Errors with a code and are rethrown here with the caller's stack.
  */
 export type ErrorCode =

@@ -101,6 +101,10 @@ describe('lenet5 command', () => {
     expect(result.stdout).toMatch(/Test Loss: \d\.\d{4}, Test Accuracy: \d+\.\d\d%/);
     expect(result.stdout).toContain('torch.load("');
     expect(result.stdout).toContain('weights_only=True');
+    // A newcomer is told which Python class to load the weights into, and where it is written out.
+    expect(result.stdout).toContain('from lenet5 import LeNet5');
+    expect(result.stdout).toContain('model = LeNet5(num_classes=10)');
+    expect(result.stdout).toContain('README.md ("Quick start in Python")');
     // No progress bar when stdout is not a terminal.
     expect(result.stdout).not.toContain('ETA');
   });

@@ -97,7 +97,7 @@ describe('image folders', () => {
   drawFolder(folder, 40, 1);
   const corrupt = join(folder, 'ring', 'broken.png');
   writeFileSync(corrupt, Buffer.from('\x89PNG\r\n\x1a\nnot really a png', 'latin1')); // a PNG signature, then garbage
-  // Small shapes with margins around them: MNIST's centring suits them best (README, "Your own data").
+  // Small shapes with margins around them: MNIST's centring suits them best (docs/cli.md, "Your own data").
   const train = (...extra: string[]) => trainFolder(folder, 'shapes.pth', '--fit', 'mnist', ...extra);
 
   it('refuses a folder with a corrupt file by default, naming the file and the way out', () => {

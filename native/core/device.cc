@@ -65,7 +65,7 @@ c10::Device resolveDevice(const std::string& name) {
         "Device '" + name +
             "' was requested, but CUDA is not available: the LibTorch this addon was built "
             "against has no CUDA support, or no NVIDIA GPU/driver is visible. Use device 'cpu' or 'auto', or "
-            "rebuild against a CUDA LibTorch (see README, 'Installing').");
+            "rebuild against a CUDA LibTorch (see README, 'Install').");
   }
   int count = cudaDeviceCount();
   if (index >= count) {

@@ -235,8 +235,11 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
     reportIndex = await writeReport(options.report, { model, test, history, result, settings: { ...options, data: dataPath } });
     say(options, `Report: ${reportIndex}`);
   }
-  say(options, "\nLoad it in Python (model = the seed's LeNet5 class):");
+  // The class is written out in the README's "Quick start in Python", which every install of the package includes.
+  say(options, '\nLoad it in Python, into the LeNet5 class of README.md ("Quick start in Python"), saved as lenet5.py:');
   say(options, `  import torch`);
+  say(options, `  from lenet5 import LeNet5`);
+  say(options, `  model = LeNet5(num_classes=${model.numClasses})`);
   say(options, `  model.load_state_dict(torch.load(${JSON.stringify(options.out)}, weights_only=True))`);
   if (options.json) {
     printJson({

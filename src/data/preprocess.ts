@@ -8,7 +8,7 @@ export type Fit = 'mnist' | 'stretch' | 'pad';
 export const FITS: readonly Fit[] = ['mnist', 'stretch', 'pad'];
 /**
  * Every image is prepared so unless told otherwise (or a model's metadata says how it was trained).
- * Chosen by measurement (scripts/measure-fit.mjs, README "Your own data"): on 28x28 exports, larger
+ * Chosen by measurement (scripts/measure-fit.mjs; the table is in docs/measurements.md, "Which --fit"): on 28x28 exports, larger
  * RGB photos and dark-on-light drawings it was within 0.2 points of the best fit; 'mnist' lost
  * 13-29 points on them.
  */
