@@ -157,6 +157,25 @@ describe('fused engine', () => {
 
   // GCC 12's intrinsics headers warn (-Wmaybe-uninitialized) where their helpers are inlined into
   // the kernels, so every build printed 35 warnings; the ISA files silence that at its source.
+  it("the kernels agree at every lane width (4, 8 and 16: AVX-512's logic too, on CPUs without it)", () => {
+    const binary = join(tempDir(), 'lane_widths');
+    const built = spawnSync(
+      'c++',
+      ['-std=c++17', '-O1', '-ffp-contract=fast', '-Wno-psabi', '-o', binary, join(root, 'test/native/lane_widths.cc')],
+      { encoding: 'utf8' },
+    );
+    expect(built.status, built.stderr).toBe(0);
+    const widths = JSON.parse(execFileSync(binary, { encoding: 'utf8', maxBuffer: 1 << 24 })) as Record<
+      string,
+      { loss: number; gradients: number[]; logits: number[] }
+    >;
+    for (const lanes of ['4', '16']) {
+      expect(widths[lanes]!.loss).toBeCloseTo(widths['8']!.loss, 3);
+      expectClose(widths[lanes]!.gradients, widths['8']!.gradients, `${lanes}-lane gradients`);
+      expectClose(widths[lanes]!.logits, widths['8']!.logits, `${lanes}-lane logits`);
+    }
+  }, 180_000);
+
   it("each instruction-set file compiles with the build's warnings (-Wall -Wextra, -O3) and prints none", () => {
     const engineDir = join(root, 'native/core/engine');
     const sources = readdirSync(engineDir).filter((name) => /^isa_\w+\.cc$/.test(name));
