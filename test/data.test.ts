@@ -2,11 +2,13 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { Dataset, datasets } from '../src/index.js';
 import { loadImage28 } from '../src/data/image.js';
-import { expectCode, rng, root, syntheticImages, tempDir, lenet5Json as runCli } from './helpers.js';
+import { expectCode, pngClaiming, pngFile, rng, root, syntheticImages, tempDir, lenet5Json as runCli } from './helpers.js';
 
 const dir = tempDir();
 const cacheDir = join(dir, 'cache');
@@ -212,6 +214,154 @@ describe('MNIST-style preprocessing', () => {
     expect(Math.abs(sy / mass - 13.5)).toBeLessThan(1);
     const stretched = await loadImage28('bar.png', PNG.sync.write(png), { fit: 'stretch' });
     expect(stretched[5 * 28 + 14]).toBe(0); // the plain resize keeps the bar in its corner
+  });
+});
+
+describe('small PNGs, decoded without sharp, give what sharp gives', () => {
+  /** sharp's reading of an image at full size (today's pipeline before the resize): the reference. */
+  async function sharpGray(bytes: Buffer, invert = false) {
+    const image = sharp(bytes)
+      .flatten({ background: invert ? '#ffffff' : '#000000' })
+      .grayscale()
+      .extractChannel(0);
+    if (invert) image.negate();
+    const { data, info } = await image.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    return { width: info.width, height: info.height, pixels: new Uint8Array(data) };
+  }
+  /** The same pixels as a PGM, which always goes through sharp: loadImage28's result before the fast path. */
+  const pgmOf = (gray: { width: number; height: number; pixels: Uint8Array }) =>
+    Buffer.concat([Buffer.from(`P5\n${gray.width} ${gray.height}\n255\n`), gray.pixels]);
+  /** A PNG (pngjs) of `colorType` whose pixels are gray `values[i]` with alpha `alphas[i]`. */
+  function grayPng(width: number, height: number, colorType: 0 | 2 | 4 | 6, values: number[], alphas: number[], filterType = -1) {
+    const png = new PNG({ width, height });
+    for (let i = 0; i < width * height; i++) {
+      png.data.fill(values[i % values.length], 4 * i, 4 * i + 3);
+      png.data[4 * i + 3] = alphas[i % alphas.length];
+    }
+    return PNG.sync.write(png, { colorType, filterType });
+  }
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+  it('8-bit gray and gray RGB, every value, each of the five row filters, as is and inverted', async () => {
+    const random = rng(3);
+    const values = [...range(256), ...range(784 - 256).map(() => Math.floor(random() * 256))]; // random: every filter's cases
+    for (const colorType of [0, 2] as const)
+      for (const filterType of range(5))
+        for (const invert of [false, true]) {
+          const png = grayPng(28, 28, colorType, values, [255], filterType);
+          expect(await loadImage28('x.png', png, { invert }), `type ${colorType} filter ${filterType}`).toEqual(
+            (await sharpGray(png, invert)).pixels,
+          );
+        }
+  });
+
+  it('8-bit gray+alpha and gray RGBA, every value with every alpha (the flatten onto black, or white when inverted)', async () => {
+    const pairs = range(65536);
+    for (const colorType of [4, 6] as const)
+      for (let start = 0; start < pairs.length; start += 784) {
+        const chunk = pairs.slice(start, start + 784);
+        const png = grayPng(
+          28,
+          28,
+          colorType,
+          chunk.map((p) => p >> 8),
+          chunk.map((p) => p & 255),
+          (start / 784) % 5,
+        );
+        for (const invert of [false, true])
+          expect(await loadImage28('x.png', png, { invert }), `type ${colorType} from pair ${start}`).toEqual(
+            (await sharpGray(png, invert)).pixels,
+          );
+      }
+  });
+
+  it('other sizes, up to the largest taken and beyond, with each fit, as the same pixels through sharp', async () => {
+    const random = rng(5);
+    const values = range(4096).map(() => Math.floor(random() * 256));
+    const alphas = range(4096).map(() => (random() < 0.5 ? 255 : Math.floor(random() * 256)));
+    for (const [width, height] of [
+      [45, 19],
+      [256, 256],
+      [257, 256],
+    ])
+      for (const fit of ['stretch', 'pad', 'mnist'] as const)
+        for (const invert of [false, true]) {
+          const png = grayPng(width, height, 6, values, alphas);
+          expect(await loadImage28('x.png', png, { fit, invert }), `${width}x${height} ${fit}`).toEqual(
+            await loadImage28('x.pgm', pgmOf(await sharpGray(png, invert)), { fit }),
+          );
+        }
+  });
+
+  it('kinds it does not take (colour, 16-bit, palette, interlaced, tRNS, gAMA) are still decoded as sharp decodes them', async () => {
+    const random = rng(9);
+    const gray = Buffer.from(range(784).map(() => Math.floor(random() * 256)));
+    /** Unfiltered rows (filter byte 0), each pixel's bytes from its gray value. */
+    const rows = (pixelBytes: (v: number) => number[]) =>
+      deflateSync(Buffer.from(range(28).flatMap((y) => [0, ...range(28).flatMap((x) => pixelBytes(gray[y * 28 + x]))])));
+    const raw8 = rows((v) => [v]);
+    const header = { width: 28, height: 28, bitDepth: 8, colourType: 0 };
+    const kinds: Record<string, Buffer> = {
+      colour: await sharp(Buffer.from(range(784 * 3).map(() => Math.floor(random() * 256))), {
+        raw: { width: 28, height: 28, channels: 3 },
+      })
+        .png()
+        .toBuffer(),
+      '16-bit': pngFile(
+        { ...header, bitDepth: 16 },
+        rows((v) => [v, 255 - v]),
+      ),
+      palette: await sharp(gray, { raw: { width: 28, height: 28, channels: 1 } })
+        .png({ palette: true, colours: 16 })
+        .toBuffer(),
+      interlaced: await sharp(gray, { raw: { width: 28, height: 28, channels: 1 } })
+        .png({ progressive: true })
+        .toBuffer(),
+      tRNS: pngFile(header, raw8, [['tRNS', Buffer.from([0, gray[0]])]]),
+      gAMA: pngFile(header, raw8, [['gAMA', Buffer.from([0, 0, 0x3a, 0x98])]]), // gamma 0.15
+    };
+    for (const [kind, png] of Object.entries(kinds))
+      for (const invert of [false, true])
+        expect(await loadImage28(`${kind}.png`, png, { invert }), kind).toEqual((await sharpGray(png, invert)).pixels);
+  });
+
+  it('the size limit holds before inflating: a small PNG over maxPixels, and one whose header claims 100000x100000, are refused', async () => {
+    const png = grayPng(28, 28, 0, range(256), [255]);
+    const small = await expectCode(loadImage28('small.png', png, { maxPixels: 100 }), 'ERR_LENET5_IMAGE');
+    expect(small.message).toMatch(/small\.png: has more than 100 pixels/);
+    const claims = await expectCode(loadImage28('claims.png', pngClaiming(100_000, 100_000)), 'ERR_LENET5_IMAGE');
+    expect(claims.message).toMatch(/claims\.png: has more than 67108864 pixels \(8192x8192\)/);
+  });
+
+  it('a truncated or corrupted PNG is refused (ERR_LENET5_IMAGE) or decoded exactly as sharp does, at every byte', async () => {
+    // Small, so that every byte can be tried in a few seconds.
+    const png = grayPng(8, 8, 4, range(64), [255, 0, 128]);
+    const outcome = (result: Promise<Uint8Array>) =>
+      result.then(
+        (pixels) => Array.from(pixels).join(','),
+        (error: { code?: string }) => error.code ?? 'sharp refused',
+      );
+    for (let at = 8; at < png.length; at++) {
+      const truncated = png.subarray(0, at);
+      const flipped = Buffer.from(png);
+      flipped[at] ^= 0x10;
+      for (const [label, bad] of [
+        [`truncated at ${at}`, truncated],
+        [`byte ${at} flipped`, flipped],
+      ] as const) {
+        const expected = (await outcome(sharpGray(bad).then((gray) => loadImage28('bad.pgm', pgmOf(gray))))).replace(
+          'sharp refused',
+          'ERR_LENET5_IMAGE',
+        );
+        expect(await outcome(loadImage28('bad.png', bad)), label).toBe(expected);
+      }
+    }
+  });
+
+  it('a 28x28 PNG whose data inflates to 64 MiB (a zlib bomb) is answered as sharp answers it', async () => {
+    const bomb = pngFile({ width: 28, height: 28, bitDepth: 8, colourType: 0 }, deflateSync(Buffer.alloc(64 * 1024 * 1024)));
+    expect(bomb.length).toBeLessThan(100_000);
+    expect(await loadImage28('bomb.png', bomb)).toEqual((await sharpGray(bomb)).pixels);
   });
 });
 

@@ -94,8 +94,12 @@ export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
 }
 
-/** A PNG file from its IHDR fields and its compressed pixel rows (IDAT). */
-export function pngFile(header: { width: number; height: number; bitDepth: number; colourType: number }, idat: Buffer): Buffer {
+/** A PNG file from its IHDR fields and its compressed pixel rows (IDAT), with `ancillary` chunks (type, data) between them. */
+export function pngFile(
+  header: { width: number; height: number; bitDepth: number; colourType: number },
+  idat: Buffer,
+  ancillary: [string, Buffer][] = [],
+): Buffer {
   const chunk = (type: string, data: Buffer) => {
     const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
     const length = Buffer.alloc(4);
@@ -112,6 +116,7 @@ export function pngFile(header: { width: number; height: number; bitDepth: numbe
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk('IHDR', ihdr),
+    ...ancillary.map(([type, data]) => chunk(type, data)),
     chunk('IDAT', idat),
     chunk('IEND', Buffer.alloc(0)),
   ]);

@@ -146,6 +146,13 @@ describe('HTTP API', () => {
       { type: 'image/png', payload: Buffer.alloc(0), status: 400, code: 'ERR_LENET5_IMAGE', message: /empty/ },
       {
         type: 'image/png',
+        payload: (await png(image(0))).subarray(0, 60), // cut inside its pixel data
+        status: 400,
+        code: 'ERR_LENET5_IMAGE',
+        message: /cannot be decoded as an image/,
+      },
+      {
+        type: 'image/png',
         payload: pngClaiming(50_000, 50_000),
         status: 400,
         code: 'ERR_LENET5_IMAGE',
