@@ -112,6 +112,10 @@ template <typename Work>
 void Engine::forEachChunk(WorkerPool& pool, int64_t count, int64_t chunkImages, Work work) {
   for (int t = 0; t < pool.size(); ++t) state(t, false);
   const int64_t chunks = (count + chunkImages - 1) / chunkImages;
+  if (chunks <= 1) {  // waking the team for one chunk (evaluate at a small batch size) costs more than it saves
+    if (count > 0) work(0, 0, count, 0);
+    return;
+  }
   std::atomic<int64_t> next{0};
   pool.run([&](int t) {
     for (int64_t chunk = next.fetch_add(1); chunk < chunks; chunk = next.fetch_add(1)) {
