@@ -1,9 +1,9 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LeNet5, QuantizedLeNet5, inspect } from '../src/index.js';
-import { expectCode, syntheticDataset, syntheticImages, tempDir } from './helpers.js';
+import { expectCode, lenet5Json, syntheticDataset, syntheticImages, tempDir, tinyMnistFolder } from './helpers.js';
 
 const dir = tempDir();
 const CLASSES = 4;
@@ -132,5 +132,33 @@ describe('int8 quantization', () => {
     await expectCode(model.quantize(data, { images: 1.5 }), 'ERR_LENET5_INVALID_ARGUMENT');
     await expectCode(model.quantize(data, { imgs: 10 } as never), 'ERR_LENET5_INVALID_ARGUMENT');
     await expectCode(model.quantize({} as never), 'ERR_LENET5_INVALID_ARGUMENT');
+  });
+});
+
+describe('lenet5 quantize and the commands that take an int8 model', () => {
+  it('quantizes a trained .pth, reports both accuracies, and evaluate and export --int8 take the result', () => {
+    const cwd = tempDir();
+    const data = tinyMnistFolder(cwd);
+    expect(lenet5Json(cwd, ['train', '--data', data, '--epochs', '2', '--out', 'm.pth']).status).toBe(0);
+    type Quantized = {
+      test: { total: number; float32: { accuracy: number }; int8: { accuracy: number } };
+      out: string;
+      bytes: { float: number; int8: number };
+    };
+    const quantize = lenet5Json<Quantized>(cwd, ['quantize', 'm.pth', '--calibrate', data, '--images', '50']);
+    expect(quantize.status).toBe(0);
+    expect(quantize.json.out).toBe('m.int8');
+    expect(quantize.json.test.total).toBe(40);
+    expect(Math.abs(quantize.json.test.int8.accuracy - quantize.json.test.float32.accuracy)).toBeLessThanOrEqual(0.05);
+    expect(quantize.json.bytes.float / quantize.json.bytes.int8).toBeGreaterThan(3.5);
+    const evaluate = lenet5Json<{ accuracy: number }>(cwd, ['evaluate', 'm.int8', '--data', data]);
+    expect(evaluate.status).toBe(0);
+    expect(evaluate.json.accuracy).toBe(quantize.json.test.int8.accuracy);
+    expect(lenet5Json(cwd, ['export', 'm.int8', '--format', 'onnx', '--int8']).status).toBe(0);
+    expect(existsSync(join(cwd, 'm.int8.onnx'))).toBe(true);
+    const floatAsInt8 = lenet5Json<{ error: { message: string } }>(cwd, ['export', 'm.pth', '--format', 'onnx', '--int8']);
+    expect(floatAsInt8.status).toBe(2);
+    expect(floatAsInt8.json.error.message).toContain('lenet5 quantize m.pth --calibrate');
+    expect(lenet5Json(cwd, ['quantize', 'm.pth']).status).toBe(2); // --calibrate is required
   });
 });

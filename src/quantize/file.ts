@@ -55,7 +55,7 @@ export function isInt8Model(bytes: Uint8Array): boolean {
 export function int8ModelError(path: string): Lenet5Error {
   return new Lenet5Error(
     'ERR_LENET5_INT8_MODEL',
-    `${path} is an int8 model (written by lenet5 quantize), not a float32 .pth. Load it with QuantizedLeNet5.load(path) (the lenet5 commands accept it as it is), or load the float .pth it was quantized from.`,
+    `${path} is an int8 model (written by lenet5 quantize), not a float32 .pth. Load it with QuantizedLeNet5.load(path) (lenet5 evaluate, predict, serve and export --int8 take it as it is), or load the float .pth it was quantized from.`,
   );
 }
 

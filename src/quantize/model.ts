@@ -81,6 +81,11 @@ export class QuantizedLeNet5 {
     await writeFileAtomic(path, lenet5ToQdqOnnx(this.network));
   }
 
+  /** Where it runs: the int8 path is CPU code. */
+  get device(): string {
+    return 'cpu';
+  }
+
   /** Nothing native to free; here so the commands can treat both kinds of model alike. */
   dispose(): void {}
 
