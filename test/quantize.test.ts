@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import * as ortWeb from 'onnxruntime-web';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LeNet5, QuantizedLeNet5, inspect } from '../src/index.js';
 import { expectCode, lenet5Json, syntheticDataset, syntheticImages, tempDir, tinyMnistFolder } from './helpers.js';
@@ -76,7 +77,7 @@ describe('int8 quantization', () => {
     expect(flat((await again.predict(input)).logits)).toEqual(flat((await quantized.predict(input)).logits));
   });
 
-  it('exports QDQ ONNX that onnxruntime-node runs: the QDQ graph as written gives our logits; its integer kernels our classes on >= 99.5%', async () => {
+  it('exports QDQ ONNX: onnxruntime-node computes our logits from the graph as written, and our classes on >= 99.5% with its int8 kernels, as does onnxruntime-web', async () => {
     const path = join(dir, 'int8.onnx');
     await quantized.export(path, { format: 'onnx' });
     const ours = flat((await quantized.predict(input)).logits);
@@ -90,6 +91,11 @@ describe('int8 quantization', () => {
     const fused = await ort.InferenceSession.create(path);
     const fusedLogits = (await fused.run(feeds)).logits.data as Float32Array;
     expect(classAgreement(fusedLogits, ours)).toBeGreaterThanOrEqual(0.995);
+    // onnxruntime-web's WebAssembly build, run here in Node (the browser path is the float export's test).
+    ortWeb.env.wasm.numThreads = 1;
+    const web = await ortWeb.InferenceSession.create(readFileSync(path));
+    const webLogits = (await web.run({ input: new ortWeb.Tensor('float32', input, [count, 1, 28, 28]) })).logits.data as Float32Array;
+    expect(classAgreement(webLogits, ours)).toBeGreaterThanOrEqual(0.995);
   });
 
   it('evaluates like predict: accuracy and confusion matrix from the int8 logits', async () => {

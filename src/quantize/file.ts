@@ -1,5 +1,5 @@
 /**
- * The int8 model file (lenet5 quantize writes it; README, "int8"). Not a .pth: PyTorch has no
+ * The int8 model file (lenet5 quantize and QuantizedLeNet5.save write it). Not a .pth: PyTorch has no
  * loader for this scheme, and a .pth stays float32 so Python loads it as before.
  *
  *   bytes 0-7    "LENET5Q8" (the magic; the float loaders recognise it and name this format)

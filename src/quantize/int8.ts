@@ -12,8 +12,9 @@
  *   values is the quantized maximum). After a ReLU only 0..127 occur, so those bytes are also valid u8
  *   operands. scale = max|a| / 127 over the calibration images: max-abs, not a percentile, because
  *   no calibration value is then clipped and the result does not depend on how many images a
- *   percentile's tail is estimated from; on Fashion-MNIST it loses well under the 0.5 points the
- *   issue allows (README, "int8"). A tensor that is 0 on every calibration image gets scale 1.
+ *   percentile's tail is estimated from. Measured on Fashion-MNIST (a 2-epoch model, 1000
+ *   calibration images): 86.15% float32, 86.05-86.17% int8, within the 0.5 points the issue allows;
+ *   percentiles were not tried. A tensor that is 0 on every calibration image gets scale 1.
  * - Biases: int32 with scale inputScale * weightScale[c] (ONNX's QLinearConv convention), so a
  *   layer's output is exactly (sum of int8 x int8 products + int32 bias) * that scale.
  * - Quantize is ONNX's QuantizeLinear: x / scale in float32, rounded half to even, saturated to
