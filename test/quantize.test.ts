@@ -139,6 +139,15 @@ describe('int8 quantization', () => {
     await expectCode(model.quantize(data, { imgs: 10 } as never), 'ERR_LENET5_INVALID_ARGUMENT');
     await expectCode(model.quantize({} as never), 'ERR_LENET5_INVALID_ARGUMENT');
   });
+
+  it('refuses to quantize weights that are not finite with ERR_LENET5_NON_FINITE, naming the tensor', async () => {
+    const broken = new LeNet5({ numClasses: CLASSES, seed: 1 });
+    const values = broken.parameterValues();
+    values[2][5] = NaN; // conv2.weight
+    broken.setParameterValues(values);
+    const error = await expectCode(broken.quantize(syntheticDataset(8, CLASSES, 1)), 'ERR_LENET5_NON_FINITE');
+    expect(error.message).toContain('conv2.weight');
+  });
 });
 
 describe('lenet5 quantize and the commands that take an int8 model', () => {

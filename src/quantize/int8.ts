@@ -27,6 +27,8 @@
  *   fc3's dequantized result is the logits.
  */
 
+import { Lenet5Error } from '../errors.js';
+
 /** The two convolutions and three linear layers, in state_dict order. */
 export const QUANTIZED_LAYERS = ['conv1', 'conv2', 'fc1', 'fc2', 'fc3'] as const;
 export type LayerName = (typeof QUANTIZED_LAYERS)[number];
@@ -189,6 +191,17 @@ export function quantizeNetwork(parameters: FloatParameter[], calibration: Float
         return sums;
       },
       observe,
+    );
+  }
+  // A NaN weight or an activation past float32's range has no int8 scale: it would quantize to 0 silently.
+  const nonFinite = [
+    ...parameters.filter((p) => p.values.some((v) => !Number.isFinite(v))).map((p) => p.name),
+    ...ACTIVATIONS.filter((a) => !Number.isFinite(maxAbs[a]) || Math.fround(maxAbs[a]) === Infinity).map((a) => `the ${a} activations`),
+  ];
+  if (nonFinite.length) {
+    throw new Lenet5Error(
+      'ERR_LENET5_NON_FINITE',
+      `Cannot quantize: ${nonFinite.join(', ')} hold values that are not finite (or beyond float32's range), which int8 cannot represent. Quantize weights saved before training diverged.`,
     );
   }
   const activationScales = Object.fromEntries(ACTIVATIONS.map((a) => [a, scaleFor(maxAbs[a])])) as Record<ActivationName, number>;
