@@ -174,6 +174,12 @@ describe('lenet5 quantize and the commands that take an int8 model', () => {
     const floatAsInt8 = lenet5Json<{ error: { message: string } }>(cwd, ['export', 'm.pth', '--format', 'onnx', '--int8']);
     expect(floatAsInt8.status).toBe(2);
     expect(floatAsInt8.json.error.message).toContain('lenet5 quantize m.pth --calibrate');
+    const inspected = lenet5Json<{ tensors: { name: string; dtype: string }[]; scalars: Record<string, unknown> }>(cwd, [
+      'inspect',
+      'm.int8',
+    ]);
+    expect(inspected.json.tensors).toContainEqual({ name: 'conv1.weight', dtype: 'int8', shape: [6, 1, 5, 5] });
+    expect(inspected.json.scalars.calibration_images).toBe(50);
     expect(lenet5Json(cwd, ['quantize', 'm.pth']).status).toBe(2); // --calibrate is required
   });
 });

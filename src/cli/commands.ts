@@ -11,7 +11,7 @@ import { DEFAULT_FIT, type Fit, type ImageOptions } from '../data/preprocess.js'
 import { writeFileAtomic } from '../atomic-write.js';
 import { loadEvaluationSet, type DataOptions, type EvaluationSplit } from './data.js';
 import type { Prediction } from '../model.js';
-import { loadModel } from './load.js';
+import { inspectInt8Model, loadModel, startsLikeInt8Model } from './load.js';
 import { QuantizedLeNet5 } from '../quantize/model.js';
 import { UsageError, percent, printJson, say, warn, type CommonOptions } from './output.js';
 import { canonicalPath, refuseClobbering } from './paths.js';
@@ -224,7 +224,7 @@ export async function predictCommand(modelPath: string, inputs: string[], option
 }
 
 export async function inspectCommand(file: string, options: CommonOptions): Promise<number> {
-  const result = await inspect(file);
+  const result = (await startsLikeInt8Model(file)) ? await inspectInt8Model(file) : await inspect(file);
   if (options.json) {
     printJson({ ok: true, command: 'inspect', ...result });
   } else {

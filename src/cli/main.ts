@@ -188,8 +188,8 @@ program
 
 program
   .command('inspect')
-  .description('List the tensors (name, dtype, shape) and format of a .pth file, without building a model')
-  .argument('<file>', '.pth file')
+  .description('List the tensors (name, dtype, shape) and format of a .pth file or an int8 model, without building a model')
+  .argument('<file>', '.pth file or int8 model')
   .option('--json', 'print one JSON object')
   .action(run(async (file, options) => (await commands()).inspectCommand(file, options)));
 

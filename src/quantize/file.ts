@@ -59,6 +59,20 @@ export function int8ModelError(path: string): Lenet5Error {
   );
 }
 
+/** The tensors an int8 model file holds, in file order. */
+export function storedTensors(
+  network: QuantizedNetwork,
+): { name: string; dtype: DType; shape: number[]; values: Int8Array | Int32Array | Float32Array }[] {
+  return QUANTIZED_LAYERS.flatMap((name) => {
+    const layer = network.layers[name];
+    return [
+      { name: `${name}.weight`, dtype: 'int8' as const, shape: layer.shape, values: layer.weight },
+      { name: `${name}.weight_scale`, dtype: 'float32' as const, shape: [layer.shape[0]], values: layer.weightScales },
+      { name: `${name}.bias`, dtype: 'int32' as const, shape: [layer.shape[0]], values: layer.bias },
+    ];
+  });
+}
+
 export function encodeInt8Model(network: QuantizedNetwork, info: Int8ModelInfo): Buffer {
   const tensors: TensorEntry[] = [];
   const chunks: Buffer[] = [];
@@ -71,12 +85,7 @@ export function encodeInt8Model(network: QuantizedNetwork, info: Int8ModelInfo):
     chunks.push(Buffer.from(values.buffer, values.byteOffset, values.byteLength)); // this package runs on little-endian CPUs only
     offset += values.byteLength;
   };
-  for (const name of QUANTIZED_LAYERS) {
-    const layer = network.layers[name];
-    add(`${name}.weight`, 'int8', layer.shape, layer.weight);
-    add(`${name}.weight_scale`, 'float32', [layer.shape[0]], layer.weightScales);
-    add(`${name}.bias`, 'int32', [layer.shape[0]], layer.bias);
-  }
+  for (const t of storedTensors(network)) add(t.name, t.dtype, t.shape, t.values);
   const header: Int8Header = {
     format: 'lenet5-libtorch/int8',
     version: INT8_FORMAT_VERSION,
