@@ -5,7 +5,14 @@
  * recommends for CNNs: it fuses each DQ -> Conv/Gemm -> Q into an integer kernel. The values are
  * those of src/quantize/int8.ts, so the file computes what QuantizedLeNet5.predict computes.
  */
-import { ACTIVATIONS, QUANTIZED_LAYERS, type ActivationName, type LayerName, type QuantizedNetwork } from '../quantize/int8.js';
+import {
+  ACTIVATIONS,
+  QUANTIZED_LAYERS,
+  outputScales,
+  type ActivationName,
+  type LayerName,
+  type QuantizedNetwork,
+} from '../quantize/int8.js';
 import { FLOAT, IR_VERSION, ModelProto, ONNX_OPSET, int, ints, node, valueInfo } from './onnx.js';
 
 const INT8 = 3;
@@ -37,16 +44,15 @@ export function lenet5ToQdqOnnx(network: QuantizedNetwork): Uint8Array {
     return `${input}_dq`;
   };
   /** The layer's int8 weight and int32 bias as initializers, each behind a per-channel DequantizeLinear. */
-  const dequantizedParameters = (name: LayerName, inputScale: number) => {
+  const dequantizedParameters = (name: LayerName) => {
     const layer = network.layers[name];
     const channels = layer.shape[0];
-    const biasScales = layer.weightScales.map((s) => Math.fround(inputScale * s));
     initializers.push(
       initializer(`${name}.weight`, layer.shape, INT8, layer.weight),
       initializer(`${name}.weight_scale`, [channels], FLOAT, layer.weightScales),
       initializer(`${name}.weight_zero_point`, [channels], INT8, new Int8Array(channels)),
       initializer(`${name}.bias`, [channels], INT32, layer.bias),
-      initializer(`${name}.bias_scale`, [channels], FLOAT, biasScales),
+      initializer(`${name}.bias_scale`, [channels], FLOAT, outputScales(network, name)),
       initializer(`${name}.bias_zero_point`, [channels], INT32, new Int32Array(channels)),
     );
     for (const part of ['weight', 'bias']) {
@@ -60,7 +66,7 @@ export function lenet5ToQdqOnnx(network: QuantizedNetwork): Uint8Array {
 
   let x = quantizeDequantize('input', 'input');
   QUANTIZED_LAYERS.forEach((name, i) => {
-    const parameters = dequantizedParameters(name, network.activationScales[ACTIVATIONS[i]]);
+    const parameters = dequantizedParameters(name);
     const output = name === 'fc3' ? 'logits' : `${name}_out`;
     if (name.startsWith('conv')) {
       const pads = name === 'conv1' ? [2, 2, 2, 2] : [0, 0, 0, 0];

@@ -226,12 +226,22 @@ export function quantizeNetwork(parameters: FloatParameter[], calibration: Float
   return { numClasses: layers.fc3.shape[0], activationScales, layers };
 }
 
+/**
+ * A layer's output scale per channel, input scale x weight scale in float32 (as ONNX stores the
+ * bias's scale): (integer sum + int32 bias) x this is the layer's dequantized output.
+ */
+export function outputScales(network: QuantizedNetwork, name: LayerName): Float32Array {
+  const inputScale = network.activationScales[ACTIVATIONS[QUANTIZED_LAYERS.indexOf(name)]];
+  return network.layers[name].weightScales.map((s) => Math.fround(inputScale * s));
+}
+
 /** The int8 forward pass: logits for `count` normalised images (N x 784), N x numClasses. */
 export function int8Logits(network: QuantizedNetwork, images: Float32Array, count: number): Float32Array {
   const { activationScales, layers } = network;
   const logits = new Float32Array(count * network.numClasses);
   // Integers held as doubles: the sums stay exact, and one array type keeps the inner loops monomorphic.
   const weights = Object.fromEntries(QUANTIZED_LAYERS.map((name) => [name, Float64Array.from(layers[name].weight)]));
+  const scales = Object.fromEntries(QUANTIZED_LAYERS.map((name) => [name, outputScales(network, name)]));
   for (let n = 0; n < count; n++) {
     const scale = activationScales.input;
     const image = new Float64Array(784);
@@ -239,13 +249,11 @@ export function int8Logits(network: QuantizedNetwork, images: Float32Array, coun
     const out = forward(
       image,
       (name, input) => {
-        const layer = layers[name];
-        const inputScale = activationScales[ACTIVATIONS[QUANTIZED_LAYERS.indexOf(name)]];
-        const sums = layerSums(input, GEOMETRY[name].inputSize, layer.shape, weights[name], GEOMETRY[name].padding);
-        const perChannel = sums.length / layer.shape[0];
-        for (let k = 0; k < sums.length; k++) {
-          const c = Math.floor(k / perChannel);
-          sums[k] = Math.fround((sums[k] + layer.bias[c]) * Math.fround(inputScale * layer.weightScales[c]));
+        const { shape, bias } = layers[name];
+        const sums = layerSums(input, GEOMETRY[name].inputSize, shape, weights[name], GEOMETRY[name].padding);
+        const perChannel = sums.length / shape[0];
+        for (let c = 0, k = 0; c < shape[0]; c++) {
+          for (const end = k + perChannel; k < end; k++) sums[k] = Math.fround((sums[k] + bias[c]) * scales[name][c]);
         }
         return sums;
       },
