@@ -31,6 +31,10 @@ export type ErrorCode =
   | 'ERR_LENET5_PTH_LEGACY'
   | 'ERR_LENET5_PTH_TOO_LARGE'
   | 'ERR_LENET5_STATE_DICT'
+  /** An int8 model (lenet5 quantize) given to a float loader. */
+  | 'ERR_LENET5_INT8_MODEL'
+  /** A file that starts like an int8 model but is not a valid one. */
+  | 'ERR_LENET5_INT8_FORMAT'
   | 'ERR_LENET5_IO'
   | 'ERR_LENET5_IMAGE'
   | 'ERR_LENET5_BAD_FILES'

@@ -13,6 +13,7 @@ export type {
   LoadStateResult,
   BatchGradients,
 } from './model.js';
+export { QuantizedLeNet5 } from './quantize/model.js';
 export type { EngineName } from './native.js';
 export { Adam, SGD, Optimizer } from './optim.js';
 export { StepLR, CosineAnnealingLR, ReduceLROnPlateau, LRScheduler, EarlyStopping, schedulerFromState } from './schedule.js';

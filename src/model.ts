@@ -1,6 +1,6 @@
 /** LeNet5: the model users create, train, evaluate, run, save and load. */
 import { Lenet5Error, awaitNative, callNative } from './errors.js';
-import { DEFAULT_NORMALIZATION, checkNormalization, type Dataset, type Normalization } from './data/dataset.js';
+import { DEFAULT_NORMALIZATION, Dataset, IMAGE_PIXELS, checkNormalization, type Normalization } from './data/dataset.js';
 import { parseDevice, type DeviceName } from './device.js';
 import { native, type EngineName, type NativeModel } from './native.js';
 import { Optimizer } from './optim.js';
@@ -10,6 +10,8 @@ import { readMetadata, writeMetadata, type ModelMetadata } from './metadata.js';
 import { readCheckpoint, readStateDict, type StateDict } from './pth/load.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { lenet5ToOnnx } from './export/onnx.js';
+import { QuantizedLeNet5 } from './quantize/model.js';
+import { quantizeNetwork } from './quantize/int8.js';
 import { checkBoolean, invalidArgument, knownKeys, nonEmptyString, oneOf, optionsObject, positiveInteger, checkSeed } from './validate.js';
 import { checkLabelledBatch, checkTrainOptions, trainEventHandler, type History, type TrainOptions } from './model/training.js';
 import {
@@ -240,6 +242,33 @@ export class LeNet5 {
     const count = checkPredictInput(pixels, options);
     const raw = await awaitNative(() => this.handle.predict(pixels, count, this.normalization));
     return predictionFromNative(raw, count, this.numClasses);
+  }
+
+  /**
+   * Static post-training int8 quantization (src/quantize/int8.ts has the scheme): per-channel int8
+   * weights, and per-tensor activation scales measured on the first `images` images of `dataset`
+   * (default 1000; training images, not the test set). The float model is unchanged.
+   */
+  async quantize(dataset: Dataset, options: { images?: number } = {}): Promise<QuantizedLeNet5> {
+    if (!(dataset instanceof Dataset)) throw invalidArgument('dataset', 'Dataset (calibration images)', dataset);
+    const o = optionsObject('quantize options', options);
+    knownKeys('quantize options', o, ['images']);
+    const count = Math.min(o.images === undefined ? 1000 : positiveInteger('images', o.images), dataset.size);
+    if (count === 0) throw new Lenet5Error('ERR_LENET5_DATA', 'The calibration dataset holds no images. Give it some training images.');
+    const pixels = dataset.toArrays().images.subarray(0, count * IMAGE_PIXELS);
+    const { mean, std } = this.normalization;
+    const calibration = Float32Array.from(pixels, (v) => (v / 255 - mean) / std);
+    const values = this.parameterValues();
+    const network = quantizeNetwork(
+      this.parameters().map((p, i) => ({ ...p, values: values[i] })),
+      calibration,
+    );
+    return new QuantizedLeNet5(network, {
+      classes: this.classes ? [...this.classes] : null,
+      normalization: { ...this.normalization },
+      ...(this.preprocessing ? { preprocessing: { ...this.preprocessing } } : {}),
+      calibration: { method: 'max-abs', images: count },
+    });
   }
 
   /**

@@ -11,7 +11,8 @@ import { DEFAULT_FIT, type Fit, type ImageOptions } from '../data/preprocess.js'
 import { writeFileAtomic } from '../atomic-write.js';
 import { loadEvaluationSet, type DataOptions, type EvaluationSplit } from './data.js';
 import type { Prediction } from '../model.js';
-import { loadModel } from './load.js';
+import { inspectInt8Model, loadModel, startsLikeInt8Model } from './load.js';
+import { QuantizedLeNet5 } from '../quantize/model.js';
 import { UsageError, percent, printJson, say, warn, type CommonOptions } from './output.js';
 import { canonicalPath, refuseClobbering } from './paths.js';
 import { metadataPath } from '../metadata.js';
@@ -223,7 +224,7 @@ export async function predictCommand(modelPath: string, inputs: string[], option
 }
 
 export async function inspectCommand(file: string, options: CommonOptions): Promise<number> {
-  const result = await inspect(file);
+  const result = (await startsLikeInt8Model(file)) ? await inspectInt8Model(file) : await inspect(file);
   if (options.json) {
     printJson({ ok: true, command: 'inspect', ...result });
   } else {
@@ -244,8 +245,9 @@ export async function inspectCommand(file: string, options: CommonOptions): Prom
 
 export async function exportCommand(
   modelPath: string,
-  options: LoadFlags & { format: 'torchscript' | 'onnx'; out?: string },
+  options: LoadFlags & { format: 'torchscript' | 'onnx'; out?: string; int8?: boolean },
 ): Promise<number> {
+  if (options.int8 && options.format !== 'onnx') throw new UsageError('--int8 needs --format onnx: int8 models are exported as QDQ ONNX.');
   const out = options.out ?? modelPath.replace(/\.(pth|pt|ckpt)$/i, '') + (options.format === 'onnx' ? '.onnx' : '.pt');
   // The default name (model.pt beside model.pth) shares the model's metadata, rewritten with the same content.
   const sharesMetadata = (await canonicalPath(metadataPath(out))) === (await canonicalPath(metadataPath(modelPath)));
@@ -254,13 +256,24 @@ export async function exportCommand(
     [{ what: 'model', path: modelPath, model: true }],
   );
   const model = await loadModel(modelPath, { allowNonFinite: options.allowNonFinite });
-  await model.export(out, { format: options.format });
+  const int8 = model instanceof QuantizedLeNet5;
+  if (int8 !== Boolean(options.int8) || (int8 && options.format !== 'onnx')) {
+    model.dispose();
+    throw new UsageError(
+      int8
+        ? `${modelPath} is an int8 model: export it with --format onnx --int8 (a QDQ ONNX file), or export the float .pth it came from.`
+        : `${modelPath} is a float32 model: --int8 exports an int8 model. Make one first: lenet5 quantize ${modelPath} --calibrate <data>.`,
+    );
+  }
+  if (model instanceof QuantizedLeNet5) await model.export(out, { format: 'onnx' });
+  else await model.export(out, { format: options.format });
   if (options.json) {
     printJson({
       ok: true,
       command: 'export',
       model: modelPath,
       format: options.format,
+      int8,
       out,
       normalization: model.normalization,
       classes: model.classes ?? null,
@@ -268,7 +281,7 @@ export async function exportCommand(
   } else {
     say(
       options,
-      `Exported ${modelPath} as ${options.format} to ${out} (input: normalised [N, 1, 28, 28], pixel -> (pixel/255 - ${model.normalization.mean}) / ${model.normalization.std}; output: logits)`,
+      `Exported ${modelPath} as ${int8 ? 'int8 QDQ ' : ''}${options.format} to ${out} (input: normalised [N, 1, 28, 28], pixel -> (pixel/255 - ${model.normalization.mean}) / ${model.normalization.std}; output: logits)`,
     );
   }
   model.dispose();

@@ -159,7 +159,7 @@ dataOptions(program.command('evaluate'))
   .description(
     'Evaluate a saved model: loss, accuracy, per-class accuracy, confusion matrix (data without a test split: the test set train held out)',
   )
-  .argument('<model>', '.pth file')
+  .argument('<model>', '.pth file or int8 model (lenet5 quantize)')
   .addOption(
     new Option('--split <split>', 'which split (all: every image of the data)').choices(['test', 'val', 'train', 'all']).default('test'),
   )
@@ -170,7 +170,7 @@ dataOptions(program.command('evaluate'))
 program
   .command('predict')
   .description('Classify images (PNG, JPEG, WebP, GIF, TIFF or PGM; converted to 28x28 grayscale), folders of them, or a Kaggle CSV')
-  .argument('<model>', '.pth file')
+  .argument('<model>', '.pth file or int8 model (lenet5 quantize)')
   .argument('[images...]', 'image files or folders')
   .option('--invert', 'invert the images (for dark drawings on a light background)')
   .addOption(
@@ -188,17 +188,38 @@ program
 
 program
   .command('inspect')
-  .description('List the tensors (name, dtype, shape) and format of a .pth file, without building a model')
-  .argument('<file>', '.pth file')
+  .description('List the tensors (name, dtype, shape) and format of a .pth file or an int8 model, without building a model')
+  .argument('<file>', '.pth file or int8 model')
   .option('--json', 'print one JSON object')
   .action(run(async (file, options) => (await commands()).inspectCommand(file, options)));
 
 program
+  .command('quantize')
+  .description(
+    'Quantize a saved model to int8 (static, post-training): per-channel int8 weights, activation scales calibrated on training images; prints the test accuracy before and after',
+  )
+  .argument('<model>', '.pth file')
+  .requiredOption(
+    '--calibrate <data>',
+    'data to calibrate on (its training images) and test on: MNIST IDX folder, image folder or Kaggle CSV, as for --data',
+  )
+  .option('--images <n>', 'how many training images to calibrate on', positiveInt, 1000)
+  .option('--out <file>', 'the int8 model file (default: the model name with .int8)')
+  .option(
+    '--cache-dir <dir>',
+    'where decoded image folders are cached (default: $LENET5_CACHE_DIR, $XDG_CACHE_HOME/lenet5-libtorch or ~/.cache/lenet5-libtorch)',
+  )
+  .addOption(allowNonFinite())
+  .option('--json', 'print one JSON object')
+  .action(run(async (model, options) => (await import('./quantize.js')).quantizeCommand(model, options)));
+
+program
   .command('export')
   .description('Export a saved model for deployment: TorchScript (torch.jit.load, LibTorch) or ONNX (ONNX Runtime)')
-  .argument('<model>', '.pth file')
+  .argument('<model>', '.pth file, or an int8 model with --int8')
   .addOption(new Option('--format <format>', 'export format').choices(['torchscript', 'onnx']).makeOptionMandatory())
   .option('--out <file>', 'output file (default: the model name with .pt or .onnx; never the model itself)')
+  .option('--int8', 'the model is an int8 model (lenet5 quantize): write QDQ ONNX (QuantizeLinear/DequantizeLinear around Conv and Gemm)')
   .addOption(allowNonFinite())
   .option('--json', 'print one JSON object')
   .action(run(async (model, options) => (await commands()).exportCommand(model, options)));
@@ -206,7 +227,7 @@ program
 program
   .command('serve')
   .description('Serve predictions over HTTP: POST /predict (image or JSON pixels), GET /healthz, GET / (draw or drop an image)')
-  .argument('<model>', '.pth file')
+  .argument('<model>', '.pth file or int8 model (lenet5 quantize)')
   .option('--port <n>', 'port (0 picks a free one)', port, 8080)
   .option('--host <address>', 'address to listen on (0.0.0.0 for every interface)', host, '127.0.0.1')
   .option('--device <device>', 'cpu, cuda, cuda:N or auto', device, 'cpu')
@@ -253,7 +274,7 @@ try {
     exitCode = error.exitCode === 0 ? 0 : 2;
     const message =
       error.code === 'commander.help'
-        ? 'Expected a command: train, evaluate, predict, inspect, export, serve, info or build. Run lenet5 --help.'
+        ? 'Expected a command: train, evaluate, predict, inspect, quantize, export, serve, info or build. Run lenet5 --help.'
         : error.message.replace(/^error: /, '');
     if (exitCode === 2 && json) printJson({ ok: false, error: { code: 'ERR_LENET5_USAGE', message } });
   } else {

@@ -5,9 +5,9 @@
  */
 import protobuf from 'protobufjs';
 
-const ONNX_OPSET = 13;
-const IR_VERSION = 7;
-const FLOAT = 1;
+export const ONNX_OPSET = 13;
+export const IR_VERSION = 7;
+export const FLOAT = 1;
 const ATTRIBUTE_INT = 2;
 const ATTRIBUTE_INTS = 7;
 
@@ -27,17 +27,17 @@ message TypeProto { message Tensor { optional int32 elem_type = 1; optional Tens
 message OperatorSetIdProto { optional string domain = 1; optional int64 version = 2; }
 `;
 
-const ModelProto = protobuf.parse(ONNX_SUBSET).root.lookupType('onnx.ModelProto');
+export const ModelProto = protobuf.parse(ONNX_SUBSET).root.lookupType('onnx.ModelProto');
 
 type Attribute = { name: string; i?: number; ints?: number[]; type: number };
-const ints = (name: string, values: number[]): Attribute => ({ name, ints: values, type: ATTRIBUTE_INTS });
-const int = (name: string, value: number): Attribute => ({ name, i: value, type: ATTRIBUTE_INT });
+export const ints = (name: string, values: number[]): Attribute => ({ name, ints: values, type: ATTRIBUTE_INTS });
+export const int = (name: string, value: number): Attribute => ({ name, i: value, type: ATTRIBUTE_INT });
 
-function node(opType: string, inputs: string[], output: string, attribute: Attribute[] = []) {
+export function node(opType: string, inputs: string[], output: string, attribute: Attribute[] = []) {
   return { opType, input: inputs, output: [output], name: output, attribute };
 }
 
-function valueInfo(name: string, dims: (number | string)[]) {
+export function valueInfo(name: string, dims: (number | string)[]) {
   return {
     name,
     type: { tensorType: { elemType: FLOAT, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },

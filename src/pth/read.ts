@@ -7,6 +7,7 @@ import { readInputFile } from '../errors.js';
 import { readArchive } from './archive.js';
 import { TensorMaterialiser, scalarOf } from './tensor.js';
 import { unpickle } from './unpickler.js';
+import { int8ModelError, isInt8Model } from '../quantize/file.js';
 import { DTYPE_BYTES, PyDict, PyTuple, formatError, type DType, type PyTensor, type PyValue } from './values.js';
 
 /** Containers nested deeper than this are refused (state dicts nest 4 levels). */
@@ -58,6 +59,7 @@ export async function readPth(path: string): Promise<PthFile> {
 
 /** Parses the bytes of a .pth file; `path` only names it in errors. */
 export async function parsePth(path: string, bytes: Buffer, limits: PthLimits = PTH_LIMITS): Promise<PthFile> {
+  if (isInt8Model(bytes)) throw int8ModelError(path);
   const { prefix, records } = await readArchive(path, bytes, limits.recordBytes);
   const root = unpickle(records.get(`${prefix}data.pkl`) as Uint8Array, (key, dtype, numel) => {
     const record = records.get(`${prefix}data/${key}`);

@@ -6,6 +6,7 @@
 import { IMAGE_PIXELS } from '../data/dataset.js';
 import { Lenet5Error } from '../errors.js';
 import type { LeNet5 } from '../model.js';
+import type { QuantizedLeNet5 } from '../quantize/model.js';
 
 export interface ImagePrediction {
   class: number;
@@ -32,7 +33,7 @@ export class PredictBatcher {
   private readonly counts = { images: 0, batches: 0, largestBatch: 0 };
 
   constructor(
-    private readonly model: LeNet5,
+    private readonly model: LeNet5 | QuantizedLeNet5,
     private readonly limits: { maxBatch: number; maxQueue: number },
   ) {}
 

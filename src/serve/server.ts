@@ -14,6 +14,7 @@ import { SERVE_DECODE_TIMEOUT_SECONDS, SERVE_MAX_IMAGE_PIXELS, loadImage28 } fro
 import { FITS } from '../data/preprocess.js';
 import { Lenet5Error } from '../errors.js';
 import type { LeNet5 } from '../model.js';
+import type { QuantizedLeNet5 } from '../quantize/model.js';
 import { checkTop, rankClasses } from '../presentation.js';
 import { oneOf } from '../validate.js';
 import { PredictBatcher } from './batcher.js';
@@ -179,7 +180,7 @@ function flag(value: unknown): boolean {
   return value === '' || value === '1' || value === 'true';
 }
 
-export async function createPredictionServer(model: LeNet5, options: ServeOptions = {}): Promise<FastifyInstance> {
+export async function createPredictionServer(model: LeNet5 | QuantizedLeNet5, options: ServeOptions = {}): Promise<FastifyInstance> {
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const maxImagePixels = options.maxImagePixels ?? SERVE_MAX_IMAGE_PIXELS;
   const decodeTimeoutSeconds = options.decodeTimeoutSeconds ?? SERVE_DECODE_TIMEOUT_SECONDS;
