@@ -20,7 +20,7 @@ function help(...args: string[]): string {
 /** The long flags of an "Options:" list; help for every command is documented once, under "Common to every command". */
 function helpFlags(text: string): string[] {
   const options = text.slice(text.indexOf('Options:'));
-  return [...new Set([...options.matchAll(/^\s+(?:-\w, )?(--[a-z][a-z-]*)/gm)].map((match) => match[1]))].filter(
+  return [...new Set([...options.matchAll(/^\s+(?:-\w, )?(--[a-z][a-z0-9-]*)/gm)].map((match) => match[1]))].filter(
     (flag) => flag !== '--help',
   );
 }
@@ -36,7 +36,7 @@ function section(name: string): string {
 /** The flags a section's tables list in their first column. */
 function documentedFlags(text: string): string[] {
   const firstCells = [...text.matchAll(/^\| ([^|]*(?:\\\|[^|]*)*) \|/gm)].map((match) => match[1]);
-  return [...new Set(firstCells.flatMap((cell) => [...cell.matchAll(/`(--[a-z][a-z-]*)/g)].map((match) => match[1])))];
+  return [...new Set(firstCells.flatMap((cell) => [...cell.matchAll(/`(--[a-z][a-z0-9-]*)/g)].map((match) => match[1])))];
 }
 
 const commands = [...help().matchAll(/^ {2}([a-z]+) \[options\]/gm)].map((match) => match[1]);

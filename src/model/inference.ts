@@ -69,7 +69,8 @@ export function checkPredictInput(pixels: unknown, options: { shape?: number[] }
     );
   }
   // Float32Array values must be finite: the addon checks them while it copies them (a scan here
-  // would cost more than the forward pass), rejecting with ERR_LENET5_INVALID_ARGUMENT.
+  // would cost more than the forward pass), rejecting with ERR_LENET5_INVALID_ARGUMENT; a forward
+  // pass in JavaScript calls requireFinitePixels.
   return pixels.length / IMAGE_PIXELS;
 }
 
@@ -109,4 +110,39 @@ export function predictionFromNative(raw: NativePrediction, count: number, numCl
   }
   const rows = (values: Float32Array) => Array.from({ length: count }, (_, n) => values.subarray(n * numClasses, (n + 1) * numClasses));
   return { classes, probabilities: rows(raw.probabilities), logits: rows(raw.logits) };
+}
+
+/** The addon's check of Float32Array pixels, for a forward pass that runs in JavaScript. */
+export function requireFinitePixels(pixels: Uint8Array | Float32Array): void {
+  if (pixels instanceof Uint8Array) return;
+  for (let i = 0; i < pixels.length; i++) {
+    if (!Number.isFinite(pixels[i])) {
+      throw new Lenet5Error(
+        'ERR_LENET5_INVALID_ARGUMENT',
+        `Expected finite pixel values but pixels[${i}] is ${pixels[i]}. Replace NaN/Infinity before predicting.`,
+      );
+    }
+  }
+}
+
+/**
+ * predict()'s result from logits computed in JavaScript (the int8 model): the softmax (in double)
+ * and the first maximum as the addon computes them (native/core/trainer.cc, softmaxRows).
+ */
+export function predictionFromLogits(logits: Float32Array, count: number, numClasses: number): Prediction {
+  const probabilities = new Float32Array(logits.length);
+  const classes = new Int32Array(count);
+  for (let n = 0; n < count; n++) {
+    const row = logits.subarray(n * numClasses, (n + 1) * numClasses);
+    let top = 0;
+    let finite = true;
+    row.forEach((v, c) => {
+      finite &&= Number.isFinite(v);
+      if (v > row[top]) top = c;
+    });
+    const sum = row.reduce((a, v) => a + Math.exp(v - row[top]), 0);
+    row.forEach((v, c) => (probabilities[n * numClasses + c] = Math.exp(v - row[top]) / sum));
+    classes[n] = finite ? top : -1;
+  }
+  return predictionFromNative({ logits, probabilities, classes }, count, numClasses);
 }

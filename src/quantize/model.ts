@@ -8,6 +8,7 @@ import {
   checkPredictInput,
   evaluationResult,
   predictionFromLogits,
+  requireFinitePixels,
   type EvaluateResult,
   type Prediction,
 } from '../model/inference.js';
@@ -49,6 +50,7 @@ export class QuantizedLeNet5 {
   /** Like LeNet5.predict: probabilities for Uint8Array 0-255 pixels or already-normalised Float32Array values. */
   async predict(pixels: Uint8Array | Float32Array, options: { shape?: number[] } = {}): Promise<Prediction> {
     const count = checkPredictInput(pixels, options);
+    requireFinitePixels(pixels);
     return predictionFromLogits(int8Logits(this.network, this.normalised(pixels), count), count, this.numClasses);
   }
 
