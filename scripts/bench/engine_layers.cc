@@ -34,10 +34,6 @@ namespace lenet5::engine::bench {
 #include "../../native/core/engine/kernels.inl"
 }  // namespace lenet5::engine::bench
 
-namespace lenet5::engine {
-ParameterLayout::ParameterLayout(int classes) : classes(classes) {}  // unused here
-}  // namespace lenet5::engine
-
 using namespace lenet5::engine::bench;
 
 // Keeps a vector in a register without letting the compiler fold the loop.

@@ -10,20 +10,6 @@
 
 #include "../../native/core/engine/kernels.h"
 
-namespace lenet5::engine {
-ParameterLayout::ParameterLayout(int classes) : classes(classes) {
-  int64_t offset = 0;
-  auto next = [&offset](int64_t size) {
-    const int64_t at = offset;
-    offset += size;
-    return at;
-  };
-  conv1Weight = next(150), conv1Bias = next(6), conv2Weight = next(2400), conv2Bias = next(16);
-  fc1Weight = next(48000), fc1Bias = next(120), fc2Weight = next(10080), fc2Bias = next(84);
-  fc3Weight = next(classes * 84), fc3Bias = next(classes), total = offset;
-}
-}  // namespace lenet5::engine
-
 #define LENET5_ISA_NAME "generic"
 namespace lanes4 {
 using namespace lenet5::engine;

@@ -24,7 +24,25 @@ constexpr int kMaxClasses = 1 << 16;
 
 // Offsets of each parameter inside the flat buffer (numbers of floats), for `classes` outputs.
 struct ParameterLayout {
-  explicit ParameterLayout(int classes);
+  explicit ParameterLayout(int classes) : classes(classes) {
+    int64_t offset = 0;
+    auto next = [&offset](int64_t size) {
+      const int64_t at = offset;
+      offset += size;
+      return at;
+    };
+    conv1Weight = next(6 * 25);
+    conv1Bias = next(6);
+    conv2Weight = next(16 * 150);
+    conv2Bias = next(16);
+    fc1Weight = next(120 * 400);
+    fc1Bias = next(120);
+    fc2Weight = next(84 * 120);
+    fc2Bias = next(84);
+    fc3Weight = next(static_cast<int64_t>(classes) * 84);
+    fc3Bias = next(classes);
+    total = offset;
+  }
   int classes;
   int64_t conv1Weight, conv1Bias, conv2Weight, conv2Bias, fc1Weight, fc1Bias, fc2Weight, fc2Bias, fc3Weight, fc3Bias;
   int64_t total;
