@@ -13,7 +13,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PINS, cacheRoot, cachedLibtorch, hostArch, libtorchDir, wantedVariant } from './libtorch/pypi.mjs';
+import { PINS, cacheRoot, cachedLibtorch, hostArch, libtorchDamage, libtorchDir, wantedVariant } from './libtorch/pypi.mjs';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCES = ['pypi', 'python', 'system'];
@@ -88,6 +88,9 @@ function fromLibtorchEnv(root) {
   return describeLayout('LIBTORCH', root, join(root, 'include'), join(root, 'lib'));
 }
 
+/** How long a Python may take to import torch and answer (a cold import takes seconds on a busy machine). */
+const PYTHON_PROBE_TIMEOUT_MS = 60_000;
+
 function pythonCandidates() {
   const list = [];
   if (process.env.LENET5_PYTHON) list.push(process.env.LENET5_PYTHON);
@@ -111,10 +114,17 @@ function fromPython(tried) {
     }
     let found;
     try {
-      const out = execFileSync(python, ['-c', probe], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
+      // Isolated (-I) and from the root folder: a json.py or torch.py in the caller's folder must not run.
+      const out = execFileSync(python, ['-I', '-c', probe], {
+        cwd: '/',
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+        timeout: PYTHON_PROBE_TIMEOUT_MS,
+      });
       found = JSON.parse(out.trim().split('\n').pop() ?? '');
-    } catch {
-      tried.push(`${python}: no "import torch"`);
+    } catch (error) {
+      const timedOut = /** @type {NodeJS.ErrnoException} */ (error).code === 'ETIMEDOUT';
+      tried.push(timedOut ? `${python}: did not answer within ${PYTHON_PROBE_TIMEOUT_MS / 1000} s` : `${python}: no "import torch"`);
       continue;
     }
     const includeRoot = join(found.root, 'include');
@@ -136,7 +146,10 @@ function fromPypi(tried, fetch) {
   const variant = wantedVariant();
   let dir = cachedLibtorch(arch, variant);
   if (!dir && !fetch) {
-    tried.push(`PyPI's LibTorch ${PINS.version}: not in ${libtorchDir(arch, variant)}, and LENET5_LIBTORCH_DOWNLOAD=0 forbids fetching it`);
+    const damage = libtorchDamage(libtorchDir(arch, variant), false);
+    tried.push(
+      `PyPI's LibTorch ${PINS.version} in ${libtorchDir(arch, variant)}: ${damage}, and LENET5_LIBTORCH_DOWNLOAD=0 forbids fetching it`,
+    );
     return undefined;
   }
   if (!dir) {

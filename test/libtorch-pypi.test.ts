@@ -1,9 +1,10 @@
 // The LibTorch choice rule (scripts/find-libtorch.mjs) and the PyPI fetch's refusals
 // (scripts/libtorch/pypi.mjs), on folders and a stand-in pip made here. The real download, build
 // and install run in install.test.ts.
-import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { root, tempDir } from './helpers.js';
 
@@ -23,14 +24,39 @@ function resolver(env: Record<string, string>) {
   return { status: result.status, stderr: result.stderr, found: result.status === 0 ? JSON.parse(result.stdout) : undefined };
 }
 
-/** A cache holding a complete PyPI LibTorch folder as the fetch leaves it (headers and manifest only). */
+const libtorchName = `libtorch-${pins.version}-linux-${process.arch}-cpu`;
+
+/** A cache holding a complete PyPI LibTorch folder as the fetch leaves it: a stand-in library and header, and the manifest that records them. */
 function cacheWithLibtorch(name: string): string {
   const cache = join(dir, name);
-  const libtorch = join(cache, `libtorch-${pins.version}-linux-${process.arch}-cpu`);
-  mkdirSync(join(libtorch, 'include/torch/csrc/api/include/torch'), { recursive: true });
-  mkdirSync(join(libtorch, 'lib'), { recursive: true });
-  writeFileSync(join(libtorch, 'lenet5-libtorch.json'), JSON.stringify({ version: pins.version, cxx11Abi: true }));
+  const libtorch = join(cache, libtorchName);
+  const files: Record<string, { size: number; sha256: string }> = {};
+  for (const [file, text] of [
+    ['include/torch/csrc/api/include/torch/torch.h', '#pragma once\n'],
+    ['lib/libc10.so', 'ELF and then some'],
+  ]) {
+    mkdirSync(dirname(join(libtorch, file)), { recursive: true });
+    writeFileSync(join(libtorch, file), text);
+    files[file] = { size: text.length, sha256: createHash('sha256').update(text).digest('hex') };
+  }
+  writeFileSync(join(libtorch, 'lenet5-libtorch.json'), JSON.stringify({ version: pins.version, cxx11Abi: true, files }));
   return cache;
+}
+
+/** A stand-in for python: `-m pip --version` answers like pip, `-m pip download -d DIR` writes the pinned file names with `content`. */
+function fakePython(name: string, content: string): string {
+  const files = pins.arches[process.arch].cpu.map((wheel) => wheel.file);
+  const script = join(dir, name);
+  writeFileSync(
+    script,
+    `#!/bin/sh
+case "$*" in *--version*) echo "pip 24.0 (a stand-in)"; exit 0;; esac
+while [ $# -gt 0 ]; do [ "$1" = "-d" ] && out="$2"; shift; done
+for f in ${files.join(' ')}; do printf '%s' '${content}' > "$out/$f"; done
+`,
+  );
+  chmodSync(script, 0o755);
+  return script;
 }
 
 describe('the LibTorch choice', () => {
@@ -78,22 +104,6 @@ describe('the LibTorch choice', () => {
 });
 
 describe('fetching from PyPI', () => {
-  /** A stand-in for python: `-m pip --version` works, `-m pip download -d DIR` writes the pinned file names with `content`. */
-  function fakePython(name: string, content: string): string {
-    const files = pins.arches[process.arch].cpu.map((wheel) => wheel.file);
-    const script = join(dir, name);
-    writeFileSync(
-      script,
-      `#!/bin/sh
-[ "$3" = "--version" ] && exit 0
-while [ $# -gt 0 ]; do [ "$1" = "-d" ] && out="$2"; shift; done
-for f in ${files.join(' ')}; do printf '%s' '${content}' > "$out/$f"; done
-`,
-    );
-    chmodSync(script, 0o755);
-    return script;
-  }
-
   it('refuses a wheel whose SHA-256 differs from the pinned one, and leaves no folder behind', () => {
     const cache = join(dir, 'tampered');
     const result = spawnSync(process.execPath, [join(root, 'scripts/libtorch/pypi.mjs')], {
@@ -116,5 +126,100 @@ for f in ${files.join(' ')}; do printf '%s' '${content}' > "$out/$f"; done
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('pip is needed to fetch LibTorch from PyPI');
     expect(result.stderr).toContain('sudo apt-get install python3-pip');
+  });
+});
+
+describe('the LibTorch cache, checked rather than trusted', () => {
+  /** pypi.mjs run on `cache` with a pip whose wheels never match their pins: how far it gets shows what it decided. */
+  function fetchWith(cache: string, options: { cwd?: string } = {}) {
+    return spawnSync(process.execPath, [join(root, 'scripts/libtorch/pypi.mjs')], {
+      env: { ...bare, LENET5_CACHE_DIR: cache, LENET5_PYTHON: fakePython(`python-${Math.random()}`, 'not a wheel') },
+      encoding: 'utf8',
+      cwd: options.cwd,
+    });
+  }
+
+  it('a truncated library in the cache is reported with the cache named, and fetched again', () => {
+    const cache = cacheWithLibtorch('truncated-lib');
+    const libtorch = join(cache, libtorchName);
+    truncateSync(join(libtorch, 'lib/libc10.so'), 3);
+    const resolved = resolver({ LENET5_CACHE_DIR: cache, LENET5_LIBTORCH: 'pypi', LENET5_LIBTORCH_DOWNLOAD: '0' });
+    expect(resolved.status).toBe(1);
+    expect(resolved.stderr).toContain(`in ${libtorch}: lib/libc10.so has 3 bytes, expected 17`);
+    const fetched = fetchWith(cache);
+    expect(fetched.stderr).toContain(
+      `the cached LibTorch ${libtorch} is damaged: lib/libc10.so has 3 bytes, expected 17. Fetching it again.`,
+    );
+    expect(fetched.stderr).toContain('refusing it'); // the stand-in pip's wheels: the fetch did start
+    expect(readdirSync(cache)).toEqual([]);
+  });
+
+  it('a folder without its manifest (half removed) is replaced, not renamed onto', () => {
+    const cache = cacheWithLibtorch('no-manifest');
+    rmSync(join(cache, libtorchName, 'lenet5-libtorch.json'));
+    const fetched = fetchWith(cache);
+    expect(fetched.stderr).toContain(
+      'it has no readable manifest (lenet5-libtorch.json): a half-written or half-removed folder. Fetching it again.',
+    );
+    expect(fetched.stderr).not.toContain('ENOTEMPTY');
+  });
+
+  it("removes only its own abandoned temp folders: never one without its marker, nor a live install's", () => {
+    const cache = cacheWithLibtorch('reaper');
+    const marked = (name: string, entry: string) => {
+      mkdirSync(join(cache, name));
+      writeFileSync(join(cache, name, 'lenet5-temp.json'), JSON.stringify({ entry }));
+    };
+    mkdirSync(join(cache, '.tmp-99999-notes')); // the user's, named like ours
+    marked('.tmp-addon-abc-dead', 'addon-abc'); // a killed install's: its entry is not locked
+    marked('.tmp-addon-def-live', 'addon-def'); // a live install's, maybe in another PID namespace: its entry is locked
+    mkdirSync(join(cache, 'addon-def.lock'));
+    const result = fetchWith(cache);
+    expect(result.status, result.stderr).toBe(0);
+    expect(readdirSync(cache).sort()).toEqual(['.tmp-99999-notes', '.tmp-addon-def-live', 'addon-def.lock', libtorchName]);
+  });
+
+  it('waits for the install that holds the lock, and takes over a lock whose holder died', async () => {
+    const cache = join(dir, 'locked');
+    const lock = join(cache, `${libtorchName}.lock`);
+    mkdirSync(lock, { recursive: true });
+    const child = spawn(process.execPath, [join(root, 'scripts/libtorch/pypi.mjs')], {
+      env: { ...bare, LENET5_CACHE_DIR: cache, LENET5_PYTHON: fakePython('python-locked', 'not a wheel') },
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const exited = new Promise((ok) => child.on('close', ok));
+    await expect
+      .poll(() => stderr, { timeout: 30_000 })
+      .toContain(`waiting for another install that is writing ${join(cache, libtorchName)}`);
+    expect(stderr).not.toContain('fetching');
+    // The holder stops refreshing its lock (it was killed): after a minute the lock is stale.
+    const old = new Date(Date.now() - 120_000);
+    utimesSync(lock, old, old);
+    await exited;
+    expect(stderr).toContain('refusing it');
+    expect(existsSync(lock)).toBe(false);
+  });
+});
+
+describe('the Pythons the install asks', () => {
+  it("never runs the caller's json.py: the torch probe runs isolated, from a neutral folder", () => {
+    const caller = join(dir, 'caller');
+    mkdirSync(caller);
+    writeFileSync(join(caller, 'json.py'), 'open("RAN", "w")\n');
+    spawnSync(process.execPath, [join(root, 'scripts/find-libtorch.mjs'), '--json'], {
+      cwd: caller,
+      env: { ...process.env, LIBTORCH: '', LENET5_LIBTORCH: 'python', LENET5_PYTHON: 'python3' },
+    });
+    expect(existsSync(join(caller, 'RAN'))).toBe(false);
+  });
+
+  it('a LENET5_PYTHON that is not a Python with pip is refused with what it answered', () => {
+    const result = spawnSync(process.execPath, [join(root, 'scripts/libtorch/pypi.mjs')], {
+      env: { ...bare, LENET5_CACHE_DIR: join(dir, 'ls-pip'), LENET5_PYTHON: '/bin/ls' },
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('/bin/ls is not a Python with pip (it answered');
   });
 });
