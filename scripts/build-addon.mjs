@@ -18,9 +18,9 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameS
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeLibtorch, findLibtorch } from './find-libtorch.mjs';
+import { describeLibtorch, findLibtorch, retryCommand } from './find-libtorch.mjs';
 import { makeTemp, removeAbandonedTemps, say, sha256OfFile, withLock } from './libtorch/cache.mjs';
-import { cacheRoot, provisionLibtorch } from './libtorch/pypi.mjs';
+import { cacheRoot, libtorchDamage, provisionLibtorch } from './libtorch/pypi.mjs';
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const buildDir = join(packageRoot, 'build/cmake');
@@ -117,7 +117,8 @@ async function compile() {
   if (status !== 0) {
     throw new Error(
       `Building the addon failed (cmake-js exit ${status}); the compiler's message is above.\n` +
-        'It needs cmake >= 3.18 and a C++ compiler (g++ >= 10; Debian/Ubuntu: sudo apt-get install cmake g++).',
+        'It needs cmake >= 3.18 and a C++ compiler (g++ >= 10; Debian/Ubuntu: sudo apt-get install cmake g++), and CXX, if set, must name one.\n' +
+        `Once they are there, run "${retryCommand()}" again.`,
     );
   }
   say(`built the addon in ${((Date.now() - started) / 1000).toFixed(0)} s`);
@@ -213,13 +214,36 @@ async function reuseOrCompile(key, libtorch, force) {
   }
 }
 
-/** @param {ReturnType<typeof findLibtorch>} libtorch */
+/**
+ * Compiles into build/cmake. The addon already there is set aside first and put back when the
+ * compile fails (cmake-js deletes the build folder to "try a full rebuild"), so a failed
+ * `lenet5 build --force` leaves the working addon in place.
+ * @param {ReturnType<typeof findLibtorch>} libtorch
+ */
 async function compileHere(libtorch) {
-  // CMake caches compiler flags and LibTorch's paths: a cache made for another LibTorch must go.
   const record = readRecord(recordPath);
+  const kept = join(packageRoot, 'build/previous-addon');
+  rmSync(kept, { recursive: true, force: true });
+  if (existsSync(addonPath) && record) {
+    mkdirSync(kept, { recursive: true });
+    copyFileSync(addonPath, join(kept, 'lenet5_native.node'));
+    copyFileSync(recordPath, join(kept, 'lenet5_native.json'));
+  }
+  // CMake caches compiler flags and LibTorch's paths: a cache made for another LibTorch must go.
   const sameLibtorch = record && JSON.stringify(record.libtorch) === JSON.stringify(libtorchIdentity(libtorch));
   if (!sameLibtorch) rmSync(buildDir, { recursive: true, force: true });
-  await compile();
+  try {
+    await compile();
+  } catch (error) {
+    if (existsSync(kept)) {
+      copyAtomically(join(kept, 'lenet5_native.node'), addonPath);
+      copyAtomically(join(kept, 'lenet5_native.json'), recordPath);
+      /** @type {Error} */ (error).message += `\nThe addon that was there before is kept: ${addonPath}.`;
+    }
+    throw error;
+  } finally {
+    rmSync(kept, { recursive: true, force: true });
+  }
 }
 
 async function main(argv) {
@@ -228,8 +252,17 @@ async function main(argv) {
   let libtorch = findLibtorch();
   // The resolver checked the cached LibTorch's sizes; an install checks its contents too (and fetches it again when they differ).
   if (libtorch.source === 'pypi') {
-    await provisionLibtorch({ hashes: true });
-    libtorch = findLibtorch();
+    const damage = libtorchDamage(libtorch.root, true);
+    if (damage && process.env.LENET5_LIBTORCH_DOWNLOAD === '0') {
+      throw new Error(
+        `The cached LibTorch ${libtorch.root} is damaged: ${damage}.\n` +
+          'LENET5_LIBTORCH_DOWNLOAD=0 forbids fetching it again: allow it, or remove that folder and provide a LibTorch another way (LIBTORCH, LENET5_PYTHON).',
+      );
+    }
+    if (damage) {
+      await provisionLibtorch({ hashes: true });
+      libtorch = findLibtorch();
+    }
   }
   const key = buildKey(libtorch);
   const record = readRecord(recordPath);

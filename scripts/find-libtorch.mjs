@@ -11,23 +11,35 @@
 // Usage: find-libtorch.mjs [--json | --gyp include|libdir|libs|defines|std | --describe]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PINS, cacheRoot, cachedLibtorch, hostArch, libtorchDamage, libtorchDir, wantedVariant } from './libtorch/pypi.mjs';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCES = ['pypi', 'python', 'system'];
 
+/**
+ * The command that runs this build again once the user has changed what a failure message says.
+ * Inside `npm install`, npm removes a package whose install script failed, so `npm rebuild` and
+ * `npx lenet5` (which would ask the registry for another package of that name) cannot work then.
+ */
+export function retryCommand() {
+  if (!projectRoot.split(sep).includes('node_modules')) return 'npm run build';
+  if (process.env.npm_lifecycle_event === 'install') return 'npm install lenet5-libtorch';
+  return 'npx lenet5 build --force';
+}
+
 /** Why the resolver found nothing: what it tried, and every way that works from a project that depends on this package. */
 function notFoundHelp(tried) {
+  const again = retryCommand();
   return `lenet5-libtorch: no LibTorch to build against. Tried, in order:
 ${tried.map((line) => `  - ${line}`).join('\n')}
-Any one of these works; then install again (npm install, npm rebuild lenet5-libtorch, or npx lenet5 build):
+Any one of these works; then run "${again}" again (with the variable, where one is named):
   1. Let the install fetch LibTorch ${PINS.version} from PyPI (about 550 MB once, cached in ${cacheRoot()}):
      it needs python3 with pip (Debian/Ubuntu: sudo apt-get install python3-pip) and your usual PyPI
      access (pip's own settings apply: PIP_INDEX_URL, proxies, pip.conf). LENET5_LIBTORCH_DOWNLOAD=0 forbids it.
-  2. A Python that has PyTorch:    LENET5_PYTHON=/path/to/python npm rebuild lenet5-libtorch
-  3. An unpacked LibTorch:         LIBTORCH=/path/to/libtorch npm rebuild lenet5-libtorch   (the folder with include/ and lib/)
+  2. A Python that has PyTorch:    LENET5_PYTHON=/path/to/python ${again}
+  3. An unpacked LibTorch:         LIBTORCH=/path/to/libtorch ${again}   (the folder with include/ and lib/)
   4. The system LibTorch:          sudo apt-get install libtorch-dev   (Debian/Ubuntu; LibTorch 1.13)`;
 }
 

@@ -39,7 +39,12 @@ function installedPackage(project: string): string {
   writeFileSync(
     join(cmakeJs, 'bin/cmake-js'),
     `const { cpSync, mkdirSync } = require('node:fs');
-if (process.env.FAKE_COMPILE_FAIL) { console.error('fake compiler error'); process.exit(1); }
+if (process.env.FAKE_COMPILE_FAIL) {
+  // What cmake-js does when a compile fails: "trying to do a full rebuild" deletes the build folder.
+  require('node:fs').rmSync('build/cmake', { recursive: true, force: true });
+  console.error('fake compiler error');
+  process.exit(1);
+}
 mkdirSync('build/cmake/Release', { recursive: true });
 cpSync(${JSON.stringify(builtAddon)}, 'build/cmake/Release/lenet5_native.node');
 console.error('fake cmake-js: compiled');
@@ -114,5 +119,39 @@ describe('the addon cache', () => {
     expect(result.status, result.log).toBe(0);
     expect(result.log).toMatch(new RegExp(`the cache ${cache} is not writable \\(ENOTDIR\\): building without sharing the addon`));
     expect(existsSync(addonOf(join(dir, 'seven/node_modules/lenet5-libtorch')))).toBe(true);
+  });
+});
+
+describe('a failed build', () => {
+  it('keeps the working addon when a forced rebuild fails, and says so', () => {
+    const cache = join(dir, 'cache-failed');
+    const pkg = installedPackage('eight');
+    build(pkg, cache);
+    const failed = build(pkg, cache, ['--force'], { FAKE_COMPILE_FAIL: '1' });
+    expect(failed.status).toBe(1);
+    expect(failed.log).toContain(`The addon that was there before is kept: ${addonOf(pkg)}`);
+    expect(readFileSync(addonOf(pkg)).equals(readFileSync(builtAddon))).toBe(true);
+    expect(build(pkg, cache).log).toContain('the addon is up to date');
+  });
+
+  it('inside npm install, says to run npm install again (npm removes the package), never npm rebuild or a bare npx lenet5', () => {
+    const pkg = installedPackage('nine');
+    const inInstall = {
+      npm_lifecycle_event: 'install',
+      LIBTORCH: '',
+      LIBTORCH_USE_PYTORCH: '0',
+      LENET5_LIBTORCH: 'pypi',
+      LENET5_LIBTORCH_DOWNLOAD: '0',
+    };
+    const noLibtorch = build(pkg, join(dir, 'cache-none'), [], inInstall);
+    expect(noLibtorch.status).toBe(1);
+    expect(noLibtorch.log).toContain('then run "npm install lenet5-libtorch" again');
+    expect(noLibtorch.log).toContain('LENET5_PYTHON=/path/to/python npm install lenet5-libtorch');
+    const noCompiler = build(pkg, join(dir, 'cache-none'), [], { npm_lifecycle_event: 'install', FAKE_COMPILE_FAIL: '1' });
+    expect(noCompiler.status).toBe(1);
+    expect(noCompiler.log).toContain('Once they are there, run "npm install lenet5-libtorch" again.');
+    for (const log of [noLibtorch.log, noCompiler.log]) {
+      expect(log).not.toMatch(/npm rebuild|npx lenet5 build/);
+    }
   });
 });

@@ -93,7 +93,7 @@ describe('the LibTorch choice', () => {
     expect(stderr).toContain('no LibTorch to build against. Tried, in order:');
     expect(stderr).toContain('LENET5_LIBTORCH_DOWNLOAD=0 forbids fetching it');
     for (const way of [
-      'LENET5_PYTHON=/path/to/python npm rebuild lenet5-libtorch',
+      'LENET5_PYTHON=/path/to/python npm run build',
       'LIBTORCH=/path/to/libtorch',
       'apt-get install libtorch-dev',
       'python3-pip',
