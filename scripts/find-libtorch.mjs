@@ -152,6 +152,45 @@ function fromPython(tried) {
   return undefined;
 }
 
+/** Whether the user cache holds an addon another project built against the LibTorch folder `dir`, which an install would reuse without compiling. @param {string} dir */
+function addonSharedFor(dir) {
+  const addons = join(cacheRoot(), 'addons');
+  if (!existsSync(addons)) return false;
+  return readdirSync(addons).some((key) => {
+    try {
+      return JSON.parse(readFileSync(join(addons, key, 'lenet5_native.json'), 'utf8')).libtorch.root === dir;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** @param {string} command @returns {string | undefined} the first line of `command --version`, when it runs */
+function versionOf(command) {
+  const probe = spawnSync(command, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 });
+  return probe.status === 0 ? probe.stdout.split('\n')[0] : undefined;
+}
+
+/**
+ * Throws, saying what is missing, when this machine cannot compile the addon: cmake >= 3.18 and a
+ * C++ compiler (CXX, else c++). Called before a long download that only a compile would use.
+ * @param {string} when
+ */
+export function checkBuildTools(when) {
+  const missing = [];
+  const cmake = versionOf('cmake');
+  const [major = 0, minor = 0] = (cmake?.match(/(\d+)\.(\d+)/) ?? []).slice(1).map(Number);
+  if (!cmake) missing.push('cmake (not found on PATH)');
+  else if (major < 3 || (major === 3 && minor < 18)) missing.push(`cmake >= 3.18 (found ${cmake})`);
+  const compiler = process.env.CXX || 'c++';
+  if (!versionOf(compiler)) missing.push(`a C++ compiler (${process.env.CXX ? `CXX=${compiler} does not run` : 'no c++ on PATH'})`);
+  if (missing.length === 0) return;
+  throw new Error(
+    `lenet5-libtorch: the addon has to be compiled on this machine, and it lacks ${missing.join(' and ')}; checked ${when}.\n` +
+      `Install them (Debian/Ubuntu: sudo apt-get install cmake g++; Fedora: sudo dnf install cmake gcc-c++), then run "${retryCommand()}" again.`,
+  );
+}
+
 /** PyPI's LibTorch from the cache; fetched into it first when `fetch` allows. @param {string[]} tried @param {boolean} fetch */
 function fromPypi(tried, fetch) {
   const arch = hostArch();
@@ -165,6 +204,7 @@ function fromPypi(tried, fetch) {
     return undefined;
   }
   if (!dir) {
+    if (!addonSharedFor(libtorchDir(arch, variant))) checkBuildTools(`before downloading LibTorch ${PINS.version} (about 550 MB)`);
     // The fetch is asynchronous (pip, hashing, unzip); this resolver answers build tools synchronously.
     const fetcher = spawnSync(process.execPath, [join(projectRoot, 'scripts/libtorch/pypi.mjs')], {
       encoding: 'utf8',

@@ -155,3 +155,21 @@ describe('a failed build', () => {
     }
   });
 });
+
+describe('the build tools', () => {
+  it('are checked before the LibTorch download that only a compile would use', () => {
+    const emptyPath = join(dir, 'empty-bin');
+    mkdirSync(emptyPath);
+    const result = build(installedPackage('ten'), join(dir, 'cache-no-tools'), [], {
+      PATH: emptyPath,
+      LIBTORCH: '',
+      LIBTORCH_USE_PYTORCH: '0',
+      LENET5_LIBTORCH: 'pypi',
+      CXX: '',
+    });
+    expect(result.status).toBe(1);
+    expect(result.log).toContain('the addon has to be compiled on this machine, and it lacks cmake (not found on PATH) and a C++ compiler');
+    expect(result.log).toContain('checked before downloading LibTorch');
+    expect(result.log).not.toContain('fetching LibTorch');
+  });
+});
