@@ -4,6 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { root, tempDir } from './helpers.js';
@@ -221,5 +222,22 @@ describe('the Pythons the install asks', () => {
     });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('/bin/ls is not a Python with pip (it answered');
+  });
+});
+
+describe('the cache folder', () => {
+  const where = (env: Record<string, string>, cwd?: string) =>
+    spawnSync(process.execPath, [join(root, 'scripts/libtorch/pypi.mjs'), '--where'], {
+      env: { ...bare, ...env },
+      encoding: 'utf8',
+      cwd,
+    }).stdout.trim();
+
+  it('is never relative: not with an empty HOME, a relative XDG_CACHE_HOME or a relative LENET5_CACHE_DIR', () => {
+    const home = userInfo().homedir;
+    expect(where({ HOME: '', XDG_CACHE_HOME: '', LENET5_CACHE_DIR: '' })).toBe(join(home, '.cache/lenet5-libtorch', libtorchName));
+    expect(where({ HOME: '', XDG_CACHE_HOME: 'relative', LENET5_CACHE_DIR: '' })).toBe(join(home, '.cache/lenet5-libtorch', libtorchName));
+    // npm runs the install inside the package; INIT_CWD is the folder the user ran npm in.
+    expect(where({ LENET5_CACHE_DIR: 'my-cache', INIT_CWD: dir }, root)).toBe(join(dir, 'my-cache', libtorchName));
   });
 });

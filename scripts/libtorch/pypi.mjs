@@ -12,8 +12,8 @@
 // Usage: pypi.mjs [--arch x64|arm64] [--cuda] [--where]   prints the LibTorch folder on stdout
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { homedir, userInfo } from 'node:os';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import yauzl from 'yauzl';
@@ -25,11 +25,34 @@ export const PINS = JSON.parse(readFileSync(join(here, 'wheels.json'), 'utf8'));
 
 /** @typedef {{ requirement: string, file: string, sha256: string, take: string[] }} Wheel */
 
-/** The folder that holds every cached LibTorch: $LENET5_CACHE_DIR, else $XDG_CACHE_HOME/lenet5-libtorch, else ~/.cache/lenet5-libtorch. */
+/**
+ * The folder that holds every cached LibTorch: $LENET5_CACHE_DIR, else $XDG_CACHE_HOME/lenet5-libtorch,
+ * else ~/.cache/lenet5-libtorch. Never a relative path: npm runs the install inside the package,
+ * which it deletes when the install fails, so a relative LENET5_CACHE_DIR is taken from the folder
+ * npm was started in, a relative XDG_CACHE_HOME is ignored (as the XDG spec says), and an empty
+ * HOME falls back to the user's home in the password database.
+ */
 export function cacheRoot() {
-  if (process.env.LENET5_CACHE_DIR) return resolve(process.env.LENET5_CACHE_DIR);
-  const base = process.env.XDG_CACHE_HOME ? resolve(process.env.XDG_CACHE_HOME) : join(homedir(), '.cache');
-  return join(base, 'lenet5-libtorch');
+  if (process.env.LENET5_CACHE_DIR) return resolve(process.env.INIT_CWD ?? process.cwd(), process.env.LENET5_CACHE_DIR);
+  const xdg = process.env.XDG_CACHE_HOME;
+  if (xdg && isAbsolute(xdg)) return join(xdg, 'lenet5-libtorch');
+  const home = [homedir, () => userInfo().homedir].map(tryHome).find((dir) => dir && isAbsolute(dir));
+  if (!home) {
+    throw new Error(
+      'lenet5-libtorch: no folder for the LibTorch cache: HOME is empty and this user has no home folder.\n' +
+        'Set LENET5_CACHE_DIR to an absolute path (or HOME), then install again.',
+    );
+  }
+  return join(home, '.cache', 'lenet5-libtorch');
+}
+
+/** @param {() => string} read */
+function tryHome(read) {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Node's name for this machine's architecture, as wheels.json keys it. */
