@@ -241,3 +241,23 @@ describe('the cache folder', () => {
     expect(where({ LENET5_CACHE_DIR: 'my-cache', INIT_CWD: dir }, root)).toBe(join(dir, 'my-cache', libtorchName));
   });
 });
+
+describe('a disk without room', () => {
+  // A 1 MB tmpfs in a private mount namespace stands in for a full disk, where unshare may make one.
+  const canMount = spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=1m none /mnt']).status === 0;
+
+  it.skipIf(!canMount)('is refused before the download, with the folder and the room it needs', () => {
+    const cache = join(dir, 'small-disk');
+    mkdirSync(cache);
+    const script = 'mount -t tmpfs -o size=1m none "$0" && exec "$@"';
+    const result = spawnSync('unshare', ['-rm', 'sh', '-c', script, cache, process.execPath, join(root, 'scripts/libtorch/pypi.mjs')], {
+      env: { ...bare, LENET5_CACHE_DIR: cache, LENET5_PYTHON: fakePython('python-small-disk', 'not a wheel') },
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(
+      new RegExp(`Fetching LibTorch needs about \\d\\.\\d\\d GB free in ${cache} while it runs, and it has 0\\.00 GB`),
+    );
+    expect(result.stderr).not.toContain('fetching LibTorch');
+  });
+});

@@ -11,7 +11,18 @@
 //
 // Usage: pypi.mjs [--arch x64|arm64] [--cuda] [--where]   prints the LibTorch folder on stdout
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  statfsSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -20,7 +31,7 @@ import yauzl from 'yauzl';
 import { describeFiles, findDamage, makeTemp, removeAbandonedTemps, say, sha256OfFile, withLock } from './cache.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** @type {{ version: string, pythonVersion: string, arches: Record<string, { platforms: string[], cpu: Wheel[], cuda?: { torchTake: string[], wheels: Wheel[] } }> }} */
+/** @type {{ version: string, pythonVersion: string, arches: Record<string, { megabytes: Record<string, { download: number, peak: number }>, platforms: string[], cpu: Wheel[], cuda?: { torchTake: string[], wheels: Wheel[] } }> }} */
 export const PINS = JSON.parse(readFileSync(join(here, 'wheels.json'), 'utf8'));
 
 /** @typedef {{ requirement: string, file: string, sha256: string, take: string[] }} Wheel */
@@ -224,6 +235,7 @@ export async function provisionLibtorch({ arch = hostArch(), variant = wantedVar
       say(`the cached LibTorch ${dir} is damaged: ${damage}. Fetching it again.`);
       rmSync(dir, { recursive: true, force: true });
     }
+    checkFreeSpace(root, PINS.arches[arch].megabytes[variant].peak);
     const temp = makeTemp(root, basename(dir));
     try {
       return await fetchInto(temp, dir, wheels, arch, variant);
@@ -231,6 +243,21 @@ export async function provisionLibtorch({ arch = hostArch(), variant = wantedVar
       rmSync(temp, { recursive: true, force: true });
     }
   });
+}
+
+/**
+ * Throws before a download that would fill the disk midway (pip's bare ENOSPC names neither the
+ * folder nor the size needed).
+ * @param {string} root @param {number} neededMB
+ */
+function checkFreeSpace(root, neededMB) {
+  const { bavail, bsize } = statfsSync(root);
+  const freeMB = (bavail * bsize) / 1e6;
+  if (freeMB >= neededMB) return;
+  throw new Error(
+    `Fetching LibTorch needs about ${(neededMB / 1000).toFixed(2)} GB free in ${root} while it runs, and it has ${(freeMB / 1000).toFixed(2)} GB.\n` +
+      'Free some space there, or set LENET5_CACHE_DIR to a folder on a disk with room, then install again.',
+  );
 }
 
 /**
@@ -245,9 +272,16 @@ async function fetchInto(temp, dir, wheels, arch, variant) {
   const python = findPip(temp);
   const requirements = join(temp, 'requirements.txt');
   writeFileSync(requirements, wheels.map((wheel) => `${wheel.requirement} --hash=sha256:${wheel.sha256}\n`).join(''));
+  const { download } = pins.megabytes[variant];
   say(
-    `fetching LibTorch ${PINS.version} (${variant === 'cuda' ? 'CUDA' : 'CPU'}, linux-${arch}) from PyPI with ${python} -m pip: ${wheels.length} wheels`,
+    `fetching LibTorch ${PINS.version} (${variant === 'cuda' ? 'CUDA' : 'CPU'}, linux-${arch}) from PyPI with ${python} -m pip: ` +
+      `${wheels.length} wheels, about ${download} MB`,
   );
+  if (variant === 'cuda' && !existsSync('/proc/driver/nvidia/version')) {
+    say(
+      'LENET5_CUDA=1, but this machine has no NVIDIA driver: the CUDA libraries will be unused here until one is installed (unset it for the CPU ones).',
+    );
+  }
   const started = Date.now();
   const args = ['-I', '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--require-hashes', '--disable-pip-version-check'];
   args.push('--python-version', PINS.pythonVersion, '--implementation', 'cp', ...pins.platforms.flatMap((p) => ['--platform', p]));
