@@ -215,12 +215,32 @@ async function reuseOrCompile(key, libtorch, force) {
 }
 
 /**
+ * Compares the cached LibTorch's files with the SHA-256 recorded when it was fetched, and fetches it
+ * again when they differ. The resolver compares sizes only (it runs often, and hashing 500 MB takes
+ * seconds); a compile links against the libraries, so it checks them whole first, rather than fail
+ * after a minute with a linker message that blames the compiler.
+ * @param {string} dir
+ */
+async function checkLibtorchContents(dir) {
+  const damage = libtorchDamage(dir, true);
+  if (!damage) return;
+  if (process.env.LENET5_LIBTORCH_DOWNLOAD === '0') {
+    throw new Error(
+      `The cached LibTorch ${dir} is damaged: ${damage}.\n` +
+        'LENET5_LIBTORCH_DOWNLOAD=0 forbids fetching it again: allow it, or remove that folder and provide a LibTorch another way (LIBTORCH, LENET5_PYTHON).',
+    );
+  }
+  await provisionLibtorch({ hashes: true });
+}
+
+/**
  * Compiles into build/cmake. The addon already there is set aside first and put back when the
  * compile fails (cmake-js deletes the build folder to "try a full rebuild"), so a failed
  * `lenet5 build --force` leaves the working addon in place.
  * @param {ReturnType<typeof findLibtorch>} libtorch
  */
 async function compileHere(libtorch) {
+  if (libtorch.source === 'pypi') await checkLibtorchContents(libtorch.root);
   const record = readRecord(recordPath);
   const kept = join(packageRoot, 'build/previous-addon');
   rmSync(kept, { recursive: true, force: true });
@@ -249,21 +269,7 @@ async function compileHere(libtorch) {
 async function main(argv) {
   const force = argv.includes('--force');
   removeAbandonedTemps(cacheRoot());
-  let libtorch = findLibtorch();
-  // The resolver checked the cached LibTorch's sizes; an install checks its contents too (and fetches it again when they differ).
-  if (libtorch.source === 'pypi') {
-    const damage = libtorchDamage(libtorch.root, true);
-    if (damage && process.env.LENET5_LIBTORCH_DOWNLOAD === '0') {
-      throw new Error(
-        `The cached LibTorch ${libtorch.root} is damaged: ${damage}.\n` +
-          'LENET5_LIBTORCH_DOWNLOAD=0 forbids fetching it again: allow it, or remove that folder and provide a LibTorch another way (LIBTORCH, LENET5_PYTHON).',
-      );
-    }
-    if (damage) {
-      await provisionLibtorch({ hashes: true });
-      libtorch = findLibtorch();
-    }
-  }
+  const libtorch = findLibtorch();
   const key = buildKey(libtorch);
   const record = readRecord(recordPath);
   if (!force && record?.key === key) {

@@ -8,6 +8,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, 
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { root, tempDir } from './helpers.js';
+import { libtorchName, writeFakePython, writeLibtorchCache } from './libtorch-fixtures.js';
 
 const dir = tempDir();
 const builtAddon = join(root, 'build/cmake/Release/lenet5_native.node');
@@ -171,5 +172,23 @@ describe('the build tools', () => {
     expect(result.log).toContain('the addon has to be compiled on this machine, and it lacks cmake (not found on PATH) and a C++ compiler');
     expect(result.log).toContain('checked before downloading LibTorch');
     expect(result.log).not.toContain('fetching LibTorch');
+  });
+});
+
+describe('the cached LibTorch before a compile', () => {
+  it('is checked whole (SHA-256), so a changed library is fetched again instead of failing the link', () => {
+    const cache = writeLibtorchCache(join(dir, 'cache-bitrot'));
+    const libtorch = join(cache, libtorchName);
+    writeFileSync(join(libtorch, 'lib/libc10.so'), 'ELF and then sOme'); // same size, one byte changed
+    const result = build(installedPackage('eleven'), cache, ['--force'], {
+      LIBTORCH: '',
+      LIBTORCH_USE_PYTORCH: '0',
+      LENET5_LIBTORCH: 'pypi',
+      LENET5_PYTHON: writeFakePython(join(dir, 'python-bitrot'), 'not a wheel'),
+    });
+    expect(result.log).toContain(
+      `the cached LibTorch ${libtorch} is damaged: lib/libc10.so has changed since it was written (its SHA-256 differs). Fetching it again.`,
+    );
+    expect(result.log).not.toContain('fake cmake-js: compiled');
   });
 });

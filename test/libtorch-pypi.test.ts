@@ -2,18 +2,14 @@
 // (scripts/libtorch/pypi.mjs), on folders and a stand-in pip made here. The real download, build
 // and install run in install.test.ts.
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { root, tempDir } from './helpers.js';
+import { libtorchName, pins, writeFakePython, writeLibtorchCache } from './libtorch-fixtures.js';
 
 const dir = tempDir();
-const pins = JSON.parse(readFileSync(join(root, 'scripts/libtorch/wheels.json'), 'utf8')) as {
-  version: string;
-  arches: Record<string, { cpu: { file: string }[] }>;
-};
 // No LibTorch anywhere unless a test provides one: no LIBTORCH, no Python torch.
 const bare = { ...process.env, LIBTORCH: '', LENET5_PYTHON: '', LIBTORCH_USE_PYTORCH: '0', LENET5_CUDA: '' };
 
@@ -25,40 +21,8 @@ function resolver(env: Record<string, string>) {
   return { status: result.status, stderr: result.stderr, found: result.status === 0 ? JSON.parse(result.stdout) : undefined };
 }
 
-const libtorchName = `libtorch-${pins.version}-linux-${process.arch}-cpu`;
-
-/** A cache holding a complete PyPI LibTorch folder as the fetch leaves it: a stand-in library and header, and the manifest that records them. */
-function cacheWithLibtorch(name: string): string {
-  const cache = join(dir, name);
-  const libtorch = join(cache, libtorchName);
-  const files: Record<string, { size: number; sha256: string }> = {};
-  for (const [file, text] of [
-    ['include/torch/csrc/api/include/torch/torch.h', '#pragma once\n'],
-    ['lib/libc10.so', 'ELF and then some'],
-  ]) {
-    mkdirSync(dirname(join(libtorch, file)), { recursive: true });
-    writeFileSync(join(libtorch, file), text);
-    files[file] = { size: text.length, sha256: createHash('sha256').update(text).digest('hex') };
-  }
-  writeFileSync(join(libtorch, 'lenet5-libtorch.json'), JSON.stringify({ version: pins.version, cxx11Abi: true, files }));
-  return cache;
-}
-
-/** A stand-in for python: `-m pip --version` answers like pip, `-m pip download -d DIR` writes the pinned file names with `content`. */
-function fakePython(name: string, content: string): string {
-  const files = pins.arches[process.arch].cpu.map((wheel) => wheel.file);
-  const script = join(dir, name);
-  writeFileSync(
-    script,
-    `#!/bin/sh
-case "$*" in *--version*) echo "pip 24.0 (a stand-in)"; exit 0;; esac
-while [ $# -gt 0 ]; do [ "$1" = "-d" ] && out="$2"; shift; done
-for f in ${files.join(' ')}; do printf '%s' '${content}' > "$out/$f"; done
-`,
-  );
-  chmodSync(script, 0o755);
-  return script;
-}
+const cacheWithLibtorch = (name: string) => writeLibtorchCache(join(dir, name));
+const fakePython = (name: string, content: string) => writeFakePython(join(dir, name), content);
 
 describe('the LibTorch choice', () => {
   it("takes PyPI's cached LibTorch when there is no Python torch, before the system one", () => {
