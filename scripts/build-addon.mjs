@@ -205,9 +205,9 @@ async function reuseOrCompile(key, libtorch, force) {
   try {
     return await withLock(cacheRoot(), shared.entry, work);
   } catch (error) {
-    // Taking the lock is the first write to the cache: a file-system error there means a cache this user cannot write.
-    const { code, syscall } = /** @type {NodeJS.ErrnoException} */ (error);
-    if (!code || !syscall) throw error;
+    // Taking the lock (a mkdir) is the first write to the cache: failing there means a cache this user cannot write.
+    const { code, syscall, path } = /** @type {NodeJS.ErrnoException} */ (error);
+    if (syscall !== 'mkdir' || !path?.startsWith(cacheRoot())) throw error;
     say(`the cache ${cacheRoot()} is not writable (${code}): building without sharing the addon.`);
     await compileHere(libtorch);
     return { ...fresh(), ...fingerprint(addonPath) };
