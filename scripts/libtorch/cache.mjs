@@ -55,23 +55,23 @@ function filesUnder(dir) {
 }
 
 /**
- * The size and SHA-256 of every file under `dir` but `skip`, for a manifest.
- * @param {string} dir @param {string[]} [skip]
+ * The size and SHA-256 of every file under `dir`, for a manifest.
+ * @param {string} dir
  * @returns {Record<string, { size: number, sha256: string }>}
  */
-export function describeFiles(dir, skip = []) {
+export function describeFiles(dir) {
   /** @type {Record<string, { size: number, sha256: string }>} */
   const files = {};
   for (const file of filesUnder(dir)) {
-    if (!skip.includes(file)) files[file] = { size: statSync(join(dir, file)).size, sha256: sha256OfFile(join(dir, file)) };
+    files[file] = { size: statSync(join(dir, file)).size, sha256: sha256OfFile(join(dir, file)) };
   }
   return files;
 }
 
 /**
  * What is wrong with the files of `dir` against what a manifest recorded, or undefined when they
- * match: sizes always, contents too when `hashes` (cheap enough for every resolve, thorough enough
- * for every install).
+ * match: sizes always (cheap enough for every resolve), contents too when `hashes` (seconds for
+ * LibTorch's 500 MB, so only before a compile).
  * @param {string} dir @param {Record<string, { size: number, sha256: string }> | undefined} files @param {boolean} hashes
  */
 export function findDamage(dir, files, hashes) {
