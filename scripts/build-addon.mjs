@@ -2,22 +2,25 @@
 // Builds the native addon; the npm install hook, `npm run build` and `lenet5 build` all run it.
 //  1. Resolves LibTorch (scripts/find-libtorch.mjs: fetches PyPI's into the user cache when the
 //     machine has none).
-//  2. Keys the build on the package version, the native sources and the LibTorch chosen; when the
-//     addon already matches the key it does nothing, so `npm rebuild` rebuilds exactly when the
-//     choice changed. A CMake cache made for another LibTorch is wiped first.
+//  2. Keys the build on the native sources and the LibTorch chosen (not the package version: a
+//     release that changes no native code reuses the addon); when the addon already matches the
+//     key, is the file that was built (size and SHA-256) and loads in a child process, it does
+//     nothing, so `npm rebuild` rebuilds exactly when the choice changed or the addon is damaged.
+//     A CMake cache made for another LibTorch is wiped first.
 //  3. Installed as a dependency (inside node_modules), it reuses an addon another project built
-//     with the same key (the user cache again), and afterwards deletes everything under build/
-//     but the addon: no object files, nothing for a user to carry.
+//     with the same key (the user cache again, checked the same way, one writer at a time), and
+//     afterwards deletes everything under build/ but the addon: nothing for a user to carry.
 //
 // Usage: build-addon.mjs [--force]
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeLibtorch, findLibtorch } from './find-libtorch.mjs';
-import { cacheRoot } from './libtorch/pypi.mjs';
+import { describeLibtorch, findLibtorch, retryCommand } from './find-libtorch.mjs';
+import { makeTemp, removeAbandonedTemps, say, sha256OfFile, withLock } from './libtorch/cache.mjs';
+import { cacheRoot, libtorchDamage, provisionLibtorch } from './libtorch/pypi.mjs';
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const buildDir = join(packageRoot, 'build/cmake');
@@ -25,11 +28,6 @@ const addonPath = join(buildDir, 'Release/lenet5_native.node');
 /** Beside the addon: the key it was built for and the LibTorch it links (read by `lenet5 info`). */
 const recordPath = join(buildDir, 'Release/lenet5_native.json');
 const installedAsDependency = packageRoot.split(sep).includes('node_modules');
-
-/** @param {string} message */
-function say(message) {
-  process.stderr.write(`lenet5: ${message}\n`);
-}
 
 /** Every file the addon is compiled from, hashed in a stable order. */
 function hashSources(hash) {
@@ -52,11 +50,8 @@ function hashSources(hash) {
 /** @param {ReturnType<typeof findLibtorch>} libtorch */
 function buildKey(libtorch) {
   const require = createRequire(import.meta.url);
-  const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8'));
   const hash = createHash('sha256');
-  hash.update(
-    JSON.stringify({ version: pkg.version, platform: process.platform, arch: process.arch, libtorch: libtorchIdentity(libtorch) }),
-  );
+  hash.update(JSON.stringify({ platform: process.platform, arch: process.arch, libtorch: libtorchIdentity(libtorch) }));
   hash.update(require('node-addon-api/package.json').version);
   hashSources(hash);
   return hash.digest('hex').slice(0, 32);
@@ -67,22 +62,63 @@ function libtorchIdentity({ root, libDir, version, cuda, cxx11Abi, cxxStandard }
   return { root, libDir, version, cuda, cxx11Abi, cxxStandard };
 }
 
-function readRecord() {
+/** @param {string} path the JSON record beside an addon */
+function readRecord(path) {
   try {
-    return JSON.parse(readFileSync(recordPath, 'utf8'));
+    return JSON.parse(readFileSync(path, 'utf8'));
   } catch {
     return undefined;
   }
 }
 
-function compile() {
+/** How long loading the addon in a child may take (LibTorch's libraries are large to map on a cold disk). */
+const LOAD_TEST_TIMEOUT_MS = 120_000;
+
+/**
+ * What is wrong with the addon at `path` against its record, or undefined when it is the file that
+ * was built (size and SHA-256) and loads in a child process. The child takes the crash (a Bus
+ * error from a truncated library, a missing symbol) so that this process can say what happened.
+ * @param {string} path @param {{ size?: number, sha256?: string } | undefined} record
+ */
+function addonDamage(path, record) {
+  if (!existsSync(path)) return 'it is not there';
+  if (!record?.sha256) return 'its record has no size and SHA-256 (built by an older lenet5-libtorch)';
+  const size = statSync(path).size;
+  if (size !== record.size) return `it has ${size} bytes, expected ${record.size}`;
+  if (sha256OfFile(path) !== record.sha256) return 'it has changed since it was built (its SHA-256 differs)';
+  const child = spawnSync(process.execPath, ['-e', 'process.dlopen({ exports: {} }, process.argv[1])', path], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'ignore', 'pipe'],
+    timeout: LOAD_TEST_TIMEOUT_MS,
+  });
+  if (child.status === 0) return undefined;
+  const reason = child.signal ?? `exit ${child.status}`;
+  const message = child.stderr
+    .split('\n')
+    .find((line) => /error/i.test(line))
+    ?.trim();
+  return `it does not load (${reason}${message ? `: ${message}` : ''})`;
+}
+
+/** @param {string} addon @returns {{ size: number, sha256: string }} */
+function fingerprint(addon) {
+  return { size: statSync(addon).size, sha256: sha256OfFile(addon) };
+}
+
+/** Runs cmake-js without blocking the event loop, so that the cache lock stays fresh meanwhile. */
+async function compile() {
   const cmakeJs = join(dirname(createRequire(import.meta.url).resolve('cmake-js/package.json')), 'bin/cmake-js');
   const started = Date.now();
-  const result = spawnSync(process.execPath, [cmakeJs, 'compile', '--out', 'build/cmake'], { cwd: packageRoot, stdio: ['ignore', 2, 2] });
-  if (result.status !== 0) {
+  const status = await new Promise((ok, fail) => {
+    const child = spawn(process.execPath, [cmakeJs, 'compile', '--out', 'build/cmake'], { cwd: packageRoot, stdio: ['ignore', 2, 2] });
+    child.on('error', fail);
+    child.on('close', (code, signal) => ok(code ?? signal));
+  });
+  if (status !== 0) {
     throw new Error(
-      `Building the addon failed (cmake-js exit ${result.status ?? result.signal}); the compiler's message is above.\n` +
-        'It needs cmake >= 3.18 and a C++ compiler (g++ >= 10; Debian/Ubuntu: sudo apt-get install cmake g++).',
+      `Building the addon failed (cmake-js exit ${status}); the compiler's message is above.\n` +
+        'It needs cmake >= 3.18 and a C++ compiler (g++ >= 10; Debian/Ubuntu: sudo apt-get install cmake g++), and CXX, if set, must name one.\n' +
+        `Once they are there, run "${retryCommand()}" again.`,
     );
   }
   say(`built the addon in ${((Date.now() - started) / 1000).toFixed(0)} s`);
@@ -110,14 +146,139 @@ function removeBuildLeftovers() {
   }
 }
 
-function main(argv) {
+/** The user cache's copy of the addon for `key`: a folder with the addon and its record. @param {string} key */
+function sharedAddon(key) {
+  const dir = join(cacheRoot(), 'addons', key);
+  return { entry: `addon-${key}`, dir, addon: join(dir, 'lenet5_native.node'), record: join(dir, 'lenet5_native.json') };
+}
+
+/**
+ * Puts this build's addon into the user cache for other projects: staged in a temp folder, renamed
+ * into place whole. A cache this user may not write costs only the sharing, never the install.
+ * @param {ReturnType<typeof sharedAddon>} shared @param {object} record
+ */
+function shareAddon(shared, record) {
+  const temp = makeTemp(cacheRoot(), shared.entry);
+  try {
+    copyFileSync(addonPath, join(temp, 'lenet5_native.node'));
+    writeFileSync(join(temp, 'lenet5_native.json'), JSON.stringify(record, null, 2) + '\n');
+    mkdirSync(dirname(shared.dir), { recursive: true });
+    rmSync(shared.dir, { recursive: true, force: true });
+    renameSync(temp, shared.dir);
+  } finally {
+    rmSync(temp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The addon for `key`: another project's from the user cache when it checks out, else compiled
+ * here (and shared), one install per key at a time.
+ * @param {string} key @param {ReturnType<typeof findLibtorch>} libtorch @param {boolean} force
+ */
+async function reuseOrCompile(key, libtorch, force) {
+  const shared = sharedAddon(key);
+  const fresh = () => ({ key, libtorch: libtorchIdentity(libtorch), source: libtorch.source, builtAt: new Date().toISOString() });
+  if (!installedAsDependency) {
+    await compileHere(libtorch);
+    return { ...fresh(), ...fingerprint(addonPath) };
+  }
+  const work = async () => {
+    const cachedRecord = readRecord(shared.record);
+    const damage = force ? 'a build was forced' : addonDamage(shared.addon, cachedRecord);
+    if (!damage) {
+      copyAtomically(shared.addon, addonPath);
+      say(`reused the addon another project built for the same LibTorch (${shared.addon})`);
+      return cachedRecord;
+    }
+    if (existsSync(shared.dir)) say(`not reusing the cached addon ${shared.addon}: ${damage}. Building it again.`);
+    await compileHere(libtorch);
+    const record = { ...fresh(), ...fingerprint(addonPath) };
+    try {
+      shareAddon(shared, record);
+    } catch (error) {
+      say(
+        `could not share the addon through the cache ${cacheRoot()} (${/** @type {Error} */ (error).message}); this project's addon is fine.`,
+      );
+    }
+    return record;
+  };
+  try {
+    return await withLock(cacheRoot(), shared.entry, work);
+  } catch (error) {
+    // Taking the lock (a mkdir) is the first write to the cache: failing there means a cache this user cannot write.
+    const { code, syscall, path } = /** @type {NodeJS.ErrnoException} */ (error);
+    if (syscall !== 'mkdir' || !path?.startsWith(cacheRoot())) throw error;
+    say(`the cache ${cacheRoot()} is not writable (${code}): building without sharing the addon.`);
+    await compileHere(libtorch);
+    return { ...fresh(), ...fingerprint(addonPath) };
+  }
+}
+
+/**
+ * Compares the cached LibTorch's files with the SHA-256 recorded when it was fetched, and fetches it
+ * again when they differ. The resolver compares sizes only (it runs often, and hashing 500 MB takes
+ * seconds); a compile links against the libraries, so it checks them whole first, rather than fail
+ * after a minute with a linker message that blames the compiler.
+ * @param {string} dir
+ */
+async function checkLibtorchContents(dir) {
+  const damage = libtorchDamage(dir, true);
+  if (!damage) return;
+  if (process.env.LENET5_LIBTORCH_DOWNLOAD === '0') {
+    throw new Error(
+      `The cached LibTorch ${dir} is damaged: ${damage}.\n` +
+        'LENET5_LIBTORCH_DOWNLOAD=0 forbids fetching it again: allow it, or remove that folder and provide a LibTorch another way (LIBTORCH, LENET5_PYTHON).',
+    );
+  }
+  await provisionLibtorch({ hashes: true });
+}
+
+/**
+ * Compiles into build/cmake. The addon already there is set aside first and put back when the
+ * compile fails (cmake-js deletes the build folder to "try a full rebuild"), so a failed
+ * `lenet5 build --force` leaves the working addon in place.
+ * @param {ReturnType<typeof findLibtorch>} libtorch
+ */
+async function compileHere(libtorch) {
+  if (libtorch.source === 'pypi') await checkLibtorchContents(libtorch.root);
+  const record = readRecord(recordPath);
+  const kept = join(packageRoot, 'build/previous-addon');
+  rmSync(kept, { recursive: true, force: true });
+  if (existsSync(addonPath) && record) {
+    mkdirSync(kept, { recursive: true });
+    copyFileSync(addonPath, join(kept, 'lenet5_native.node'));
+    copyFileSync(recordPath, join(kept, 'lenet5_native.json'));
+  }
+  // CMake caches compiler flags and LibTorch's paths: a cache made for another LibTorch must go.
+  const sameLibtorch = record && JSON.stringify(record.libtorch) === JSON.stringify(libtorchIdentity(libtorch));
+  if (!sameLibtorch) rmSync(buildDir, { recursive: true, force: true });
+  try {
+    await compile();
+  } catch (error) {
+    if (existsSync(kept)) {
+      copyAtomically(join(kept, 'lenet5_native.node'), addonPath);
+      copyAtomically(join(kept, 'lenet5_native.json'), recordPath);
+      /** @type {Error} */ (error).message += `\nThe addon that was there before is kept: ${addonPath}.`;
+    }
+    throw error;
+  } finally {
+    rmSync(kept, { recursive: true, force: true });
+  }
+}
+
+async function main(argv) {
   const force = argv.includes('--force');
+  removeAbandonedTemps(cacheRoot());
   const libtorch = findLibtorch();
   const key = buildKey(libtorch);
-  const record = readRecord();
-  if (!force && record?.key === key && existsSync(addonPath)) {
-    say(`the addon is up to date (${describeLibtorch(libtorch)})`);
-    return;
+  const record = readRecord(recordPath);
+  if (!force && record?.key === key) {
+    const damage = addonDamage(addonPath, record);
+    if (!damage) {
+      say(`the addon is up to date (${describeLibtorch(libtorch)})`);
+      return;
+    }
+    say(`the addon ${addonPath} is damaged: ${damage}. Building it again.`);
   }
   say(`building the addon against ${describeLibtorch(libtorch)}`);
   if (!libtorch.cuda && existsSync('/proc/driver/nvidia/version')) {
@@ -126,25 +287,14 @@ function main(argv) {
         "(PyPI's CUDA libraries: about 2.2 GB more to download), or a Python PyTorch with CUDA (LENET5_PYTHON=...).",
     );
   }
-  const cached = join(cacheRoot(), 'addons', key, 'lenet5_native.node');
-  if (installedAsDependency && !force && existsSync(cached)) {
-    copyAtomically(cached, addonPath);
-    say(`reused the addon another project built for the same LibTorch (${cached})`);
-  } else {
-    // CMake caches compiler flags and LibTorch's paths: a cache made for another LibTorch must go.
-    const sameLibtorch = record && JSON.stringify(record.libtorch) === JSON.stringify(libtorchIdentity(libtorch));
-    if (!sameLibtorch) rmSync(buildDir, { recursive: true, force: true });
-    compile();
-    if (installedAsDependency) copyAtomically(addonPath, cached);
-  }
-  const built = { key, libtorch: libtorchIdentity(libtorch), source: libtorch.source, builtAt: new Date().toISOString() };
+  const built = await reuseOrCompile(key, libtorch, force);
   writeFileSync(recordPath, JSON.stringify(built, null, 2) + '\n');
   if (installedAsDependency) removeBuildLeftovers();
   say(`addon ready: ${relative(process.cwd(), addonPath) || addonPath} (${(statSync(addonPath).size / 1e6).toFixed(1)} MB)`);
 }
 
 try {
-  main(process.argv.slice(2));
+  await main(process.argv.slice(2));
 } catch (error) {
   console.error(error instanceof Error ? error.message : String(error));
   process.exit(1);

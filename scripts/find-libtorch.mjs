@@ -11,23 +11,35 @@
 // Usage: find-libtorch.mjs [--json | --gyp include|libdir|libs|defines|std | --describe]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PINS, cacheRoot, cachedLibtorch, hostArch, libtorchDir, wantedVariant } from './libtorch/pypi.mjs';
+import { PINS, cacheRoot, cachedLibtorch, hostArch, libtorchDamage, libtorchDir, wantedVariant } from './libtorch/pypi.mjs';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCES = ['pypi', 'python', 'system'];
 
+/**
+ * The command that runs this build again once the user has changed what a failure message says.
+ * Inside `npm install`, npm removes a package whose install script failed, so `npm rebuild` and
+ * `npx lenet5` (which would ask the registry for another package of that name) cannot work then.
+ */
+export function retryCommand() {
+  if (!projectRoot.split(sep).includes('node_modules')) return 'npm run build';
+  if (process.env.npm_lifecycle_event === 'install') return 'npm install lenet5-libtorch';
+  return 'npx lenet5 build --force';
+}
+
 /** Why the resolver found nothing: what it tried, and every way that works from a project that depends on this package. */
 function notFoundHelp(tried) {
+  const again = retryCommand();
   return `lenet5-libtorch: no LibTorch to build against. Tried, in order:
 ${tried.map((line) => `  - ${line}`).join('\n')}
-Any one of these works; then install again (npm install, npm rebuild lenet5-libtorch, or npx lenet5 build):
+Any one of these works; then run "${again}" again (with the variable, where one is named):
   1. Let the install fetch LibTorch ${PINS.version} from PyPI (about 550 MB once, cached in ${cacheRoot()}):
      it needs python3 with pip (Debian/Ubuntu: sudo apt-get install python3-pip) and your usual PyPI
      access (pip's own settings apply: PIP_INDEX_URL, proxies, pip.conf). LENET5_LIBTORCH_DOWNLOAD=0 forbids it.
-  2. A Python that has PyTorch:    LENET5_PYTHON=/path/to/python npm rebuild lenet5-libtorch
-  3. An unpacked LibTorch:         LIBTORCH=/path/to/libtorch npm rebuild lenet5-libtorch   (the folder with include/ and lib/)
+  2. A Python that has PyTorch:    LENET5_PYTHON=/path/to/python ${again}
+  3. An unpacked LibTorch:         LIBTORCH=/path/to/libtorch ${again}   (the folder with include/ and lib/)
   4. The system LibTorch:          sudo apt-get install libtorch-dev   (Debian/Ubuntu; LibTorch 1.13)`;
 }
 
@@ -88,6 +100,9 @@ function fromLibtorchEnv(root) {
   return describeLayout('LIBTORCH', root, join(root, 'include'), join(root, 'lib'));
 }
 
+/** How long a Python may take to import torch and answer (a cold import takes seconds on a busy machine). */
+const PYTHON_PROBE_TIMEOUT_MS = 60_000;
+
 function pythonCandidates() {
   const list = [];
   if (process.env.LENET5_PYTHON) list.push(process.env.LENET5_PYTHON);
@@ -111,10 +126,17 @@ function fromPython(tried) {
     }
     let found;
     try {
-      const out = execFileSync(python, ['-c', probe], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
+      // Isolated (-I) and from the root folder: a json.py or torch.py in the caller's folder must not run.
+      const out = execFileSync(python, ['-I', '-c', probe], {
+        cwd: '/',
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+        timeout: PYTHON_PROBE_TIMEOUT_MS,
+      });
       found = JSON.parse(out.trim().split('\n').pop() ?? '');
-    } catch {
-      tried.push(`${python}: no "import torch"`);
+    } catch (error) {
+      const timedOut = /** @type {NodeJS.ErrnoException} */ (error).code === 'ETIMEDOUT';
+      tried.push(timedOut ? `${python}: did not answer within ${PYTHON_PROBE_TIMEOUT_MS / 1000} s` : `${python}: no "import torch"`);
       continue;
     }
     const includeRoot = join(found.root, 'include');
@@ -130,16 +152,59 @@ function fromPython(tried) {
   return undefined;
 }
 
+/** Whether the user cache holds an addon another project built against the LibTorch folder `dir`, which an install would reuse without compiling. @param {string} dir */
+function addonSharedFor(dir) {
+  const addons = join(cacheRoot(), 'addons');
+  if (!existsSync(addons)) return false;
+  return readdirSync(addons).some((key) => {
+    try {
+      return JSON.parse(readFileSync(join(addons, key, 'lenet5_native.json'), 'utf8')).libtorch.root === dir;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** @param {string} command @returns {string | undefined} the first line of `command --version`, when it runs */
+function versionOf(command) {
+  const probe = spawnSync(command, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 });
+  return probe.status === 0 ? probe.stdout.split('\n')[0] : undefined;
+}
+
+/**
+ * Throws, saying what is missing, when this machine cannot compile the addon: cmake >= 3.18 and a
+ * C++ compiler (CXX, else c++). Called before a long download that only a compile would use.
+ * @param {string} when
+ */
+export function checkBuildTools(when) {
+  const missing = [];
+  const cmake = versionOf('cmake');
+  const [major = 0, minor = 0] = (cmake?.match(/(\d+)\.(\d+)/) ?? []).slice(1).map(Number);
+  if (!cmake) missing.push('cmake (not found on PATH)');
+  else if (major < 3 || (major === 3 && minor < 18)) missing.push(`cmake >= 3.18 (found ${cmake})`);
+  const compiler = process.env.CXX || 'c++';
+  if (!versionOf(compiler)) missing.push(`a C++ compiler (${process.env.CXX ? `CXX=${compiler} does not run` : 'no c++ on PATH'})`);
+  if (missing.length === 0) return;
+  throw new Error(
+    `lenet5-libtorch: the addon has to be compiled on this machine, and it lacks ${missing.join(' and ')}; checked ${when}.\n` +
+      `Install them (Debian/Ubuntu: sudo apt-get install cmake g++; Fedora: sudo dnf install cmake gcc-c++), then run "${retryCommand()}" again.`,
+  );
+}
+
 /** PyPI's LibTorch from the cache; fetched into it first when `fetch` allows. @param {string[]} tried @param {boolean} fetch */
 function fromPypi(tried, fetch) {
   const arch = hostArch();
   const variant = wantedVariant();
   let dir = cachedLibtorch(arch, variant);
   if (!dir && !fetch) {
-    tried.push(`PyPI's LibTorch ${PINS.version}: not in ${libtorchDir(arch, variant)}, and LENET5_LIBTORCH_DOWNLOAD=0 forbids fetching it`);
+    const damage = libtorchDamage(libtorchDir(arch, variant), false);
+    tried.push(
+      `PyPI's LibTorch ${PINS.version} in ${libtorchDir(arch, variant)}: ${damage}, and LENET5_LIBTORCH_DOWNLOAD=0 forbids fetching it`,
+    );
     return undefined;
   }
   if (!dir) {
+    if (!addonSharedFor(libtorchDir(arch, variant))) checkBuildTools(`before downloading LibTorch ${PINS.version} (about 550 MB)`);
     // The fetch is asynchronous (pip, hashing, unzip); this resolver answers build tools synchronously.
     const fetcher = spawnSync(process.execPath, [join(projectRoot, 'scripts/libtorch/pypi.mjs')], {
       encoding: 'utf8',

@@ -5,14 +5,13 @@
 // shared by every project, and delete the wheels. pip is the client because it already honours
 // the user's index, proxy and certificate settings (PIP_INDEX_URL, pip.conf); we name no host.
 //
-// The cache folder appears whole or not at all: it is extracted under a temporary name and
-// renamed, so two installs running at once both end with the same complete folder.
+// The cache folder appears whole or not at all: it is extracted into a temp folder and renamed,
+// one install at a time (a lock per folder, scripts/libtorch/cache.mjs). Its manifest records the
+// size and SHA-256 of every file; a folder that no longer matches is fetched again.
 //
 // Usage: pypi.mjs [--arch x64|arm64] [--cuda] [--where]   prints the LibTorch folder on stdout
-import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
 import {
-  createReadStream,
   createWriteStream,
   existsSync,
   mkdirSync,
@@ -21,25 +20,50 @@ import {
   renameSync,
   rmSync,
   statSync,
+  statfsSync,
   writeFileSync,
 } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { homedir, userInfo } from 'node:os';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import yauzl from 'yauzl';
+import { describeFiles, findDamage, makeTemp, removeAbandonedTemps, say, sha256OfFile, withLock } from './cache.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** @type {{ version: string, pythonVersion: string, arches: Record<string, { platforms: string[], cpu: Wheel[], cuda?: { torchTake: string[], wheels: Wheel[] } }> }} */
+/** @type {{ version: string, pythonVersion: string, arches: Record<string, { megabytes: Record<string, { download: number, peak: number }>, platforms: string[], cpu: Wheel[], cuda?: { torchTake: string[], wheels: Wheel[] } }> }} */
 export const PINS = JSON.parse(readFileSync(join(here, 'wheels.json'), 'utf8'));
 
 /** @typedef {{ requirement: string, file: string, sha256: string, take: string[] }} Wheel */
 
-/** The folder that holds every cached LibTorch: $LENET5_CACHE_DIR, else $XDG_CACHE_HOME/lenet5-libtorch, else ~/.cache/lenet5-libtorch. */
+/**
+ * The folder that holds every cached LibTorch: $LENET5_CACHE_DIR, else $XDG_CACHE_HOME/lenet5-libtorch,
+ * else ~/.cache/lenet5-libtorch. Never a relative path: npm runs the install inside the package,
+ * which it deletes when the install fails, so a relative LENET5_CACHE_DIR is taken from the folder
+ * npm was started in, a relative XDG_CACHE_HOME is ignored (as the XDG spec says), and an empty
+ * HOME falls back to the user's home in the password database.
+ */
 export function cacheRoot() {
-  if (process.env.LENET5_CACHE_DIR) return resolve(process.env.LENET5_CACHE_DIR);
-  const base = process.env.XDG_CACHE_HOME ? resolve(process.env.XDG_CACHE_HOME) : join(homedir(), '.cache');
-  return join(base, 'lenet5-libtorch');
+  if (process.env.LENET5_CACHE_DIR) return resolve(process.env.INIT_CWD ?? process.cwd(), process.env.LENET5_CACHE_DIR);
+  const xdg = process.env.XDG_CACHE_HOME;
+  if (xdg && isAbsolute(xdg)) return join(xdg, 'lenet5-libtorch');
+  const home = [homedir, () => userInfo().homedir].map(tryHome).find((dir) => dir && isAbsolute(dir));
+  if (!home) {
+    throw new Error(
+      'lenet5-libtorch: no folder for the LibTorch cache: HOME is empty and this user has no home folder.\n' +
+        'Set LENET5_CACHE_DIR to an absolute path (or HOME), then install again.',
+    );
+  }
+  return join(home, '.cache', 'lenet5-libtorch');
+}
+
+/** @param {() => string} read */
+function tryHome(read) {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Node's name for this machine's architecture, as wheels.json keys it. */
@@ -78,35 +102,72 @@ export function libtorchDir(arch, variant) {
 
 const MANIFEST = 'lenet5-libtorch.json';
 
-/** The cached folder when it is complete (its manifest is written last), else undefined. @param {string} arch @param {string} variant */
+/**
+ * What is wrong with the cached folder `dir`, or undefined when it is whole: its manifest (written
+ * last) must be there and every file it lists must have the recorded size (and SHA-256, when `hashes`).
+ * @param {string} dir @param {boolean} hashes
+ */
+export function libtorchDamage(dir, hashes) {
+  if (!existsSync(dir)) return 'it is not there';
+  let manifest;
+  try {
+    manifest = JSON.parse(readFileSync(join(dir, MANIFEST), 'utf8'));
+  } catch {
+    return `it has no readable manifest (${MANIFEST}): a half-written or half-removed folder`;
+  }
+  return findDamage(dir, manifest.files, hashes);
+}
+
+/** The cached folder when it is complete and its files have the sizes recorded, else undefined. @param {string} arch @param {string} variant */
 export function cachedLibtorch(arch, variant) {
   const dir = libtorchDir(arch, variant);
-  return existsSync(join(dir, MANIFEST)) ? dir : undefined;
+  return libtorchDamage(dir, false) ? undefined : dir;
 }
 
-/** @param {string} message */
-function say(message) {
-  process.stderr.write(`lenet5: ${message}\n`);
-}
+/** Seconds a Python may take to say whether it has pip. */
+const PIP_PROBE_TIMEOUT_MS = 30_000;
 
-/** The Python whose pip downloads: LENET5_PYTHON, else python3, else python. */
-function findPip() {
+/**
+ * The Python whose pip downloads: LENET5_PYTHON, else python3, else python. Each is asked in
+ * isolated mode (-I: no script folder, no user site, no PYTHON* variables) from a neutral folder,
+ * so a json.py or pip.py in the caller's folder never runs; it counts only if it answers like pip.
+ * @param {string} cwd
+ */
+function findPip(cwd) {
   const candidates = process.env.LENET5_PYTHON ? [process.env.LENET5_PYTHON] : ['python3', 'python'];
+  const answers = [];
   for (const python of candidates) {
-    const probe = spawnSync(python, ['-m', 'pip', '--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    if (probe.status === 0) return python;
+    const probe = spawnSync(python, ['-I', '-m', 'pip', '--version'], {
+      cwd,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: PIP_PROBE_TIMEOUT_MS,
+    });
+    if (probe.status === 0 && /^pip \d/.test(probe.stdout)) return python;
+    const failure = /** @type {NodeJS.ErrnoException | undefined} */ (probe.error);
+    answers.push(
+      failure?.code === 'ETIMEDOUT'
+        ? `${python} did not answer within ${PIP_PROBE_TIMEOUT_MS / 1000} s`
+        : failure
+          ? `${python}: ${failure.message}`
+          : probe.status === 0
+            ? `${python} is not a Python with pip (it answered "${probe.stdout.trim().split('\n')[0].slice(0, 80)}")`
+            : `${python} -m pip --version failed (exit ${probe.status ?? probe.signal})`,
+    );
   }
   throw new Error(
-    `pip is needed to fetch LibTorch from PyPI, and none of ${candidates.join(', ')} has it ("python3 -m pip --version" failed).\n` +
-      'Install it (Debian/Ubuntu: sudo apt-get install python3-pip), or provide a LibTorch another way (see below).',
+    `pip is needed to fetch LibTorch from PyPI, and none of ${candidates.join(', ')} has it: ${answers.join('; ')}.\n` +
+      'Install it (Debian/Ubuntu: sudo apt-get install python3-pip), point LENET5_PYTHON at a Python that has pip, or provide a LibTorch another way (see below).',
   );
 }
 
-/** @param {string} path */
-async function sha256Of(path) {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(path), hash);
-  return hash.digest('hex');
+/** Runs a command with its output on our stderr, without blocking the event loop (the cache lock stays fresh). @param {string} command @param {string[]} args @param {string} cwd */
+function run(command, args, cwd) {
+  return new Promise((ok, fail) => {
+    const child = spawn(command, args, { cwd, stdio: ['ignore', 2, 2] });
+    child.on('error', fail);
+    child.on('close', (code, signal) => ok(code ?? signal));
+  });
 }
 
 /**
@@ -154,82 +215,107 @@ async function extract(wheelPath, take, dest) {
   return written;
 }
 
-/** Removes temporary folders that installs killed midway left behind (their process is gone). */
-function removeAbandonedTemps(root) {
-  if (!existsSync(root)) return;
-  for (const name of readdirSync(root)) {
-    const match = name.match(/^\.tmp-(\d+)-/);
-    if (!match) continue;
-    let alive = true;
-    try {
-      process.kill(Number(match[1]), 0);
-    } catch (error) {
-      alive = /** @type {NodeJS.ErrnoException} */ (error).code === 'EPERM';
+/**
+ * Returns the cached LibTorch folder for `arch` and `variant`, fetching it first when it is missing
+ * or damaged (sizes checked; SHA-256 too when `hashes`).
+ * @param {{ arch?: string, variant?: 'cpu' | 'cuda', hashes?: boolean }} [options]
+ * @returns {Promise<string>}
+ */
+export async function provisionLibtorch({ arch = hostArch(), variant = wantedVariant(), hashes = false } = {}) {
+  const dir = libtorchDir(arch, variant);
+  const root = cacheRoot();
+  removeAbandonedTemps(root);
+  if (!libtorchDamage(dir, hashes)) return dir;
+  const wheels = wheelsFor(arch, variant);
+  // Under the lock: another install may have fetched it meanwhile, or may be fetching it now.
+  return withLock(root, basename(dir), async () => {
+    const damage = libtorchDamage(dir, hashes);
+    if (!damage) return dir;
+    if (existsSync(dir)) {
+      say(`the cached LibTorch ${dir} is damaged: ${damage}. Fetching it again.`);
+      rmSync(dir, { recursive: true, force: true });
     }
-    if (!alive) rmSync(join(root, name), { recursive: true, force: true });
-  }
+    checkFreeSpace(root, PINS.arches[arch].megabytes[variant].peak);
+    const temp = makeTemp(root, basename(dir));
+    try {
+      return await fetchInto(temp, dir, wheels, arch, variant);
+    } finally {
+      rmSync(temp, { recursive: true, force: true });
+    }
+  });
 }
 
 /**
- * Returns the cached LibTorch folder for `arch` and `variant`, fetching it first when it is missing.
- * @param {{ arch?: string, variant?: 'cpu' | 'cuda' }} [options]
- * @returns {Promise<string>}
+ * Throws before a download that would fill the disk midway (pip's bare ENOSPC names neither the
+ * folder nor the size needed).
+ * @param {string} root @param {number} neededMB
  */
-export async function provisionLibtorch({ arch = hostArch(), variant = wantedVariant() } = {}) {
-  const cached = cachedLibtorch(arch, variant);
-  if (cached) return cached;
-  const wheels = wheelsFor(arch, variant);
+function checkFreeSpace(root, neededMB) {
+  const { bavail, bsize } = statfsSync(root);
+  const freeMB = (bavail * bsize) / 1e6;
+  if (freeMB >= neededMB) return;
+  throw new Error(
+    `Fetching LibTorch needs about ${(neededMB / 1000).toFixed(2)} GB free in ${root} while it runs, and it has ${(freeMB / 1000).toFixed(2)} GB.\n` +
+      'Free some space there, or set LENET5_CACHE_DIR to a folder on a disk with room, then install again.',
+  );
+}
+
+/**
+ * Downloads and checks the wheels in `temp`, extracts them there and renames the result to `dir`.
+ * @param {string} temp @param {string} dir @param {Wheel[]} wheels @param {string} arch @param {string} variant
+ */
+async function fetchInto(temp, dir, wheels, arch, variant) {
   const pins = PINS.arches[arch];
-  const root = cacheRoot();
-  mkdirSync(root, { recursive: true });
-  removeAbandonedTemps(root);
-  const temp = join(root, `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   const downloads = join(temp, 'wheels');
   const staged = join(temp, 'libtorch');
   mkdirSync(downloads, { recursive: true });
-  try {
-    const python = findPip();
-    const requirements = join(temp, 'requirements.txt');
-    writeFileSync(requirements, wheels.map((wheel) => `${wheel.requirement} --hash=sha256:${wheel.sha256}\n`).join(''));
+  const python = findPip(temp);
+  const requirements = join(temp, 'requirements.txt');
+  writeFileSync(requirements, wheels.map((wheel) => `${wheel.requirement} --hash=sha256:${wheel.sha256}\n`).join(''));
+  const { download } = pins.megabytes[variant];
+  say(
+    `fetching LibTorch ${PINS.version} (${variant === 'cuda' ? 'CUDA' : 'CPU'}, linux-${arch}) from PyPI with ${python} -m pip: ` +
+      `${wheels.length} wheels, about ${download} MB`,
+  );
+  if (variant === 'cuda' && !existsSync('/proc/driver/nvidia/version')) {
     say(
-      `fetching LibTorch ${PINS.version} (${variant === 'cuda' ? 'CUDA' : 'CPU'}, linux-${arch}) from PyPI with ${python} -m pip: ${wheels.length} wheels`,
+      'LENET5_CUDA=1, but this machine has no NVIDIA driver: the CUDA libraries will be unused here until one is installed (unset it for the CPU ones).',
     );
-    const started = Date.now();
-    const args = ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--require-hashes', '--disable-pip-version-check'];
-    args.push('--python-version', PINS.pythonVersion, '--implementation', 'cp', ...pins.platforms.flatMap((p) => ['--platform', p]));
-    args.push('-r', requirements, '-d', downloads);
-    if (!process.stderr.isTTY) args.push('--progress-bar', 'off', '--quiet');
-    // pip's progress bar goes to its stdout; send it to our stderr so that stdout stays ours.
-    const pip = spawnSync(python, args, { stdio: ['ignore', 2, 2] });
-    if (pip.status !== 0) throw new Error(`${python} -m pip download failed (exit ${pip.status ?? pip.signal}); its message is above.`);
-    let downloaded = 0;
-    for (const wheel of wheels) {
-      const path = join(downloads, wheel.file);
-      if (!existsSync(path)) throw new Error(`pip did not save ${wheel.file} (found: ${readdirSync(downloads).join(', ')}).`);
-      const actual = await sha256Of(path);
-      if (actual !== wheel.sha256) throw new Error(`${wheel.file} has SHA-256 ${actual}, expected ${wheel.sha256}: refusing it.`);
-      downloaded += statSync(path).size;
-    }
-    say(`downloaded ${(downloaded / 1e6).toFixed(0)} MB in ${((Date.now() - started) / 1000).toFixed(0)} s; SHA-256 of each wheel checked`);
-    let extracted = 0;
-    for (const wheel of wheels) {
-      extracted += await extract(join(downloads, wheel.file), wheel.take, staged);
-      rmSync(join(downloads, wheel.file));
-    }
-    const manifest = { version: PINS.version, arch, variant, cxx11Abi: true, wheels: wheels.map(({ file, sha256 }) => ({ file, sha256 })) };
-    writeFileSync(join(staged, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
-    const dir = libtorchDir(arch, variant);
-    try {
-      renameSync(staged, dir);
-    } catch (error) {
-      // Another install finished the same folder first: use theirs.
-      if (!cachedLibtorch(arch, variant)) throw error;
-    }
-    say(`LibTorch ${PINS.version} ready in ${dir} (${(extracted / 1e6).toFixed(0)} MB)`);
-    return dir;
-  } finally {
-    rmSync(temp, { recursive: true, force: true });
   }
+  const started = Date.now();
+  const args = ['-I', '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--require-hashes', '--disable-pip-version-check'];
+  args.push('--python-version', PINS.pythonVersion, '--implementation', 'cp', ...pins.platforms.flatMap((p) => ['--platform', p]));
+  args.push('-r', requirements, '-d', downloads);
+  if (!process.stderr.isTTY) args.push('--progress-bar', 'off', '--quiet');
+  // pip's progress bar goes to its stdout; send it to our stderr so that stdout stays ours.
+  const status = await run(python, args, temp);
+  if (status !== 0) throw new Error(`${python} -m pip download failed (exit ${status}); its message is above.`);
+  let downloaded = 0;
+  for (const wheel of wheels) {
+    const path = join(downloads, wheel.file);
+    if (!existsSync(path)) throw new Error(`pip did not save ${wheel.file} (found: ${readdirSync(downloads).join(', ')}).`);
+    const actual = sha256OfFile(path);
+    if (actual !== wheel.sha256) throw new Error(`${wheel.file} has SHA-256 ${actual}, expected ${wheel.sha256}: refusing it.`);
+    downloaded += statSync(path).size;
+  }
+  say(`downloaded ${(downloaded / 1e6).toFixed(0)} MB in ${((Date.now() - started) / 1000).toFixed(0)} s; SHA-256 of each wheel checked`);
+  let extracted = 0;
+  for (const wheel of wheels) {
+    extracted += await extract(join(downloads, wheel.file), wheel.take, staged);
+    rmSync(join(downloads, wheel.file));
+  }
+  const manifest = {
+    version: PINS.version,
+    arch,
+    variant,
+    cxx11Abi: true,
+    wheels: wheels.map(({ file, sha256 }) => ({ file, sha256 })),
+    files: describeFiles(staged),
+  };
+  writeFileSync(join(staged, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+  renameSync(staged, dir);
+  say(`LibTorch ${PINS.version} ready in ${dir} (${(extracted / 1e6).toFixed(0)} MB)`);
+  return dir;
 }
 
 async function main(argv) {

@@ -1,0 +1,194 @@
+// scripts/build-addon.mjs as an install runs it, on a package laid out here inside a node_modules
+// folder (so it shares addons through the cache) with a LibTorch folder that has only the files the
+// resolver reads, and a stand-in cmake-js that "compiles" by copying this checkout's built addon.
+// The real compile runs in install.test.ts.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { root, tempDir } from './helpers.js';
+import { libtorchName, writeFakePython, writeLibtorchCache } from './libtorch-fixtures.js';
+
+const dir = tempDir();
+const builtAddon = join(root, 'build/cmake/Release/lenet5_native.node');
+const libtorch = join(dir, 'libtorch');
+mkdirSync(join(libtorch, 'include/torch'), { recursive: true });
+mkdirSync(join(libtorch, 'lib'), { recursive: true });
+
+/** A project with this package installed in node_modules; returns the package folder. */
+function installedPackage(project: string): string {
+  const pkg = join(dir, project, 'node_modules/lenet5-libtorch');
+  mkdirSync(pkg, { recursive: true });
+  for (const path of [
+    'scripts/build-addon.mjs',
+    'scripts/find-libtorch.mjs',
+    'scripts/libtorch',
+    'CMakeLists.txt',
+    'native',
+    'package.json',
+  ]) {
+    cpSync(join(root, path), join(pkg, path), { recursive: true });
+  }
+  mkdirSync(join(pkg, 'node_modules'));
+  for (const dependency of ['yauzl', 'node-addon-api']) {
+    symlinkSync(join(root, 'node_modules', dependency), join(pkg, 'node_modules', dependency), 'dir');
+  }
+  const cmakeJs = join(pkg, 'node_modules/cmake-js');
+  mkdirSync(join(cmakeJs, 'bin'), { recursive: true });
+  writeFileSync(join(cmakeJs, 'package.json'), '{ "name": "cmake-js", "version": "0.0.0" }');
+  writeFileSync(
+    join(cmakeJs, 'bin/cmake-js'),
+    `const { cpSync, mkdirSync } = require('node:fs');
+if (process.env.FAKE_COMPILE_FAIL) {
+  // What cmake-js does when a compile fails: "trying to do a full rebuild" deletes the build folder.
+  require('node:fs').rmSync('build/cmake', { recursive: true, force: true });
+  console.error('fake compiler error');
+  process.exit(1);
+}
+mkdirSync('build/cmake/Release', { recursive: true });
+cpSync(${JSON.stringify(builtAddon)}, 'build/cmake/Release/lenet5_native.node');
+console.error('fake cmake-js: compiled');
+`,
+  );
+  return pkg;
+}
+
+function build(pkg: string, cache: string, args: string[] = [], env: Record<string, string> = {}) {
+  const result = spawnSync(process.execPath, [join(pkg, 'scripts/build-addon.mjs'), ...args], {
+    env: { ...process.env, LIBTORCH: libtorch, LENET5_CACHE_DIR: cache, ...env },
+    encoding: 'utf8',
+  });
+  return { status: result.status, log: result.stderr + result.stdout };
+}
+
+const addonOf = (pkg: string) => join(pkg, 'build/cmake/Release/lenet5_native.node');
+const sharedAddons = (cache: string) => readdirSync(join(cache, 'addons')).map((key) => join(cache, 'addons', key));
+
+describe('the addon cache', () => {
+  it('reuses a cached addon only after checking it: a truncated one is rebuilt and replaced, with the cache named', () => {
+    const cache = join(dir, 'cache-truncated');
+    const first = build(installedPackage('one'), cache);
+    expect(first.log).toContain('fake cmake-js: compiled');
+    expect(first.status, first.log).toBe(0);
+    const [shared] = sharedAddons(cache);
+    const second = build(installedPackage('two'), cache);
+    expect(second.status, second.log).toBe(0);
+    expect(second.log).toContain('reused the addon another project built');
+
+    truncateSync(join(shared, 'lenet5_native.node'), 4096);
+    const third = build(installedPackage('three'), cache);
+    expect(third.status, third.log).toBe(0);
+    expect(third.log).toContain(`not reusing the cached addon ${join(shared, 'lenet5_native.node')}: it has 4096 bytes, expected`);
+    expect(third.log).toContain('fake cmake-js: compiled');
+    expect(readFileSync(join(shared, 'lenet5_native.node')).equals(readFileSync(builtAddon))).toBe(true);
+  });
+
+  it('does not reuse a cached addon that does not load, even with its recorded size and hash', () => {
+    const cache = join(dir, 'cache-unloadable');
+    build(installedPackage('four'), cache);
+    const [shared] = sharedAddons(cache);
+    // A file that is not an addon, recorded as if it were the build.
+    const garbage = Buffer.from('not an ELF file');
+    writeFileSync(join(shared, 'lenet5_native.node'), garbage);
+    const record = JSON.parse(readFileSync(join(shared, 'lenet5_native.json'), 'utf8'));
+    record.size = garbage.length;
+    record.sha256 = createHash('sha256').update(garbage).digest('hex');
+    writeFileSync(join(shared, 'lenet5_native.json'), JSON.stringify(record));
+    const next = build(installedPackage('five'), cache);
+    expect(next.status, next.log).toBe(0);
+    expect(next.log).toMatch(/not reusing the cached addon .*: it does not load \(exit 1/);
+  });
+
+  it("rebuilds the project's own addon when it is truncated, instead of calling it up to date", () => {
+    const cache = join(dir, 'cache-own');
+    const pkg = installedPackage('six');
+    build(pkg, cache);
+    expect(build(pkg, cache).log).toContain('the addon is up to date');
+    truncateSync(addonOf(pkg), 4096);
+    const again = build(pkg, cache);
+    expect(again.status, again.log).toBe(0);
+    expect(again.log).toContain(`the addon ${addonOf(pkg)} is damaged: it has 4096 bytes, expected`);
+    expect(readFileSync(addonOf(pkg)).equals(readFileSync(builtAddon))).toBe(true);
+  });
+
+  it('a cache the user may not write costs the sharing, not the install', () => {
+    // A path under a plain file: no user can write there, root included (as chmod would not stop root).
+    writeFileSync(join(dir, 'a-file'), '');
+    const cache = join(dir, 'a-file/cache');
+    const result = build(installedPackage('seven'), cache);
+    expect(result.status, result.log).toBe(0);
+    expect(result.log).toMatch(new RegExp(`the cache ${cache} is not writable \\(ENOTDIR\\): building without sharing the addon`));
+    expect(existsSync(addonOf(join(dir, 'seven/node_modules/lenet5-libtorch')))).toBe(true);
+  });
+});
+
+describe('a failed build', () => {
+  it('keeps the working addon when a forced rebuild fails, and says so', () => {
+    const cache = join(dir, 'cache-failed');
+    const pkg = installedPackage('eight');
+    build(pkg, cache);
+    const failed = build(pkg, cache, ['--force'], { FAKE_COMPILE_FAIL: '1' });
+    expect(failed.status).toBe(1);
+    expect(failed.log).toContain(`The addon that was there before is kept: ${addonOf(pkg)}`);
+    expect(readFileSync(addonOf(pkg)).equals(readFileSync(builtAddon))).toBe(true);
+    expect(build(pkg, cache).log).toContain('the addon is up to date');
+  });
+
+  it('inside npm install, says to run npm install again (npm removes the package), never npm rebuild or a bare npx lenet5', () => {
+    const pkg = installedPackage('nine');
+    const inInstall = {
+      npm_lifecycle_event: 'install',
+      LIBTORCH: '',
+      LIBTORCH_USE_PYTORCH: '0',
+      LENET5_LIBTORCH: 'pypi',
+      LENET5_LIBTORCH_DOWNLOAD: '0',
+    };
+    const noLibtorch = build(pkg, join(dir, 'cache-none'), [], inInstall);
+    expect(noLibtorch.status).toBe(1);
+    expect(noLibtorch.log).toContain('then run "npm install lenet5-libtorch" again');
+    expect(noLibtorch.log).toContain('LENET5_PYTHON=/path/to/python npm install lenet5-libtorch');
+    const noCompiler = build(pkg, join(dir, 'cache-none'), [], { npm_lifecycle_event: 'install', FAKE_COMPILE_FAIL: '1' });
+    expect(noCompiler.status).toBe(1);
+    expect(noCompiler.log).toContain('Once they are there, run "npm install lenet5-libtorch" again.');
+    for (const log of [noLibtorch.log, noCompiler.log]) {
+      expect(log).not.toMatch(/npm rebuild|npx lenet5 build/);
+    }
+  });
+});
+
+describe('the build tools', () => {
+  it('are checked before the LibTorch download that only a compile would use', () => {
+    const emptyPath = join(dir, 'empty-bin');
+    mkdirSync(emptyPath);
+    const result = build(installedPackage('ten'), join(dir, 'cache-no-tools'), [], {
+      PATH: emptyPath,
+      LIBTORCH: '',
+      LIBTORCH_USE_PYTORCH: '0',
+      LENET5_LIBTORCH: 'pypi',
+      CXX: '',
+    });
+    expect(result.status).toBe(1);
+    expect(result.log).toContain('the addon has to be compiled on this machine, and it lacks cmake (not found on PATH) and a C++ compiler');
+    expect(result.log).toContain('checked before downloading LibTorch');
+    expect(result.log).not.toContain('fetching LibTorch');
+  });
+});
+
+describe('the cached LibTorch before a compile', () => {
+  it('is checked whole (SHA-256), so a changed library is fetched again instead of failing the link', () => {
+    const cache = writeLibtorchCache(join(dir, 'cache-bitrot'));
+    const libtorch = join(cache, libtorchName);
+    writeFileSync(join(libtorch, 'lib/libc10.so'), 'ELF and then sOme'); // same size, one byte changed
+    const result = build(installedPackage('eleven'), cache, ['--force'], {
+      LIBTORCH: '',
+      LIBTORCH_USE_PYTORCH: '0',
+      LENET5_LIBTORCH: 'pypi',
+      LENET5_PYTHON: writeFakePython(join(dir, 'python-bitrot'), 'not a wheel'),
+    });
+    expect(result.log).toContain(
+      `the cached LibTorch ${libtorch} is damaged: lib/libc10.so has changed since it was written (its SHA-256 differs). Fetching it again.`,
+    );
+    expect(result.log).not.toContain('fake cmake-js: compiled');
+  });
+});

@@ -1,0 +1,48 @@
+// Stand-ins for the PyPI LibTorch fetch (scripts/libtorch/pypi.mjs), shared by the tests of the
+// resolver, the fetch and the install script: a cached LibTorch folder and a pip.
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { root } from './helpers.js';
+
+export const pins = JSON.parse(readFileSync(join(root, 'scripts/libtorch/wheels.json'), 'utf8')) as {
+  version: string;
+  arches: Record<string, { cpu: { file: string }[] }>;
+};
+
+/** The folder name of this machine's CPU LibTorch in the cache. */
+export const libtorchName = `libtorch-${pins.version}-linux-${process.arch}-cpu`;
+
+/**
+ * Makes `cache` hold a complete PyPI LibTorch folder as the fetch leaves it: a stand-in header and
+ * library (`lib/libc10.so`, 17 bytes), and the manifest that records their sizes and SHA-256.
+ */
+export function writeLibtorchCache(cache: string): string {
+  const libtorch = join(cache, libtorchName);
+  const files: Record<string, { size: number; sha256: string }> = {};
+  for (const [file, text] of [
+    ['include/torch/csrc/api/include/torch/torch.h', '#pragma once\n'],
+    ['lib/libc10.so', 'ELF and then some'],
+  ]) {
+    mkdirSync(dirname(join(libtorch, file)), { recursive: true });
+    writeFileSync(join(libtorch, file), text);
+    files[file] = { size: text.length, sha256: createHash('sha256').update(text).digest('hex') };
+  }
+  writeFileSync(join(libtorch, 'lenet5-libtorch.json'), JSON.stringify({ version: pins.version, cxx11Abi: true, files }));
+  return cache;
+}
+
+/** A stand-in python at `path`: `-m pip --version` answers like pip, `-m pip download -d DIR` writes the pinned file names with `content`. */
+export function writeFakePython(path: string, content: string): string {
+  const files = pins.arches[process.arch].cpu.map((wheel) => wheel.file);
+  writeFileSync(
+    path,
+    `#!/bin/sh
+case "$*" in *--version*) echo "pip 24.0 (a stand-in)"; exit 0;; esac
+while [ $# -gt 0 ]; do [ "$1" = "-d" ] && out="$2"; shift; done
+for f in ${files.join(' ')}; do printf '%s' '${content}' > "$out/$f"; done
+`,
+  );
+  chmodSync(path, 0o755);
+  return path;
+}
