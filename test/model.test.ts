@@ -194,7 +194,7 @@ describe('LeNet5 model', () => {
     }
   });
 
-  it("predict's probabilities are the softmax of its logits, classes their first maximum, and an image's logits do not depend on its batch", async () => {
+  it("predict's probabilities are the softmax of its logits, classes their first maximum, and an image's logits do not depend on its batch (bit for bit on the fused engine)", async () => {
     const model = new LeNet5({ seed: 5 });
     const { images } = syntheticImages(200, 10, 3);
     // 3 images run on the calling thread, 40 on a job thread's team in two chunks, 200 in chunks of 64.
@@ -203,7 +203,9 @@ describe('LeNet5 model', () => {
       const part = await model.predict(images.subarray(0, count * 784));
       expect(part.classes).toHaveLength(count);
       for (let n = 0; n < count; n++) {
-        expect(Array.from(part.logits[n])).toEqual(Array.from(whole.logits[n]));
+        // The fused engine computes each image alone; LibTorch's products may block by batch size.
+        if (model.engine === 'fused') expect(Array.from(part.logits[n])).toEqual(Array.from(whole.logits[n]));
+        else part.logits[n].forEach((v, c) => expect(v).toBeCloseTo(whole.logits[n][c], 5));
         const logits = Array.from(part.logits[n]);
         const max = Math.max(...logits);
         const sum = logits.reduce((a, v) => a + Math.exp(v - max), 0);
