@@ -311,8 +311,6 @@ void softmaxRows(const float* logits, int64_t rows, int64_t classes, float* prob
   }
 }
 
-}  // namespace
-
 // Float input must be finite (checked here rather than in TypeScript: a JavaScript scan of a
 // large batch costs more than its forward pass).
 void requireFinitePixels(const float* values, int64_t count) {
@@ -323,6 +321,8 @@ void requireFinitePixels(const float* values, int64_t count) {
                                                        std::to_string(bad - values) + "] is " + value +
                                                        ". Replace NaN/Infinity before predicting.");
 }
+
+}  // namespace
 
 void predict(Model& model, const PredictInput& input, const PredictOutput& output) {
   if (input.normalized != nullptr) requireFinitePixels(input.normalized, input.count * kImageSide * kImageSide);

@@ -7,6 +7,19 @@
 inline Vec reluVec(Vec x) { return (x > 0 || x != x) ? x : Vec{}; }
 inline float relu(float x) { return x > 0 || x != x ? x : 0.0f; }
 
+// Lane by lane, the ReLU'd maximum of a window's four values load(0..3) and which of them won.
+template <typename Load>
+inline void reluMaxOfFour(Load load, Vec& best, Vec& which) {
+  best = reluVec(load(0));
+  which = Vec{};
+  for (int q = 1; q < 4; ++q) {
+    const Vec value = reluVec(load(q));
+    const auto takes = value > best || value != value;
+    best = takes ? value : best;
+    which = takes ? splat(static_cast<float>(q)) : which;
+  }
+}
+
 // in: `channels` x 4 phase planes of `cells` floats each, channels `channelStride` apart.
 // out, winner: channels x cells (winner as 0.0-3.0, kept in float lanes). Inference passes no
 // winner array: only the backward pass needs them.
@@ -18,14 +31,8 @@ inline void reluPoolForward(const float* in, int channels, int cells, int channe
       auto get = [&](int q) {
         return count == kLanes ? load(planes + q * cells + j) : loadFirst(planes + q * cells + j, count);
       };
-      Vec best = reluVec(get(0));
-      Vec which = {};
-      for (int q = 1; q < 4; ++q) {
-        const Vec value = reluVec(get(q));
-        const auto takes = value > best || value != value;
-        best = takes ? value : best;
-        which = takes ? splat(static_cast<float>(q)) : which;
-      }
+      Vec best, which;
+      reluMaxOfFour(get, best, which);
       if (count == kLanes) {
         store(out + c * cells + j, best);
         if (winner != nullptr) store(winner + c * cells + j, which);
@@ -70,14 +77,8 @@ inline void reluPool1Forward(const float* in, float* out, float* winner) {
     for (int py = 0; py < 14; ++py) {
       for (int j = 0; j < kConv1RowVecs; ++j) {
         const float* planes = in + c * kConv1Channel + py * kConv1Row + j * kLanes;
-        Vec best = reluVec(load(planes));
-        Vec which = {};
-        for (int q = 1; q < 4; ++q) {
-          const Vec value = reluVec(load(planes + q * kConv1Phase));
-          const auto takes = value > best || value != value;
-          best = takes ? value : best;
-          which = takes ? splat(static_cast<float>(q)) : which;
-        }
+        Vec best, which;
+        reluMaxOfFour([planes](int q) { return load(planes + q * kConv1Phase); }, best, which);
         const int at = c * 196 + py * 14 + j * kLanes;
         store(out + at, best);
         if (winner != nullptr) store(winner + at, which);
