@@ -1,14 +1,13 @@
-// Runs one long operation (train, evaluate, predict) on its own thread, so it neither blocks the
-// event loop nor holds one of libuv's four pool threads for minutes. Progress events and the
-// result reach JS in order through a thread-safe function. Jobs still running when the process
-// exits, or when a worker thread's environment is torn down, are cancelled and joined first, so
+// Runs one long operation (train, evaluate, predict) on a thread of the addon's own, kept between
+// jobs, so it neither blocks the event loop nor holds one of libuv's four pool threads for minutes.
+// Progress events and the result reach JS in order through a thread-safe function. Jobs still running when the process
+// exits, or when a worker thread's environment is torn down, are cancelled and waited for first, so
 // LibTorch is never torn down under a running loop.
 #pragma once
 
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <thread>
 
 #include <napi.h>
 
@@ -30,7 +29,8 @@ class Job : public std::enable_shared_from_this<Job> {
   void post(Event event);
   const std::atomic<bool>* cancelFlag() const { return cancel_.get(); }
 
-  // Cancels and joins the jobs of `env` (nullptr: all jobs). Used at exit and env teardown.
+  // Cancels the jobs of `env` and waits until their work has returned (nullptr: all jobs, then the
+  // job threads end). Used at exit and env teardown.
   static void stopAll(napi_env env);
 
  private:
@@ -42,7 +42,6 @@ class Job : public std::enable_shared_from_this<Job> {
   Napi::ThreadSafeFunction tsfn_;
   std::unique_ptr<Napi::Promise::Deferred> deferred_;
   std::unique_ptr<Napi::ObjectReference> callbackError_;  // JS thread only
-  std::thread thread_;
 };
 
 }  // namespace lenet5::js
