@@ -5,6 +5,7 @@
 // independent chains of multiply-adds (enough to cover the latency of two FMA units), on one
 // core and on every core at once. Built and run by `npm run bench` with this CPU's best
 // instruction set (-march=native); prints one JSON object.
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <cstdio>
@@ -103,14 +104,29 @@ int main(int argc, char** argv) {
   auto hidden1 = randomVector(n * 120), hidden2 = randomVector(n * 84), logits = randomVector(n * classes);
   auto dHidden1 = randomVector(n * 120), dHidden2 = randomVector(n * 84), dFeatures = randomVector(n * kFeatures);
   auto imagePhases = buffer(kInputPhases), phases = buffer(32 * 32), conv1 = buffer(6 * kConv1Channel);
-  auto cols2 = buffer(kConv2Taps * kConv2Stride), conv2 = buffer(16 * kConv2Stride),
-       dCols2 = buffer(kConv2Taps * kConv2Stride);
+  auto conv2WT = buffer(kConv2Taps * 16), conv2 = buffer(kConv2Pixels * 16), dConv2 = buffer(16 * kConv2Stride),
+       dConv2WT = buffer(kConv2Taps * 16), dCols2 = buffer(kConv2Taps * kConv2Stride);
   auto winner1 = buffer(n * kPool1Size), winner2 = buffer(n * kFeatures), dPool1 = buffer(kPool1Size),
        rows2 = buffer(kConv2Pixels * kConv2Taps);
   std::vector<int64_t> labels(n);
   for (auto& l : labels) l = random() % classes;
   lenet5::engine::ImageSource source;
 
+  // Fashion-MNIST-sized uint8 data for the whole training pass, so the cache misses of the real
+  // loop's gathering are in its time.
+  constexpr int kDatasetImages = 60000;
+  auto params = randomVector(lenet5::engine::ParameterLayout(classes).total);
+  std::vector<uint8_t> pixels(size_t{kDatasetImages} * kPixels);
+  for (auto& p : pixels) p = static_cast<uint8_t>(random());
+  std::vector<int64_t> order(kDatasetImages), datasetLabels(kDatasetImages);
+  for (int i = 0; i < kDatasetImages; ++i) order[i] = i, datasetLabels[i] = random() % classes;
+  std::shuffle(order.begin(), order.end(), random);
+  std::vector<char> workspace(workspaceBytes(classes) + 64);
+  lenet5::engine::ImageSource src;
+  src.pixels = pixels.data();
+  src.scale = 1.0f / 255 / 0.3f;
+  src.shift = -0.3f;
+  int64_t offset = 0;
   struct Row {
     const char* layer;
     double flop, bytes;
@@ -129,18 +145,16 @@ int main(int argc, char** argv) {
        [&] {
          for (int i = 0; i < n; ++i) reluPool1Forward(conv1.data(), &pool1[i * kPool1Size], &winner1[i * kPool1Size]);
        }},
-      {"conv2 forward (im2col + GEMM)", 2.0 * 240000 * n, f * n * (1176 + 2400 + 1600),
+      {"conv2 forward (im2row + GEMM)", 2.0 * 240000 * n, f * n * (1176 + 2400 + 1600),
        [&] {
          for (int i = 0; i < n; ++i) {
-           conv2Columns(&pool1[i * kPool1Size], phases.data(), cols2.data());
-           conv2Forward(cols2.data(), conv2W.data(), conv2B.data(), conv2.data());
+           conv2Rows(&pool1[i * kPool1Size], rows2.data());
+           conv2Forward(rows2.data(), conv2WT.data(), conv2B.data(), conv2.data());
          }
        }},
       {"relu + pool2 forward", 4.0 * 400 * n, f * n * (1600 + 800),
        [&] {
-         for (int i = 0; i < n; ++i)
-           reluPoolForward(conv2.data(), 16, kConv2Phase, kConv2Stride, &features[i * kFeatures],
-                           &winner2[i * kFeatures]);
+         for (int i = 0; i < n; ++i) reluPool2Forward(conv2.data(), &features[i * kFeatures], &winner2[i * kFeatures]);
        }},
       {"fc1-fc3 forward (block of 64)", 2.0 * (48000 + 10080 + 840) * n, f * (58920 + n * (400 + 120 + 84 + 10)),
        [&] {
@@ -159,14 +173,14 @@ int main(int argc, char** argv) {
          linearBackward(n, 400, 120, features.data(), fc1W.data(), dHidden1.data(), &grads[13000], &grads[61000],
                         dFeatures.data());
        }},
-      {"pool2 + conv2 backward (im2col, dW, dX, col2im)", 4.0 * 240000 * n, f * n * (1600 + 2 * 1176 + 2 * 2400),
+      {"pool2 + conv2 backward (im2row, dW, dX, col2im)", 4.0 * 240000 * n, f * n * (1600 + 2 * 1176 + 2 * 2400),
        [&] {
          for (int i = 0; i < n; ++i) {
-           reluPoolBackward(&dFeatures[i * kFeatures], &features[i * kFeatures], &winner2[i * kFeatures], 16,
-                            kConv2Phase, kConv2Stride, conv2.data());
+           reluPool2Backward(&dFeatures[i * kFeatures], &features[i * kFeatures], &winner2[i * kFeatures], conv2.data(),
+                             dConv2.data());
            conv2Rows(&pool1[i * kPool1Size], rows2.data());
-           conv2Backward(conv2.data(), rows2.data(), conv2W.data(), &grads[156], &grads[2556], dCols2.data(),
-                         phases.data(), dPool1.data());
+           conv2Backward(conv2.data(), dConv2.data(), rows2.data(), conv2W.data(), dConv2WT.data(), &grads[2556],
+                         dCols2.data(), phases.data(), dPool1.data());
          }
        }},
       {"pool1 + conv1 backward (direct dW)", 2.0 * 117600 * n, f * n * (784 + 2 * 1176 + 6 * 784),
@@ -178,25 +192,37 @@ int main(int argc, char** argv) {
          }
        }},
   };
-  std::printf("{\"isa\":\"%s\",\"images\":%d,\"layers\":[", LENET5_ISA_NAME, n);
-  for (size_t r = 0; r < rows.size(); ++r) {
-    for (int warm = 0; warm < 20; ++warm) rows[r].run();
+  // Microseconds per image of run(), which handles n images: thread CPU time over at least 0.3 s.
+  auto microsecondsPerImage = [](const std::function<void()>& run) {
+    for (int warm = 0; warm < 20; ++warm) run();
     int reps = 0;
     const double start = threadSeconds();
     double seconds = 0;
     do {
-      rows[r].run();
+      run();
       ++reps;
       seconds = threadSeconds() - start;
     } while (seconds < 0.3);
+    return 1e6 * seconds / reps / n;
+  };
+  std::printf("{\"isa\":\"%s\",\"images\":%d,\"layers\":[", LENET5_ISA_NAME, n);
+  for (size_t r = 0; r < rows.size(); ++r) {
     std::printf("%s{\"layer\":\"%s\",\"flopPerImage\":%.0f,\"bytesPerImage\":%.0f,\"microsecondsPerImage\":%.4f}",
-                r ? "," : "", rows[r].layer, rows[r].flop / n, rows[r].bytes / n, 1e6 * seconds / reps / n);
+                r ? "," : "", rows[r].layer, rows[r].flop / n, rows[r].bytes / n, microsecondsPerImage(rows[r].run));
   }
+  // The whole training pass of a block as the engine runs it (trainImages: every layer, the image
+  // loads, the weight packing), on uint8 images picked in a shuffled order.
+  const double block = microsecondsPerImage([&] {
+    src.index = order.data() + offset;
+    offset = (offset + n) % (kDatasetImages - n);
+    trainImages(params.data(), grads.data(), classes, src, datasetLabels.data(), 0, n, 1.0f / n, workspace.data());
+  });
+  std::printf("],\"trainingBlock\":{\"microsecondsPerImage\":%.4f}", block);
   if (!measurePeak) {
-    std::printf("]}\n");
+    std::printf("}\n");
     return 0;
   }
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
-  std::printf("],\"peak\":{\"coreGflops\":%.1f,\"allCoresGflops\":%.1f,\"cores\":%d}}\n", peakGflops(1),
+  std::printf(",\"peak\":{\"coreGflops\":%.1f,\"allCoresGflops\":%.1f,\"cores\":%d}}\n", peakGflops(1),
               peakGflops(cores), cores);
 }

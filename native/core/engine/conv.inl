@@ -1,7 +1,7 @@
 // The two convolutions, per image, each laid out for the 2x2 max-pooling that follows: output
 // pixel (y, x) = (2py + dy, 2px + dx) belongs to pooling phase (dy, dx), and each phase is a plane
-// of its own, so pooling is an element-wise max of four planes. The input is split into its four
-// row/column parity phases, where the W outputs of one phase row read W consecutive values.
+// (conv1) or a block of pixel rows (conv2) of its own, so pooling is an element-wise max of four. The input is split
+// into its four row/column parity phases, where the W outputs of one phase row read W consecutive values.
 //
 // conv1: 1x28x28, zero padding 2, 6 filters of 5x5 -> 6 x 4 phases x 14 rows of 16 (14 outputs
 //   and 2 lanes of spill). It runs directly on the input's phase planes (no im2col): an output
@@ -10,13 +10,16 @@
 //   forward   out[6][row] = sum over taps W[6][tap] * in(tap, row) + b     117,600 MAC
 //   backward  dW[6][25]  += sum over rows dOut[6][row] . in(tap, row)      117,600 MAC
 //             (no input gradient; dOut's spill lanes are zero)
-// conv2: 6x14x14, 16 filters of 6x5x5, a matrix product over im2col columns -> 16 x 4 phases x
-//   5x5 (100 columns, zero-padded to kConv2Stride so rows are whole vectors).
-//   forward   out[16][100] = W[16][150] . cols[150][100] + b   240,000 MAC
-//   backward  dW[16][150] += dOut . rows (im2row: cols^T)      240,000 MAC
-//             dCols[150][100] = W^T . dOut, then col2im        240,000 MAC
-// The columns are rebuilt for the backward pass rather than kept for the whole block (conv2's
-// as rows, so its weight gradient is a product of whole vectors too).
+// conv2: 6x14x14, 16 filters of 6x5x5, matrix products over the input's im2row rows (one row of
+//   150 taps per output pixel, pixels in the pooling-phase order) with the 16 output channels
+//   along the vector lanes: 100 rows x 16 columns tiles without remainder on every lane width,
+//   where the channel-major product (16 rows x 100 columns) left part-filled tiles.
+//   forward   out[100][16]  = rows[100][150] . W^T[150][16] + b            240,000 MAC
+//   backward  dW^T[150][16] += rows^T . dOut[100][16]                      240,000 MAC
+//             dCols[150][100] = W^T . dOut (channel-major), then col2im     240,000 MAC
+//   W^T is packed once per call; dW^T is summed over the call's images and added to the gradient
+//   (PyTorch's [16][150]) at its end. The rows are rebuilt for the backward pass rather than kept
+//   for the whole block (60 KB an image).
 
 constexpr int kConv1Row = 16;                   // one phase row of conv1's output, 14 used
 constexpr int kConv1Phase = 14 * kConv1Row;     // a phase plane
@@ -40,16 +43,8 @@ inline void copyRun(const float* src, float* dst) {
 }
 
 // The four parity phases (even/odd rows x even/odd columns) of a Side x Side plane, each
-// (Side/2)^2: phases[((r & 1) * 2 + (c & 1)) * (Side/2)^2 + (r / 2) * (Side/2) + c / 2] = plane[r][c].
-// Join does the reverse.
-template <int Side>
-inline void splitPhases(const float* plane, float* phases) {
-  constexpr int half = Side / 2;
-  for (int r = 0; r < Side; ++r) {
-    for (int c = 0; c < Side; ++c)
-      phases[((r & 1) * 2 + (c & 1)) * half * half + (r / 2) * half + c / 2] = plane[r * Side + c];
-  }
-}
+// (Side/2)^2, joined back into the plane: plane[r][c] =
+// phases[((r & 1) * 2 + (c & 1)) * (Side/2)^2 + (r / 2) * (Side/2) + c / 2].
 template <int Side>
 inline void joinPhases(const float* phases, float* plane) {
   constexpr int half = Side / 2;
@@ -57,32 +52,6 @@ inline void joinPhases(const float* phases, float* plane) {
     for (int c = 0; c < Side; ++c)
       plane[r * Side + c] = phases[((r & 1) * 2 + (c & 1)) * half * half + (r / 2) * half + c / 2];
   }
-}
-
-// Visits, for a 5x5 kernel over a phase-split input of side 2*Half, every run of OutHalf
-// columns: column row `tap`, starting at (dy*2+dx) * OutHalf^2 + py * OutHalf, holds
-// in[2py+dy+ky][2px+dx+kx] for px = 0..OutHalf-1, which is a run of the input's phase planes
-// starting at the returned offset. Runs of one column row come in increasing column order.
-template <int Half, int OutHalf, typename Visit>
-inline void forEachColumnRun(Visit visit) {
-  for (int ky = 0; ky < 5; ++ky) {
-    for (int kx = 0; kx < 5; ++kx) {
-      for (int dy = 0; dy < 2; ++dy) {
-        for (int dx = 0; dx < 2; ++dx) {
-          const int r = dy + ky, c = dx + kx;
-          const int input = ((r & 1) * 2 + (c & 1)) * Half * Half + (r / 2) * Half + c / 2;
-          const int column = (dy * 2 + dx) * OutHalf * OutHalf;
-          for (int py = 0; py < OutHalf; ++py) visit(ky * 5 + kx, column + py * OutHalf, input + py * Half);
-        }
-      }
-    }
-  }
-}
-
-template <int Half, int OutHalf>
-inline void phaseColumns(const float* phases, float* cols, int colStride) {
-  forEachColumnRun<Half, OutHalf>(
-      [&](int tap, int column, int input) { copyRun<OutHalf>(phases + input, cols + tap * colStride + column); });
 }
 
 // The image zero-padded to 32x32 and split into its four 16x16 phase planes: padded (R, C) is
@@ -182,20 +151,17 @@ inline void conv1Backward(const float* dOut, const float* in, float* dWeight, fl
   conv1WeightGradient<1>(dOut, in, 24, dWeight);
 }
 
-// Columns 100.. receive the last runs' spill; the outputs they produce are never read.
-inline void conv2Columns(const float* in, float* phases, float* cols) {
-  for (int ic = 0; ic < 6; ++ic) {
-    splitPhases<14>(in + ic * 196, phases);
-    phaseColumns<7, 5>(phases, cols + ic * 25 * kConv2Stride, kConv2Stride);
+// W[16][150] -> W^T[150][16].
+inline void conv2TransposeWeight(const float* weight, float* weightT) {
+  for (int c = 0; c < 16; ++c) {
+    for (int tap = 0; tap < kConv2Taps; ++tap) weightT[tap * 16 + c] = weight[c * kConv2Taps + tap];
   }
 }
 
-inline void conv2Forward(const float* cols, const float* weight, const float* bias, float* out) {
-  for (int c = 0; c < 16; ++c) {
-    const Vec b = splat(bias[c]);
-    for (int i = 0; i < kConv2Stride; i += kLanes) store(out + c * kConv2Stride + i, b);
-  }
-  productAccumulate(16, kConv2Stride, kConv2Taps, weight, kConv2Taps, 1, cols, kConv2Stride, out, kConv2Stride, true);
+// rows: conv2Rows of the input; out: [100 pixels][16 channels].
+inline void conv2Forward(const float* rows, const float* weightT, const float* bias, float* out) {
+  for (int p = 0; p < kConv2Pixels; ++p) std::memcpy(out + p * 16, bias, 16 * sizeof(float));
+  productAccumulate(kConv2Pixels, 16, kConv2Taps, rows, kConv2Taps, 1, weightT, 16, out, 16, true);
 }
 
 // conv2's col2im for one input channel, into its phase-split gradient (4 planes of 7x7): input
@@ -254,7 +220,7 @@ inline void conv2Col2im(const float* dCols, float* dPhases) {
   }
 }
 
-// conv2's columns transposed ("im2row"), for its weight gradient: rows[p][ic*25 + ky*5 + kx] =
+// conv2's im2row, for its forward pass and weight gradient: rows[p][ic*25 + ky*5 + kx] =
 // in[ic][y+ky][x+kx] for output pixel p = (y, x) in the pooling-phase order. Each row is 30 runs
 // of 5 consecutive input values.
 inline void conv2Rows(const float* in, float* rows) {
@@ -271,18 +237,26 @@ inline void conv2Rows(const float* in, float* rows) {
   }
 }
 
-// dOut's padding columns must be zero; rows: conv2Rows of the input. Adds the weight gradient
-// dW = dOut . rows (16 x 150, a product with whole vectors along the 150 taps) and writes the
-// gradient of conv2's input into dIn[6][14][14]. dCols, dPhases: scratch.
-inline void conv2Backward(const float* dOut, const float* rows, const float* weight, float* dWeight, float* dBias,
-                          float* dCols, float* dPhases, float* dIn) {
+// The gradient of conv2's output twice: dOutT[100][16] (pixel-major, for the weight gradient)
+// and dOut[16][kConv2Stride] (channel-major, padding columns zero, for the input gradient); rows:
+// conv2Rows of the input. Adds the weight gradient into dWeightT[150][16] and the bias gradient,
+// and writes the gradient of conv2's input into dIn[6][14][14]. dCols, dPhases: scratch.
+inline void conv2Backward(const float* dOutT, const float* dOut, const float* rows, const float* weight,
+                          float* dWeightT, float* dBias, float* dCols, float* dPhases, float* dIn) {
   for (int c = 0; c < 16; ++c) dBias[c] += rowSum(dOut + c * kConv2Stride, kConv2Stride);
-  productAccumulate(16, kConv2Taps, kConv2Pixels, dOut, kConv2Stride, 1, rows, kConv2Taps, dWeight, kConv2Taps, true);
+  productAccumulate(kConv2Taps, 16, kConv2Pixels, rows, 1, kConv2Taps, dOutT, 16, dWeightT, 16, true);
   productAccumulate(kConv2Taps, kConv2Stride, 16, weight, 1, kConv2Taps, dOut, kConv2Stride, dCols, kConv2Stride,
                     false);
   // col2im: each column entry is added back to the input pixel it was copied from.
   for (int ic = 0; ic < 6; ++ic) {
     conv2Col2im(dCols + ic * 25 * kConv2Stride, dPhases);
     joinPhases<14>(dPhases, dIn + ic * 196);
+  }
+}
+
+// dWeight[16][150] += dWeightT[150][16].
+inline void conv2AddWeightGradient(const float* dWeightT, float* dWeight) {
+  for (int c = 0; c < 16; ++c) {
+    for (int tap = 0; tap < kConv2Taps; ++tap) dWeight[c * kConv2Taps + tap] += dWeightT[tap * 16 + c];
   }
 }

@@ -26,8 +26,8 @@ struct Workspace {
     conv1 = floats(6 * kConv1Channel);
     pool1 = floats(kBlockImages * kPool1Size);
     winner1 = floats(kBlockImages * kPool1Size);
-    cols2 = floats(kConv2Taps * kConv2Stride);
-    conv2 = floats(16 * kConv2Stride);
+    conv2WeightT = floats(kConv2Taps * 16);
+    conv2 = floats(kConv2Pixels * 16);
     features = floats(kBlockImages * kFeatures);
     winner2 = floats(kBlockImages * kFeatures);
     hidden1 = floats(kBlockImages * kHidden1);
@@ -37,20 +37,22 @@ struct Workspace {
     dHidden1 = floats(kBlockImages * kHidden1);
     dHidden2 = floats(kBlockImages * kHidden2);
     dConv2 = floats(16 * kConv2Stride);
+    dConv2T = floats(kConv2Pixels * 16);
+    dConv2WeightT = floats(kConv2Taps * 16);
     rows2 = floats(kConv2Pixels * kConv2Taps);
     dCols2 = floats(kConv2Taps * kConv2Stride);
     dPool1 = floats(kPool1Size);
     size = cursor - reinterpret_cast<uintptr_t>(memory);
   }
-  // Padding that the kernels read but never write must be zero; conv2's column padding starts at
-  // zero so the spill it collects later is always ordinary numbers.
-  void clearPadding() {
+  // Padding that the kernels read but never write must be zero; conv2's weight is packed as its
+  // kernels read it.
+  void prepare(const float* conv2Weight) {
     std::memset(imagePhases, 0, (kInputPhases + kLanes) * sizeof(float));
-    std::memset(cols2, 0, kConv2Taps * kConv2Stride * sizeof(float));
     std::memset(dConv2, 0, 16 * kConv2Stride * sizeof(float));
+    conv2TransposeWeight(conv2Weight, conv2WeightT);
   }
-  float *image, *imagePhases, *phases, *conv1, *pool1, *cols2, *conv2, *features, *hidden1, *hidden2, *logits;
-  float *rows2, *dFeatures, *dHidden1, *dHidden2, *dConv2, *dCols2, *dPool1;
+  float *image, *imagePhases, *phases, *conv1, *pool1, *conv2WeightT, *conv2, *features, *hidden1, *hidden2, *logits;
+  float *rows2, *dFeatures, *dHidden1, *dHidden2, *dConv2, *dConv2T, *dConv2WeightT, *dCols2, *dPool1;
   float *winner1, *winner2;  // pooling winners, 0-3
   size_t size;
   // The backward pass writes conv1's output gradient over its forward output, no longer needed.
@@ -95,10 +97,9 @@ inline void forwardBlock(const Weights& w, int classes, const ImageSource& sourc
     conv1Input(ws.image, ws.imagePhases);
     conv1Forward(ws.imagePhases, w.conv1, w.conv1Bias, ws.conv1);
     reluPool1Forward(ws.conv1, pool1, Training ? ws.winner1 + i * kPool1Size : nullptr);
-    conv2Columns(pool1, ws.phases, ws.cols2);
-    conv2Forward(ws.cols2, w.conv2, w.conv2Bias, ws.conv2);
-    reluPoolForward(ws.conv2, 16, kConv2Phase, kConv2Stride, ws.features + i * kFeatures,
-                    Training ? ws.winner2 + i * kFeatures : nullptr);
+    conv2Rows(pool1, ws.rows2);
+    conv2Forward(ws.rows2, ws.conv2WeightT, w.conv2Bias, ws.conv2);
+    reluPool2Forward(ws.conv2, ws.features + i * kFeatures, Training ? ws.winner2 + i * kFeatures : nullptr);
   }
   linearForward(n, kFeatures, kHidden1, ws.features, w.fc1, w.fc1Bias, ws.hidden1, true);
   linearForward(n, kHidden1, kHidden2, ws.hidden1, w.fc2, w.fc2Bias, ws.hidden2, true);
@@ -119,10 +120,10 @@ inline void backwardBlock(const Weights& w, float* gradients, const ParameterLay
                  gradients + layout.fc1Bias, ws.dFeatures);
   float* dConv1 = ws.conv1;
   for (int i = 0; i < n; ++i) {
-    reluPoolBackward(ws.dFeatures + i * kFeatures, ws.features + i * kFeatures, ws.winner2 + i * kFeatures, 16,
-                     kConv2Phase, kConv2Stride, ws.dConv2);
+    reluPool2Backward(ws.dFeatures + i * kFeatures, ws.features + i * kFeatures, ws.winner2 + i * kFeatures, ws.dConv2T,
+                      ws.dConv2);
     conv2Rows(ws.pool1 + i * kPool1Size, ws.rows2);
-    conv2Backward(ws.dConv2, ws.rows2, w.conv2, gradients + layout.conv2Weight, gradients + layout.conv2Bias, ws.dCols2,
+    conv2Backward(ws.dConv2T, ws.dConv2, ws.rows2, w.conv2, ws.dConv2WeightT, gradients + layout.conv2Bias, ws.dCols2,
                   ws.phases, ws.dPool1);
     reluPool1Backward(ws.dPool1, ws.pool1 + i * kPool1Size, ws.winner1 + i * kPool1Size, dConv1);
     loadImage(source, first + i, ws.image);
@@ -136,7 +137,8 @@ inline double trainImages(const float* params, float* gradients, int classes, co
   const ParameterLayout layout(classes);
   const Weights w(params, layout);
   Workspace ws(memory, classes);
-  ws.clearPadding();
+  ws.prepare(w.conv2);
+  std::memset(ws.dConv2WeightT, 0, kConv2Taps * 16 * sizeof(float));
   double loss = 0;
   for (int64_t first = begin; first < end; first += kBlockImages) {
     const int n = static_cast<int>(std::min<int64_t>(kBlockImages, end - first));
@@ -144,6 +146,7 @@ inline double trainImages(const float* params, float* gradients, int classes, co
     loss += crossEntropy(n, classes, ws.logits, labels, source, first, lossScale, true);
     backwardBlock(w, gradients, layout, source, first, n, ws);
   }
+  conv2AddWeightGradient(ws.dConv2WeightT, gradients + layout.conv2Weight);
   return loss;
 }
 
@@ -152,7 +155,7 @@ inline void forwardImages(const float* params, int classes, const ImageSource& s
   const ParameterLayout layout(classes);
   const Weights w(params, layout);
   Workspace ws(memory, classes);
-  ws.clearPadding();
+  ws.prepare(w.conv2);
   for (int64_t first = begin; first < end; first += kBlockImages) {
     const int n = static_cast<int>(std::min<int64_t>(kBlockImages, end - first));
     forwardBlock<false>(w, classes, source, first, n, ws);
@@ -165,7 +168,7 @@ inline double evaluateImages(const float* params, int classes, const ImageSource
   const ParameterLayout layout(classes);
   const Weights w(params, layout);
   Workspace ws(memory, classes);
-  ws.clearPadding();
+  ws.prepare(w.conv2);
   double loss = 0;
   for (int64_t first = begin; first < end; first += kBlockImages) {
     const int n = static_cast<int>(std::min<int64_t>(kBlockImages, end - first));

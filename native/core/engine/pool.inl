@@ -1,6 +1,6 @@
 // ReLU followed by 2x2 max-pooling with stride 2 (torch.relu, then F.max_pool2d), fused and
-// vectorised over the four phase planes the convolutions write (conv.inl): window element q of
-// output cell j is phase plane q's element j. The forward pass keeps each cell's winner (0-3,
+// vectorised over the four phases the convolutions write (conv.inl): window element q of output
+// cell j is phase q's element j. The forward pass keeps each cell's winner (0-3,
 // row-major in the window); ties go to the first maximum and NaN wins, as in PyTorch's
 // max_pool2d kernel, so gradients are routed where PyTorch routes them.
 
@@ -20,51 +20,35 @@ inline void reluMaxOfFour(Load load, Vec& best, Vec& which) {
   }
 }
 
-// in: `channels` x 4 phase planes of `cells` floats each, channels `channelStride` apart.
-// out, winner: channels x cells (winner as 0.0-3.0, kept in float lanes). Inference passes no
-// winner array: only the backward pass needs them.
-inline void reluPoolForward(const float* in, int channels, int cells, int channelStride, float* out, float* winner) {
-  for (int c = 0; c < channels; ++c) {
-    const float* planes = in + c * channelStride;
-    for (int j = 0; j < cells; j += kLanes) {
-      const int count = cells - j < kLanes ? cells - j : kLanes;
-      auto get = [&](int q) {
-        return count == kLanes ? load(planes + q * cells + j) : loadFirst(planes + q * cells + j, count);
-      };
+// conv2's ReLU and pooling: in is conv2's output [4 phases x 25 cells][16 channels]; out and
+// winner (0.0-3.0, kept in float lanes) are channel-major 16 x 25, as fc1 reads its input.
+// Inference passes no winner array: only the backward pass needs them.
+inline void reluPool2Forward(const float* in, float* out, float* winner) {
+  for (int cell = 0; cell < kConv2Phase; ++cell) {
+    for (int c = 0; c < 16; c += kLanes) {
       Vec best, which;
-      reluMaxOfFour(get, best, which);
-      if (count == kLanes) {
-        store(out + c * cells + j, best);
-        if (winner != nullptr) store(winner + c * cells + j, which);
-      } else {
-        storeFirst(out + c * cells + j, best, count);
-        if (winner != nullptr) storeFirst(winner + c * cells + j, which, count);
+      reluMaxOfFour([&](int q) { return load(in + (q * kConv2Phase + cell) * 16 + c); }, best, which);
+      for (int lane = 0; lane < kLanes; ++lane) {
+        out[(c + lane) * kConv2Phase + cell] = best[lane];
+        if (winner != nullptr) winner[(c + lane) * kConv2Phase + cell] = which[lane];
       }
     }
   }
 }
 
-// Writes all four phase planes of dIn: each cell's gradient goes to its winner where the ReLU
-// passed it (out > 0), zero elsewhere.
-inline void reluPoolBackward(const float* dOut, const float* out, const float* winner, int channels, int cells,
-                             int channelStride, float* dIn) {
-  for (int c = 0; c < channels; ++c) {
-    float* planes = dIn + c * channelStride;
-    for (int j = 0; j < cells; j += kLanes) {
-      const int count = cells - j < kLanes ? cells - j : kLanes;
-      const int at = c * cells + j;
-      const Vec gradient = count == kLanes ? load(dOut + at) : loadFirst(dOut + at, count);
-      const Vec value = count == kLanes ? load(out + at) : loadFirst(out + at, count);
-      const Vec which = count == kLanes ? load(winner + at) : loadFirst(winner + at, count);
-      const Vec passed = value > 0 ? gradient : Vec{};
-      for (int q = 0; q < 4; ++q) {
-        const Vec routed = which == splat(static_cast<float>(q)) ? passed : Vec{};
-        if (count == kLanes) {
-          store(planes + q * cells + j, routed);
-        } else {
-          storeFirst(planes + q * cells + j, routed, count);
-        }
-      }
+// The gradient of conv2's output from the pooled gradient dOut: each cell's gradient goes to its
+// winner where the ReLU passed it (out > 0), zero elsewhere; written pixel-major into dInT[100][16]
+// and channel-major into dIn[16][kConv2Stride] (the padding columns stay zero).
+inline void reluPool2Backward(const float* dOut, const float* out, const float* winner, float* dInT, float* dIn) {
+  std::memset(dInT, 0, kConv2Pixels * 16 * sizeof(float));
+  for (int c = 0; c < 16; ++c) {
+    for (int cell = 0; cell < kConv2Phase; ++cell) {
+      const int at = c * kConv2Phase + cell;
+      const float gradient = out[at] > 0 ? dOut[at] : 0.0f;
+      const int pixel = static_cast<int>(winner[at]) * kConv2Phase + cell;
+      for (int q = 0; q < 4; ++q) dIn[c * kConv2Stride + q * kConv2Phase + cell] = 0.0f;
+      dIn[c * kConv2Stride + pixel] = gradient;
+      dInT[pixel * 16 + c] = gradient;
     }
   }
 }
