@@ -220,10 +220,14 @@ for (const l of layers) {
       `${(l.flopPerImage / l.bytesPerImage).toFixed(1)} | ${((100 * l.microsecondsPerImage) / layerTotal).toFixed(0)}% |`,
   );
 }
+const blockMicroseconds = Math.min(...layerRuns.map((r) => r.trainingBlock.microsecondsPerImage));
 lines.push(
   '',
   `Sum: ${layerTotal.toFixed(1)} µs per image on one core = ${fmt(1e6 / layerTotal)} images/s per core before threading, ` +
-    `the Adam update and data gathering; one core's measured FP32 peak is ${peak.core.toFixed(0)} GFLOP/s.`,
+    `the Adam update and data gathering; one core's measured FP32 peak is ${peak.core.toFixed(0)} GFLOP/s. ` +
+    `The whole training pass of a block (the engine's trainImages on uint8 images gathered in a shuffled order, weight packing included): ` +
+    `${blockMicroseconds.toFixed(1)} µs per image = ${fmt(1e6 / blockMicroseconds)} images/s per core, ` +
+    `${((100 * TRAIN_FLOP_PER_IMAGE) / blockMicroseconds / 1e3 / peak.core).toFixed(0)}% of one core's peak.`,
 );
 // Inference beside ONNX Runtime, every round (each round one process, the calls alternating).
 const inferenceRatio = (pick) => inferenceRuns.map(pick);
