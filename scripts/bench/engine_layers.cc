@@ -103,9 +103,9 @@ int main(int argc, char** argv) {
   auto images = randomVector(n * kPixels), pool1 = randomVector(n * kPool1Size), features = randomVector(n * kFeatures);
   auto hidden1 = randomVector(n * 120), hidden2 = randomVector(n * 84), logits = randomVector(n * classes);
   auto dHidden1 = randomVector(n * 120), dHidden2 = randomVector(n * 84), dFeatures = randomVector(n * kFeatures);
-  auto imagePhases = buffer(kInputPhases), phases = buffer(32 * 32), conv1 = buffer(6 * kConv1Channel);
-  auto conv2WT = buffer(kConv2Taps * 16), conv2 = buffer(kConv2Pixels * 16), dConv2 = buffer(16 * kConv2Stride),
-       dConv2WT = buffer(kConv2Taps * 16), dCols2 = buffer(kConv2Taps * kConv2Stride);
+  auto imagePhases = buffer(kInputPhases), conv1 = buffer(6 * kConv1Channel);
+  auto conv2WT = buffer(kConv2Taps * 16), conv2 = buffer(kConv2Pixels * 16), conv2Wide = buffer(kConv2WideWeights),
+       dConv2Padded = buffer(kConv2PaddedWeights);
   auto winner1 = buffer(n * kPool1Size), winner2 = buffer(n * kFeatures), dPool1 = buffer(kPool1Size),
        rows2 = buffer(kConv2Pixels * kConv2Taps);
   std::vector<int64_t> labels(n);
@@ -173,14 +173,13 @@ int main(int argc, char** argv) {
          linearBackward(n, 400, 120, features.data(), fc1W.data(), dHidden1.data(), &grads[13000], &grads[61000],
                         dFeatures.data());
        }},
-      {"pool2 + conv2 backward (im2row, dW, dX, col2im)", 4.0 * 240000 * n, f * n * (1600 + 2 * 1176 + 2 * 2400),
+      {"pool2 + conv2 backward (sparse: pooling winners only)", 4.0 * 240000 * n,
+       f * n * (3 * 400 + 2 * 1176 + 2 * 2400),
        [&] {
          for (int i = 0; i < n; ++i) {
-           reluPool2Backward(&dFeatures[i * kFeatures], &features[i * kFeatures], &winner2[i * kFeatures], conv2.data(),
-                             dConv2.data());
-           conv2Rows(&pool1[i * kPool1Size], rows2.data());
-           conv2Backward(conv2.data(), dConv2.data(), rows2.data(), conv2W.data(), dConv2WT.data(), &grads[2556],
-                         dCols2.data(), phases.data(), dPool1.data());
+           pool2Conv2Backward(&dFeatures[i * kFeatures], &features[i * kFeatures], &winner2[i * kFeatures],
+                              &pool1[i * kPool1Size], conv2Wide.data(), dConv2Padded.data(), &grads[2556],
+                              dPool1.data());
          }
        }},
       {"pool1 + conv1 backward (direct dW)", 2.0 * 117600 * n, f * n * (784 + 2 * 1176 + 6 * 784),

@@ -10,16 +10,18 @@
 //   forward   out[6][row] = sum over taps W[6][tap] * in(tap, row) + b     117,600 MAC
 //   backward  dW[6][25]  += sum over rows dOut[6][row] . in(tap, row)      117,600 MAC
 //             (no input gradient; dOut's spill lanes are zero)
-// conv2: 6x14x14, 16 filters of 6x5x5, matrix products over the input's im2row rows (one row of
-//   150 taps per output pixel, pixels in the pooling-phase order) with the 16 output channels
-//   along the vector lanes: 100 rows x 16 columns tiles without remainder on every lane width,
-//   where the channel-major product (16 rows x 100 columns) left part-filled tiles.
-//   forward   out[100][16]  = rows[100][150] . W^T[150][16] + b            240,000 MAC
-//   backward  dW^T[150][16] += rows^T . dOut[100][16]                      240,000 MAC
-//             dCols[150][100] = W^T . dOut (channel-major), then col2im     240,000 MAC
-//   W^T is packed once per call; dW^T is summed over the call's images and added to the gradient
-//   (PyTorch's [16][150]) at its end. The rows are rebuilt for the backward pass rather than kept
-//   for the whole block (60 KB an image).
+// conv2: 6x14x14, 16 filters of 6x5x5. Forward: a matrix product over the input's im2row rows
+//   (one row of 150 taps per output pixel, pixels in the pooling-phase order) with the 16 output
+//   channels along the vector lanes: 100 rows x 16 columns tiles without remainder on every lane
+//   width. Backward: after the max pooling, each channel's 25 pooling cells pass their gradient
+//   to one output pixel each, so at most 400 of the output gradient's 1,600 values are nonzero;
+//   the weight and input gradients are summed from those alone, straight from and into the
+//   14x14 planes, a kernel row (5 taps, padded to whole vectors) at a time.
+//   forward   out[100][16] = rows[100][150] . W^T[150][16] + b              240,000 MAC
+//   backward  dW[c][ic][ky][:] += g * in[ic][y+ky][x:x+5]   per nonzero g   <= 60,000 MAC
+//             dIn[ic][y+ky][x:x+5] += g * W[c][ic][ky][:]                   <= 60,000 MAC
+//   W^T and the widened W are packed once per call; the padded dW is summed over the call's images
+//   and added to the gradient at its end.
 
 constexpr int kConv1Row = 16;                   // one phase row of conv1's output, 14 used
 constexpr int kConv1Phase = 14 * kConv1Row;     // a phase plane
@@ -28,7 +30,6 @@ constexpr int kConv1RowVecs = kConv1Row / kLanes;
 constexpr int kInputPhases = 4 * 16 * 16;  // the zero-padded 32x32 image as four 16x16 phase planes
 constexpr int kConv2Phase = 5 * 5;
 constexpr int kConv2Pixels = 4 * kConv2Phase;
-constexpr int kConv2Stride = roundUpToLanes(kConv2Pixels);
 constexpr int kConv2Taps = 6 * 25;
 constexpr int kPool1Size = 6 * 14 * 14;  // conv2's input per image
 
@@ -40,18 +41,6 @@ constexpr int kPool1Size = 6 * 14 * 14;  // conv2's input per image
 template <int Count>
 inline void copyRun(const float* src, float* dst) {
   for (int x = 0; x < Count; x += kLanes) store(dst + x, load(src + x));
-}
-
-// The four parity phases (even/odd rows x even/odd columns) of a Side x Side plane, each
-// (Side/2)^2, joined back into the plane: plane[r][c] =
-// phases[((r & 1) * 2 + (c & 1)) * (Side/2)^2 + (r / 2) * (Side/2) + c / 2].
-template <int Side>
-inline void joinPhases(const float* phases, float* plane) {
-  constexpr int half = Side / 2;
-  for (int r = 0; r < Side; ++r) {
-    for (int c = 0; c < Side; ++c)
-      plane[r * Side + c] = phases[((r & 1) * 2 + (c & 1)) * half * half + (r / 2) * half + c / 2];
-  }
 }
 
 // The image zero-padded to 32x32 and split into its four 16x16 phase planes: padded (R, C) is
@@ -164,63 +153,7 @@ inline void conv2Forward(const float* rows, const float* weightT, const float* b
   productAccumulate(kConv2Pixels, 16, kConv2Taps, rows, kConv2Taps, 1, weightT, 16, out, 16, true);
 }
 
-// conv2's col2im for one input channel, into its phase-split gradient (4 planes of 7x7): input
-// pixel (2R + pr, 2C + pc) collects, for every r = dy + ky = 2rh + pr and c = dx + kx = 2ch + pc,
-// the column entries of output pixel (R - rh, C - ch). Each 7-wide destination row is summed in a
-// register from shifted runs of 5 columns and stored once: no read-modify-write of memory. The
-// loops unroll completely, so every bound, address offset and mask is a constant.
-inline void conv2Col2im(const float* dCols, float* dPhases) {
-#pragma GCC unroll 8
-  for (int parity = 0; parity < 4; ++parity) {
-    const int pr = parity >> 1, pc = parity & 1;
-#pragma GCC unroll 8
-    for (int row = 0; row < 7; ++row) {
-      float* dst = dPhases + parity * 49 + row * 7;
-      if constexpr (kLanes >= 8) {
-        Vec sum = {};
-#pragma GCC unroll 8
-        for (int rh = 0; rh < 3; ++rh) {
-          const int py = row - rh, r = 2 * rh + pr;
-          if (py < 0 || py > 4 || r > 5) continue;
-#pragma GCC unroll 8
-          for (int ch = 0; ch < 3; ++ch) {
-            const int c = 2 * ch + pc;
-            if (c > 5) continue;
-#pragma GCC unroll 8
-            for (int ky = r > 0 ? r - 1 : 0; ky <= (r < 4 ? r : 4); ++ky) {
-#pragma GCC unroll 8
-              for (int kx = c > 0 ? c - 1 : 0; kx <= (c < 4 ? c : 4); ++kx) {
-                const int phase = (r - ky) * 2 + (c - kx);
-                sum += loadShifted(dCols + (ky * 5 + kx) * kConv2Stride + phase * kConv2Phase + py * 5, 5, ch);
-              }
-            }
-          }
-        }
-        storeFirst(dst, sum, 7);
-      } else {
-        float sum[7] = {};
-        for (int rh = 0; rh < 3; ++rh) {
-          const int py = row - rh, r = 2 * rh + pr;
-          if (py < 0 || py > 4 || r > 5) continue;
-          for (int ch = 0; ch < 3; ++ch) {
-            const int c = 2 * ch + pc;
-            if (c > 5) continue;
-            for (int ky = r > 0 ? r - 1 : 0; ky <= (r < 4 ? r : 4); ++ky) {
-              for (int kx = c > 0 ? c - 1 : 0; kx <= (c < 4 ? c : 4); ++kx) {
-                const float* run =
-                    dCols + (ky * 5 + kx) * kConv2Stride + ((r - ky) * 2 + (c - kx)) * kConv2Phase + py * 5;
-                for (int x = 0; x < 5; ++x) sum[x + ch] += run[x];
-              }
-            }
-          }
-        }
-        std::memcpy(dst, sum, sizeof(sum));
-      }
-    }
-  }
-}
-
-// conv2's im2row, for its forward pass and weight gradient: rows[p][ic*25 + ky*5 + kx] =
+// conv2's im2row, for its forward pass: rows[p][ic*25 + ky*5 + kx] =
 // in[ic][y+ky][x+kx] for output pixel p = (y, x) in the pooling-phase order. Each row is 30 runs
 // of 5 consecutive input values.
 inline void conv2Rows(const float* in, float* rows) {
@@ -237,26 +170,125 @@ inline void conv2Rows(const float* in, float* rows) {
   }
 }
 
-// The gradient of conv2's output twice: dOutT[100][16] (pixel-major, for the weight gradient)
-// and dOut[16][kConv2Stride] (channel-major, padding columns zero, for the input gradient); rows:
-// conv2Rows of the input. Adds the weight gradient into dWeightT[150][16] and the bias gradient,
-// and writes the gradient of conv2's input into dIn[6][14][14]. dCols, dPhases: scratch.
-inline void conv2Backward(const float* dOutT, const float* dOut, const float* rows, const float* weight,
-                          float* dWeightT, float* dBias, float* dCols, float* dPhases, float* dIn) {
-  for (int c = 0; c < 16; ++c) dBias[c] += rowSum(dOut + c * kConv2Stride, kConv2Stride);
-  productAccumulate(kConv2Taps, 16, kConv2Pixels, rows, 1, kConv2Taps, dOutT, 16, dWeightT, 16, true);
-  productAccumulate(kConv2Taps, kConv2Stride, 16, weight, 1, kConv2Taps, dOut, kConv2Stride, dCols, kConv2Stride,
-                    false);
-  // col2im: each column entry is added back to the input pixel it was copied from.
-  for (int ic = 0; ic < 6; ++ic) {
-    conv2Col2im(dCols + ic * 25 * kConv2Stride, dPhases);
-    joinPhases<14>(dPhases, dIn + ic * 196);
+// A kernel row of conv2 (5 taps) padded with zeros to whole vectors: the weight gradient's rows.
+constexpr int kConv2Run = roundUpToLanes(5);
+constexpr int kConv2RunVecs = kConv2Run / kLanes;
+constexpr int kConv2PaddedWeights = 16 * 30 * kConv2Run;  // [16][6 ic x 5 ky][kConv2Run]
+// A kernel row placed at columns 16-20 of 32 zeros, so that one unaligned load of 16 from
+// 16 - x puts its taps at columns x..x+4 of an input row (and zeros around them).
+constexpr int kConv2Wide = 32;
+constexpr int kConv2WideWeights = 16 * 30 * kConv2Wide;
+constexpr int kInputRowVecs = 16 / kLanes;  // a 14-wide input row and 2 lanes of spill
+
+// W[16][6][5][5] -> the widened rows.
+inline void conv2WidenWeight(const float* weight, float* wide) {
+  std::memset(wide, 0, kConv2WideWeights * sizeof(float));
+  for (int row = 0; row < 16 * 30; ++row) {
+    for (int kx = 0; kx < 5; ++kx) wide[row * kConv2Wide + 16 + kx] = weight[row * 5 + kx];
   }
 }
 
-// dWeight[16][150] += dWeightT[150][16].
-inline void conv2AddWeightGradient(const float* dWeightT, float* dWeight) {
+// The backward pass of conv2's ReLU, pooling and convolution for one image. dPooled, pooled and
+// winner: the pooled gradient, output and winners (16 x 25); in: conv2's input (6 x 14 x 14), read
+// kConv2Run floats past its rows. Adds the weight gradient to dPaddedWeight (padded rows; the
+// padding lanes collect products of those extra floats and are never read) and the bias gradient
+// to dBias, and writes the input's gradient to dIn.
+inline void pool2Conv2Backward(const float* dPooled, const float* pooled, const float* winner, const float* in,
+                               const float* wideWeight, float* dPaddedWeight, float* dBias, float* dIn) {
+  // The output gradients where the ReLU passed them, at the winner's pixel (y, x), by channel.
+  struct Nonzero {
+    float gradient;
+    int channel, y, x;
+  };
+  Nonzero nonzero[16 * kConv2Phase];
+  int channelStart[17];
+  int count = 0;
   for (int c = 0; c < 16; ++c) {
-    for (int tap = 0; tap < kConv2Taps; ++tap) dWeight[c * kConv2Taps + tap] += dWeightT[tap * 16 + c];
+    channelStart[c] = count;
+    float biasSum = 0;
+    for (int cell = 0; cell < kConv2Phase; ++cell) {
+      const int at = c * kConv2Phase + cell;
+      if (!(pooled[at] > 0)) continue;
+      const int which = static_cast<int>(winner[at]);
+      nonzero[count++] = {dPooled[at], c, 2 * (cell / 5) + (which >> 1), 2 * (cell % 5) + (which & 1)};
+      biasSum += dPooled[at];
+    }
+    dBias[c] += biasSum;
+  }
+  channelStart[16] = count;
+
+  // Weight gradient: each nonzero adds g * in[ic][y + ky][x .. x + 4] to row (ic, ky) of its
+  // channel's kernel, two input channels (10 or more independent sums) at a time.
+  for (int c = 0; c < 16; ++c) {
+    float* dWeight = dPaddedWeight + c * 30 * kConv2Run;
+    for (int ic = 0; ic < 6; ic += 2) {
+      Vec acc[2][5][kConv2RunVecs];
+      for (int i = 0; i < 2; ++i) {
+        for (int ky = 0; ky < 5; ++ky) {
+          for (int v = 0; v < kConv2RunVecs; ++v)
+            acc[i][ky][v] = load(dWeight + ((ic + i) * 5 + ky) * kConv2Run + v * kLanes);
+        }
+      }
+      for (int k = channelStart[c]; k < channelStart[c + 1]; ++k) {
+        const Vec g = splat(nonzero[k].gradient);
+        const float* window = in + ic * 196 + nonzero[k].y * 14 + nonzero[k].x;
+        for (int i = 0; i < 2; ++i) {
+          for (int ky = 0; ky < 5; ++ky) {
+            for (int v = 0; v < kConv2RunVecs; ++v) acc[i][ky][v] += g * load(window + i * 196 + ky * 14 + v * kLanes);
+          }
+        }
+      }
+      for (int i = 0; i < 2; ++i) {
+        for (int ky = 0; ky < 5; ++ky) {
+          for (int v = 0; v < kConv2RunVecs; ++v)
+            store(dWeight + ((ic + i) * 5 + ky) * kConv2Run + v * kLanes, acc[i][ky][v]);
+        }
+      }
+    }
+  }
+
+  // Input gradient, row Y of several input channels at a time, summed in registers and stored
+  // once: it collects, from every nonzero at output row y = Y - ky, g * W[c][ic][ky] at columns
+  // x..x+4.
+  int rowStart[11] = {};
+  for (int k = 0; k < count; ++k) ++rowStart[nonzero[k].y + 1];
+  for (int y = 0; y < 10; ++y) rowStart[y + 1] += rowStart[y];
+  Nonzero byRow[16 * kConv2Phase];
+  int next[10];
+  std::memcpy(next, rowStart, sizeof(next));
+  for (int k = 0; k < count; ++k) byRow[next[nonzero[k].y]++] = nonzero[k];
+  constexpr int kChannelsAtOnce = kInputRowVecs >= 4 ? 3 : 6;  // 12 or more independent sums
+  for (int first = 0; first < 6; first += kChannelsAtOnce) {
+    for (int row = 0; row < 14; ++row) {
+      Vec acc[kChannelsAtOnce][kInputRowVecs] = {};
+      for (int ky = 0; ky < 5; ++ky) {
+        const int y = row - ky;
+        if (y < 0 || y > 9) continue;
+        for (int k = rowStart[y]; k < rowStart[y + 1]; ++k) {
+          const Vec g = splat(byRow[k].gradient);
+          const float* taps = wideWeight + ((byRow[k].channel * 6 + first) * 5 + ky) * kConv2Wide + 16 - byRow[k].x;
+          for (int i = 0; i < kChannelsAtOnce; ++i) {
+            for (int v = 0; v < kInputRowVecs; ++v) acc[i][v] += g * load(taps + i * 5 * kConv2Wide + v * kLanes);
+          }
+        }
+      }
+      for (int i = 0; i < kChannelsAtOnce; ++i) {
+        float* out = dIn + (first + i) * 196 + row * 14;
+        if (row < 13) {  // the 2 spilled lanes land on the next row, stored after this one
+          for (int v = 0; v < kInputRowVecs; ++v) store(out + v * kLanes, acc[i][v]);
+        } else {  // the next channel's first row is already stored
+          alignas(64) float last[16];
+          for (int v = 0; v < kInputRowVecs; ++v) store(last + v * kLanes, acc[i][v]);
+          std::memcpy(out, last, 14 * sizeof(float));
+        }
+      }
+    }
+  }
+}
+
+// dWeight[16][6][5][5] += the padded rows' first 5 lanes.
+inline void conv2AddWeightGradient(const float* dPaddedWeight, float* dWeight) {
+  for (int row = 0; row < 16 * 30; ++row) {
+    for (int kx = 0; kx < 5; ++kx) dWeight[row * 5 + kx] += dPaddedWeight[row * kConv2Run + kx];
   }
 }

@@ -22,9 +22,8 @@ struct Workspace {
     auto floats = [&take](size_t count) { return reinterpret_cast<float*>(take((count + kLanes) * sizeof(float))); };
     image = floats(kPixels);
     imagePhases = floats(kInputPhases);
-    phases = floats(32 * 32);
     conv1 = floats(6 * kConv1Channel);
-    pool1 = floats(kBlockImages * kPool1Size);
+    pool1 = floats(kBlockImages * kPool1Size + kConv2Run);  // pool2Conv2Backward reads past its rows
     winner1 = floats(kBlockImages * kPool1Size);
     conv2WeightT = floats(kConv2Taps * 16);
     conv2 = floats(kConv2Pixels * 16);
@@ -36,23 +35,21 @@ struct Workspace {
     dFeatures = floats(kBlockImages * kFeatures);
     dHidden1 = floats(kBlockImages * kHidden1);
     dHidden2 = floats(kBlockImages * kHidden2);
-    dConv2 = floats(16 * kConv2Stride);
-    dConv2T = floats(kConv2Pixels * 16);
-    dConv2WeightT = floats(kConv2Taps * 16);
+    conv2WideWeight = floats(kConv2WideWeights);
+    dConv2PaddedWeight = floats(kConv2PaddedWeights);
     rows2 = floats(kConv2Pixels * kConv2Taps);
-    dCols2 = floats(kConv2Taps * kConv2Stride);
     dPool1 = floats(kPool1Size);
     size = cursor - reinterpret_cast<uintptr_t>(memory);
   }
   // Padding that the kernels read but never write must be zero; conv2's weight is packed as its
-  // kernels read it.
+  // forward pass reads it (the backward pass's copy: packWeightsForBackward).
   void prepare(const float* conv2Weight) {
     std::memset(imagePhases, 0, (kInputPhases + kLanes) * sizeof(float));
-    std::memset(dConv2, 0, 16 * kConv2Stride * sizeof(float));
     conv2TransposeWeight(conv2Weight, conv2WeightT);
   }
-  float *image, *imagePhases, *phases, *conv1, *pool1, *conv2WeightT, *conv2, *features, *hidden1, *hidden2, *logits;
-  float *rows2, *dFeatures, *dHidden1, *dHidden2, *dConv2, *dConv2T, *dConv2WeightT, *dCols2, *dPool1;
+  void packWeightsForBackward(const float* conv2Weight) { conv2WidenWeight(conv2Weight, conv2WideWeight); }
+  float *image, *imagePhases, *conv1, *pool1, *conv2WeightT, *conv2, *features, *hidden1, *hidden2, *logits;
+  float *rows2, *dFeatures, *dHidden1, *dHidden2, *conv2WideWeight, *dConv2PaddedWeight, *dPool1;
   float *winner1, *winner2;  // pooling winners, 0-3
   size_t size;
   // The backward pass writes conv1's output gradient over its forward output, no longer needed.
@@ -120,11 +117,9 @@ inline void backwardBlock(const Weights& w, float* gradients, const ParameterLay
                  gradients + layout.fc1Bias, ws.dFeatures);
   float* dConv1 = ws.conv1;
   for (int i = 0; i < n; ++i) {
-    reluPool2Backward(ws.dFeatures + i * kFeatures, ws.features + i * kFeatures, ws.winner2 + i * kFeatures, ws.dConv2T,
-                      ws.dConv2);
-    conv2Rows(ws.pool1 + i * kPool1Size, ws.rows2);
-    conv2Backward(ws.dConv2T, ws.dConv2, ws.rows2, w.conv2, ws.dConv2WeightT, gradients + layout.conv2Bias, ws.dCols2,
-                  ws.phases, ws.dPool1);
+    pool2Conv2Backward(ws.dFeatures + i * kFeatures, ws.features + i * kFeatures, ws.winner2 + i * kFeatures,
+                       ws.pool1 + i * kPool1Size, ws.conv2WideWeight, ws.dConv2PaddedWeight,
+                       gradients + layout.conv2Bias, ws.dPool1);
     reluPool1Backward(ws.dPool1, ws.pool1 + i * kPool1Size, ws.winner1 + i * kPool1Size, dConv1);
     loadImage(source, first + i, ws.image);
     conv1Input(ws.image, ws.imagePhases);
@@ -138,7 +133,8 @@ inline double trainImages(const float* params, float* gradients, int classes, co
   const Weights w(params, layout);
   Workspace ws(memory, classes);
   ws.prepare(w.conv2);
-  std::memset(ws.dConv2WeightT, 0, kConv2Taps * 16 * sizeof(float));
+  ws.packWeightsForBackward(w.conv2);
+  std::memset(ws.dConv2PaddedWeight, 0, kConv2PaddedWeights * sizeof(float));
   double loss = 0;
   for (int64_t first = begin; first < end; first += kBlockImages) {
     const int n = static_cast<int>(std::min<int64_t>(kBlockImages, end - first));
@@ -146,7 +142,7 @@ inline double trainImages(const float* params, float* gradients, int classes, co
     loss += crossEntropy(n, classes, ws.logits, labels, source, first, lossScale, true);
     backwardBlock(w, gradients, layout, source, first, n, ws);
   }
-  conv2AddWeightGradient(ws.dConv2WeightT, gradients + layout.conv2Weight);
+  conv2AddWeightGradient(ws.dConv2PaddedWeight, gradients + layout.conv2Weight);
   return loss;
 }
 

@@ -36,23 +36,6 @@ inline void reluPool2Forward(const float* in, float* out, float* winner) {
   }
 }
 
-// The gradient of conv2's output from the pooled gradient dOut: each cell's gradient goes to its
-// winner where the ReLU passed it (out > 0), zero elsewhere; written pixel-major into dInT[100][16]
-// and channel-major into dIn[16][kConv2Stride] (the padding columns stay zero).
-inline void reluPool2Backward(const float* dOut, const float* out, const float* winner, float* dInT, float* dIn) {
-  std::memset(dInT, 0, kConv2Pixels * 16 * sizeof(float));
-  for (int c = 0; c < 16; ++c) {
-    for (int cell = 0; cell < kConv2Phase; ++cell) {
-      const int at = c * kConv2Phase + cell;
-      const float gradient = out[at] > 0 ? dOut[at] : 0.0f;
-      const int pixel = static_cast<int>(winner[at]) * kConv2Phase + cell;
-      for (int q = 0; q < 4; ++q) dIn[c * kConv2Stride + q * kConv2Phase + cell] = 0.0f;
-      dIn[c * kConv2Stride + pixel] = gradient;
-      dInT[pixel * 16 + c] = gradient;
-    }
-  }
-}
-
 // conv1's ReLU and pooling: the same, over its phase planes of 14 rows of kConv1Row (conv.inl),
 // into compact 14x14 channels. Whole vectors per row: the 2 spill lanes land on the start of the
 // next row, which is written next (the buffers have slack for the last).

@@ -1,4 +1,4 @@
-// One SIMD vector of kLanes floats (16 for AVX-512, 8 for AVX2 and the baseline). Included inside
+// One SIMD vector of kLanes floats (16 for AVX-512, 8 for AVX2, 4 for the baseline and NEON). Included inside
 // an isa_*.cc file's namespace, after its `#pragma GCC target`: GCC's vector extensions then
 // compile to that instruction set, so every kernel has one source for all of them.
 
@@ -9,8 +9,6 @@ typedef float UnalignedVec __attribute__((vector_size(kLanes * sizeof(float)), a
 #if defined(LENET5_AVX2_MASKS)
 // 8 all-ones lanes then 8 zero lanes: the mask for the first n lanes starts at 8 - n.
 alignas(64) constexpr int32_t kTailMasks[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-// 8 zero lanes then 8 all-ones lanes: the mask for lanes from n on starts at 8 - n.
-alignas(64) constexpr int32_t kLeadMasks[16] = {0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1};
 #endif
 
 inline Vec load(const float* p) { return *reinterpret_cast<const UnalignedVec*>(p); }
@@ -28,21 +26,6 @@ inline Vec loadFirst(const float* p, int count) {
 #else
   Vec v = {};
   for (int i = 0; i < count; ++i) v[i] = p[i];
-  return v;
-#endif
-}
-// Lanes [shift, shift + count) from p[0 .. count), the rest zero (count + shift <= kLanes): a run
-// placed at an offset inside a vector. Masked-off lanes are never read.
-inline Vec loadShifted(const float* p, int count, int shift) {
-#if defined(LENET5_AVX512_MASKS)
-  return (Vec)_mm512_maskz_loadu_ps(static_cast<__mmask16>(((1u << count) - 1) << shift), p - shift);
-#elif defined(LENET5_AVX2_MASKS)
-  const __m256i below = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kTailMasks + 8 - shift - count));
-  const __m256i from = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kLeadMasks + 8 - shift));
-  return (Vec)_mm256_maskload_ps(p - shift, _mm256_and_si256(below, from));
-#else
-  Vec v = {};
-  for (int i = 0; i < count; ++i) v[i + shift] = p[i];
   return v;
 #endif
 }
