@@ -103,10 +103,11 @@ int main(int argc, char** argv) {
   auto images = randomVector(n * kPixels), pool1 = randomVector(n * kPool1Size), features = randomVector(n * kFeatures);
   auto hidden1 = randomVector(n * 120), hidden2 = randomVector(n * 84), logits = randomVector(n * classes);
   auto dHidden1 = randomVector(n * 120), dHidden2 = randomVector(n * 84), dFeatures = randomVector(n * kFeatures);
-  auto imagePhases = buffer(kInputPhases), conv1 = buffer(6 * kConv1Channel);
+  auto imagePhases = buffer(kInputPhases), paddedImage = buffer(32 * 32 + kKernelRun),
+       conv1 = buffer(6 * kConv1Channel);
   auto conv2WT = buffer(kConv2Taps * 16), conv2 = buffer(kConv2Pixels * 16), conv2Wide = buffer(kConv2WideWeights),
        dConv2Padded = buffer(kConv2PaddedWeights);
-  auto winner1 = buffer(n * kPool1Size), winner2 = buffer(n * kFeatures), dPool1 = buffer(kPool1Size),
+  auto winner1 = buffer(n * kPool1Size), winner2 = buffer(n * kFeatures), dPool1 = buffer(6 * kPool1GradientChannel),
        rows2 = buffer(kConv2Pixels * kConv2Taps);
   std::vector<int64_t> labels(n);
   for (auto& l : labels) l = random() % classes;
@@ -182,12 +183,12 @@ int main(int argc, char** argv) {
                               dPool1.data());
          }
        }},
-      {"pool1 + conv1 backward (direct dW)", 2.0 * 117600 * n, f * n * (784 + 2 * 1176 + 6 * 784),
+      {"pool1 + conv1 backward (sparse: pooling winners only)", 2.0 * 117600 * n, f * n * (784 + 3 * 1176),
        [&] {
          for (int i = 0; i < n; ++i) {
-           reluPool1Backward(dPool1.data(), &pool1[i * kPool1Size], &winner1[i * kPool1Size], conv1.data());
-           conv1Input(&images[i * kPixels], imagePhases.data());
-           conv1Backward(conv1.data(), imagePhases.data(), &grads[0], &grads[150]);
+           conv1PaddedInput(&images[i * kPixels], paddedImage.data());
+           pool1Conv1Backward(dPool1.data(), &pool1[i * kPool1Size], &winner1[i * kPool1Size], paddedImage.data(),
+                              &grads[0], &grads[150]);
          }
        }},
   };

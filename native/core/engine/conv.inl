@@ -8,8 +8,10 @@
 //   row of a phase is 16 consecutive floats, and so is the input each tap reads for it, so a
 //   6-channel x 16-column tile of outputs stays in registers over the 25 taps.
 //   forward   out[6][row] = sum over taps W[6][tap] * in(tap, row) + b     117,600 MAC
-//   backward  dW[6][25]  += sum over rows dOut[6][row] . in(tap, row)      117,600 MAC
-//             (no input gradient; dOut's spill lanes are zero)
+//   backward  from the pooling winners only (at most 1,176 of the 4,704 output gradients are
+//             nonzero): each nonzero g at (y, x) adds g * the 5x5 input window there to its
+//             channel's dW, a kernel row at a time from the zero-padded 32x32 image    <= 29,400 MAC
+//             (no input gradient)
 // conv2: 6x14x14, 16 filters of 6x5x5. Forward: a matrix product over the input's im2row rows
 //   (one row of 150 taps per output pixel, pixels in the pooling-phase order) with the 16 output
 //   channels along the vector lanes: 100 rows x 16 columns tiles without remainder on every lane
@@ -32,6 +34,8 @@ constexpr int kConv2Phase = 5 * 5;
 constexpr int kConv2Pixels = 4 * kConv2Phase;
 constexpr int kConv2Taps = 6 * 25;
 constexpr int kPool1Size = 6 * 14 * 14;  // conv2's input per image
+// conv2's input gradient: channels 2 floats apart, so rows stored 16 wide never overwrite the next channel.
+constexpr int kPool1GradientChannel = 196 + 2;
 
 // Copies `Count` consecutive floats a whole vector at a time: it reads and writes up to the next
 // multiple of kLanes, spilling past the run. Callers write runs in increasing address order, so
@@ -109,35 +113,56 @@ inline void conv1Forward(const float* in, const float* weight, const float* bias
   }
 }
 
-// Taps taps [first, first + Taps) of the weight gradient for all 6 channels: each of the 6 x Taps
-// dot products runs over every output row in vector lanes and is summed across lanes once.
-template <int Taps>
-inline void conv1WeightGradient(const float* dOut, const float* in, int first, float* dWeight) {
-  Vec acc[6][Taps] = {};
-  for (int phase = 0; phase < 4; ++phase) {
-    const int* offsets = kConv1Taps.offset[phase] + first;
-    for (int py = 0; py < 14; ++py) {
-      for (int j = 0; j < kConv1RowVecs; ++j) {
-        const int row = phase * kConv1Phase + py * kConv1Row + j * kLanes;
-        Vec g[6];
-        for (int c = 0; c < 6; ++c) g[c] = load(dOut + c * kConv1Channel + row);
-        for (int t = 0; t < Taps; ++t) {
-          const Vec x = load(in + offsets[t] + py * 16 + j * kLanes);
-          for (int c = 0; c < 6; ++c) acc[c][t] += g[c] * x;
-        }
-      }
-    }
-  }
-  for (int c = 0; c < 6; ++c) {
-    for (int t = 0; t < Taps; ++t) dWeight[c * 25 + first + t] += laneSum(acc[c][t]);
-  }
+// The image zero-padded to 32x32 (rows of 32; the border is zero and never written).
+inline void conv1PaddedInput(const float* image, float* padded) {
+  for (int y = 0; y < kSide; ++y) std::memcpy(padded + (y + 2) * 32 + 2, image + y * kSide, kSide * sizeof(float));
 }
 
-// dOut: 6 x 4 phases x 14 rows of kConv1Row with zero spill lanes; in: conv1Input's planes.
-inline void conv1Backward(const float* dOut, const float* in, float* dWeight, float* dBias) {
-  for (int c = 0; c < 6; ++c) dBias[c] += rowSum(dOut + c * kConv1Channel, kConv1Channel);
-  for (int first = 0; first < 24; first += 2) conv1WeightGradient<2>(dOut, in, first, dWeight);
-  conv1WeightGradient<1>(dOut, in, 24, dWeight);
+// A kernel row of conv1 or conv2 (5 taps) padded to whole vectors.
+constexpr int kKernelRun = roundUpToLanes(5);
+constexpr int kKernelRunVecs = kKernelRun / kLanes;
+
+// The backward pass of conv1's ReLU, pooling and convolution for one image. pooled and winner:
+// the pooled output and winners (6 x 14 x 14); dPooled: the pooled gradient (14 x 14 channels
+// kPool1GradientChannel apart); padded: conv1PaddedInput of the
+// image, read kKernelRun floats past each window row. Adds the weight and bias gradients.
+inline void pool1Conv1Backward(const float* dPooled, const float* pooled, const float* winner, const float* padded,
+                               float* dWeight, float* dBias) {
+  for (int c = 0; c < 6; ++c) {
+    // The cells whose ReLU passed, listed without a branch (which would be mispredicted half the time).
+    int passed[196];
+    int count = 0;
+    for (int cell = 0; cell < 196; ++cell) {
+      passed[count] = cell;
+      count += pooled[c * 196 + cell] > 0;
+    }
+    // Two windows at a time into two sets of sums (10 or more independent chains), added at the end.
+    Vec even[5][kKernelRunVecs] = {}, odd[5][kKernelRunVecs] = {};
+    float biasSum = 0;
+    auto addWindow = [&](int k, Vec(&acc)[5][kKernelRunVecs]) {
+      const int cell = passed[k];
+      const int which = static_cast<int>(winner[c * 196 + cell]);
+      const float* window = padded + (2 * (cell / 14) + (which >> 1)) * 32 + 2 * (cell % 14) + (which & 1);
+      const float gradient = dPooled[c * kPool1GradientChannel + cell];
+      const Vec g = splat(gradient);
+      biasSum += gradient;
+      for (int ky = 0; ky < 5; ++ky) {
+        for (int v = 0; v < kKernelRunVecs; ++v) acc[ky][v] += g * load(window + ky * 32 + v * kLanes);
+      }
+    };
+    int k = 0;
+    for (; k + 2 <= count; k += 2) {
+      addWindow(k, even);
+      addWindow(k + 1, odd);
+    }
+    if (k < count) addWindow(k, even);
+    dBias[c] += biasSum;
+    for (int ky = 0; ky < 5; ++ky) {
+      alignas(64) float row[kKernelRun];
+      for (int v = 0; v < kKernelRunVecs; ++v) store(row + v * kLanes, even[ky][v] + odd[ky][v]);
+      for (int kx = 0; kx < 5; ++kx) dWeight[c * 25 + ky * 5 + kx] += row[kx];
+    }
+  }
 }
 
 // W[16][150] -> W^T[150][16].
@@ -170,10 +195,8 @@ inline void conv2Rows(const float* in, float* rows) {
   }
 }
 
-// A kernel row of conv2 (5 taps) padded with zeros to whole vectors: the weight gradient's rows.
-constexpr int kConv2Run = roundUpToLanes(5);
-constexpr int kConv2RunVecs = kConv2Run / kLanes;
-constexpr int kConv2PaddedWeights = 16 * 30 * kConv2Run;  // [16][6 ic x 5 ky][kConv2Run]
+// conv2's weight gradient as padded kernel rows.
+constexpr int kConv2PaddedWeights = 16 * 30 * kKernelRun;  // [16][6 ic x 5 ky][kKernelRun]
 // A kernel row placed at columns 16-20 of 32 zeros, so that one unaligned load of 16 from
 // 16 - x puts its taps at columns x..x+4 of an input row (and zeros around them).
 constexpr int kConv2Wide = 32;
@@ -190,9 +213,10 @@ inline void conv2WidenWeight(const float* weight, float* wide) {
 
 // The backward pass of conv2's ReLU, pooling and convolution for one image. dPooled, pooled and
 // winner: the pooled gradient, output and winners (16 x 25); in: conv2's input (6 x 14 x 14), read
-// kConv2Run floats past its rows. Adds the weight gradient to dPaddedWeight (padded rows; the
+// kKernelRun floats past its rows. Adds the weight gradient to dPaddedWeight (padded rows; the
 // padding lanes collect products of those extra floats and are never read) and the bias gradient
-// to dBias, and writes the input's gradient to dIn.
+// to dBias, and writes the input's gradient to dIn: 6 channels kPool1GradientChannel apart, rows
+// of 14 stored 16 wide (each spills 2 floats onto the next row, stored after it, or the gap).
 inline void pool2Conv2Backward(const float* dPooled, const float* pooled, const float* winner, const float* in,
                                const float* wideWeight, float* dPaddedWeight, float* dBias, float* dIn) {
   // The output gradients where the ReLU passed them, at the winner's pixel (y, x), by channel.
@@ -206,12 +230,13 @@ inline void pool2Conv2Backward(const float* dPooled, const float* pooled, const 
   for (int c = 0; c < 16; ++c) {
     channelStart[c] = count;
     float biasSum = 0;
-    for (int cell = 0; cell < kConv2Phase; ++cell) {
+    for (int cell = 0; cell < kConv2Phase; ++cell) {  // branch-free: the test is unpredictable
       const int at = c * kConv2Phase + cell;
-      if (!(pooled[at] > 0)) continue;
+      const bool passes = pooled[at] > 0;
       const int which = static_cast<int>(winner[at]);
-      nonzero[count++] = {dPooled[at], c, 2 * (cell / 5) + (which >> 1), 2 * (cell % 5) + (which & 1)};
-      biasSum += dPooled[at];
+      nonzero[count] = {dPooled[at], c, 2 * (cell / 5) + (which >> 1), 2 * (cell % 5) + (which & 1)};
+      count += passes;
+      biasSum += passes ? dPooled[at] : 0.0f;
     }
     dBias[c] += biasSum;
   }
@@ -220,13 +245,13 @@ inline void pool2Conv2Backward(const float* dPooled, const float* pooled, const 
   // Weight gradient: each nonzero adds g * in[ic][y + ky][x .. x + 4] to row (ic, ky) of its
   // channel's kernel, two input channels (10 or more independent sums) at a time.
   for (int c = 0; c < 16; ++c) {
-    float* dWeight = dPaddedWeight + c * 30 * kConv2Run;
+    float* dWeight = dPaddedWeight + c * 30 * kKernelRun;
     for (int ic = 0; ic < 6; ic += 2) {
-      Vec acc[2][5][kConv2RunVecs];
+      Vec acc[2][5][kKernelRunVecs];
       for (int i = 0; i < 2; ++i) {
         for (int ky = 0; ky < 5; ++ky) {
-          for (int v = 0; v < kConv2RunVecs; ++v)
-            acc[i][ky][v] = load(dWeight + ((ic + i) * 5 + ky) * kConv2Run + v * kLanes);
+          for (int v = 0; v < kKernelRunVecs; ++v)
+            acc[i][ky][v] = load(dWeight + ((ic + i) * 5 + ky) * kKernelRun + v * kLanes);
         }
       }
       for (int k = channelStart[c]; k < channelStart[c + 1]; ++k) {
@@ -234,14 +259,14 @@ inline void pool2Conv2Backward(const float* dPooled, const float* pooled, const 
         const float* window = in + ic * 196 + nonzero[k].y * 14 + nonzero[k].x;
         for (int i = 0; i < 2; ++i) {
           for (int ky = 0; ky < 5; ++ky) {
-            for (int v = 0; v < kConv2RunVecs; ++v) acc[i][ky][v] += g * load(window + i * 196 + ky * 14 + v * kLanes);
+            for (int v = 0; v < kKernelRunVecs; ++v) acc[i][ky][v] += g * load(window + i * 196 + ky * 14 + v * kLanes);
           }
         }
       }
       for (int i = 0; i < 2; ++i) {
         for (int ky = 0; ky < 5; ++ky) {
-          for (int v = 0; v < kConv2RunVecs; ++v)
-            store(dWeight + ((ic + i) * 5 + ky) * kConv2Run + v * kLanes, acc[i][ky][v]);
+          for (int v = 0; v < kKernelRunVecs; ++v)
+            store(dWeight + ((ic + i) * 5 + ky) * kKernelRun + v * kLanes, acc[i][ky][v]);
         }
       }
     }
@@ -273,14 +298,8 @@ inline void pool2Conv2Backward(const float* dPooled, const float* pooled, const 
         }
       }
       for (int i = 0; i < kChannelsAtOnce; ++i) {
-        float* out = dIn + (first + i) * 196 + row * 14;
-        if (row < 13) {  // the 2 spilled lanes land on the next row, stored after this one
-          for (int v = 0; v < kInputRowVecs; ++v) store(out + v * kLanes, acc[i][v]);
-        } else {  // the next channel's first row is already stored
-          alignas(64) float last[16];
-          for (int v = 0; v < kInputRowVecs; ++v) store(last + v * kLanes, acc[i][v]);
-          std::memcpy(out, last, 14 * sizeof(float));
-        }
+        for (int v = 0; v < kInputRowVecs; ++v)
+          store(dIn + (first + i) * kPool1GradientChannel + row * 14 + v * kLanes, acc[i][v]);
       }
     }
   }
@@ -289,6 +308,6 @@ inline void pool2Conv2Backward(const float* dPooled, const float* pooled, const 
 // dWeight[16][6][5][5] += the padded rows' first 5 lanes.
 inline void conv2AddWeightGradient(const float* dPaddedWeight, float* dWeight) {
   for (int row = 0; row < 16 * 30; ++row) {
-    for (int kx = 0; kx < 5; ++kx) dWeight[row * 5 + kx] += dPaddedWeight[row * kConv2Run + kx];
+    for (int kx = 0; kx < 5; ++kx) dWeight[row * 5 + kx] += dPaddedWeight[row * kKernelRun + kx];
   }
 }

@@ -22,8 +22,9 @@ struct Workspace {
     auto floats = [&take](size_t count) { return reinterpret_cast<float*>(take((count + kLanes) * sizeof(float))); };
     image = floats(kPixels);
     imagePhases = floats(kInputPhases);
+    paddedImage = floats(32 * 32 + kKernelRun);  // pool1Conv1Backward reads past its rows
     conv1 = floats(6 * kConv1Channel);
-    pool1 = floats(kBlockImages * kPool1Size + kConv2Run);  // pool2Conv2Backward reads past its rows
+    pool1 = floats(kBlockImages * kPool1Size + kKernelRun);  // pool2Conv2Backward reads past its rows
     winner1 = floats(kBlockImages * kPool1Size);
     conv2WeightT = floats(kConv2Taps * 16);
     conv2 = floats(kConv2Pixels * 16);
@@ -38,17 +39,19 @@ struct Workspace {
     conv2WideWeight = floats(kConv2WideWeights);
     dConv2PaddedWeight = floats(kConv2PaddedWeights);
     rows2 = floats(kConv2Pixels * kConv2Taps);
-    dPool1 = floats(kPool1Size);
+    dPool1 = floats(6 * kPool1GradientChannel);
     size = cursor - reinterpret_cast<uintptr_t>(memory);
   }
   // Padding that the kernels read but never write must be zero; conv2's weight is packed as its
   // forward pass reads it (the backward pass's copy: packWeightsForBackward).
   void prepare(const float* conv2Weight) {
     std::memset(imagePhases, 0, (kInputPhases + kLanes) * sizeof(float));
+    std::memset(paddedImage, 0, (32 * 32 + kKernelRun) * sizeof(float));
     conv2TransposeWeight(conv2Weight, conv2WeightT);
   }
   void packWeightsForBackward(const float* conv2Weight) { conv2WidenWeight(conv2Weight, conv2WideWeight); }
-  float *image, *imagePhases, *conv1, *pool1, *conv2WeightT, *conv2, *features, *hidden1, *hidden2, *logits;
+  float *image, *imagePhases, *paddedImage, *conv1, *pool1, *conv2WeightT, *conv2, *features, *hidden1, *hidden2,
+      *logits;
   float *rows2, *dFeatures, *dHidden1, *dHidden2, *conv2WideWeight, *dConv2PaddedWeight, *dPool1;
   float *winner1, *winner2;  // pooling winners, 0-3
   size_t size;
@@ -115,15 +118,14 @@ inline void backwardBlock(const Weights& w, float* gradients, const ParameterLay
   reluBackward(n * kHidden1, ws.hidden1, ws.dHidden1);
   linearBackward(n, kFeatures, kHidden1, ws.features, w.fc1, ws.dHidden1, gradients + layout.fc1Weight,
                  gradients + layout.fc1Bias, ws.dFeatures);
-  float* dConv1 = ws.conv1;
   for (int i = 0; i < n; ++i) {
     pool2Conv2Backward(ws.dFeatures + i * kFeatures, ws.features + i * kFeatures, ws.winner2 + i * kFeatures,
                        ws.pool1 + i * kPool1Size, ws.conv2WideWeight, ws.dConv2PaddedWeight,
                        gradients + layout.conv2Bias, ws.dPool1);
-    reluPool1Backward(ws.dPool1, ws.pool1 + i * kPool1Size, ws.winner1 + i * kPool1Size, dConv1);
     loadImage(source, first + i, ws.image);
-    conv1Input(ws.image, ws.imagePhases);
-    conv1Backward(dConv1, ws.imagePhases, gradients + layout.conv1Weight, gradients + layout.conv1Bias);
+    conv1PaddedInput(ws.image, ws.paddedImage);
+    pool1Conv1Backward(ws.dPool1, ws.pool1 + i * kPool1Size, ws.winner1 + i * kPool1Size, ws.paddedImage,
+                       gradients + layout.conv1Weight, gradients + layout.conv1Bias);
   }
 }
 

@@ -53,22 +53,3 @@ inline void reluPool1Forward(const float* in, float* out, float* winner) {
     }
   }
 }
-
-// Writes conv1's output gradient (all four phase planes, spill lanes zero) from the pooled
-// gradient dOut, the pooled output and the winners, all compact 6 x 14 x 14.
-inline void reluPool1Backward(const float* dOut, const float* out, const float* winner, float* dIn) {
-  for (int c = 0; c < 6; ++c) {
-    for (int py = 0; py < 14; ++py) {
-      for (int j = 0; j < kConv1RowVecs; ++j) {
-        Vec column;
-        for (int i = 0; i < kLanes; ++i) column[i] = static_cast<float>(j * kLanes + i);
-        const int at = c * 196 + py * 14 + j * kLanes;
-        const Vec passed = load(out + at) > 0 && column < 14 ? load(dOut + at) : Vec{};
-        const Vec which = load(winner + at);
-        float* planes = dIn + c * kConv1Channel + py * kConv1Row + j * kLanes;
-        for (int q = 0; q < 4; ++q)
-          store(planes + q * kConv1Phase, which == splat(static_cast<float>(q)) ? passed : Vec{});
-      }
-    }
-  }
-}
