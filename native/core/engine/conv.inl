@@ -13,14 +13,13 @@
 //             channel's dW, a kernel row at a time from the zero-padded 32x32 image    <= 29,400 MAC
 //             (no input gradient)
 // conv2: 6x14x14, 16 filters of 6x5x5. Forward: a matrix product over the input's im2row rows
-//   (one row of 150 taps per output pixel, pixels in the pooling-phase order) with the 16 output
-//   channels along the vector lanes: 100 rows x 16 columns tiles without remainder on every lane
-//   width. Backward: after the max pooling, each channel's 25 pooling cells pass their gradient
-//   to one output pixel each, so at most 400 of the output gradient's 1,600 values are nonzero;
-//   the weight and input gradients are summed from those alone, straight from and into the
-//   14x14 planes, a kernel row (5 taps, padded to whole vectors) at a time.
-//   forward   out[100][16] = rows[100][150] . W^T[150][16] + b              240,000 MAC
-//   backward  dW[c][ic][ky][:] += g * in[ic][y+ky][x:x+5]   per nonzero g   <= 60,000 MAC
+//   (one row of 150 taps per output pixel, pixels in the pooling-phase order; read in place
+//   through two offset tables, not copied) with the 16 output channels along the vector lanes:
+//   100 rows x 16 columns in tiles of 12 vectors on every lane width. Backward: after the max pooling, each channel's
+//   25 pooling cells pass their gradient to one output pixel each, so at most 400 of the output gradient's 1,600 values
+//   are nonzero; the weight and input gradients are summed from those alone, straight from and into the 14x14 planes, a
+//   kernel row (5 taps, padded to whole vectors) at a time. forward   out[100][16] = rows[100][150] . W^T[150][16] + b
+//   240,000 MAC backward  dW[c][ic][ky][:] += g * in[ic][y+ky][x:x+5]   per nonzero g   <= 60,000 MAC
 //             dIn[ic][y+ky][x:x+5] += g * W[c][ic][ky][:]                   <= 60,000 MAC
 //   W^T and the widened W are packed once per call; the padded dW is summed over the call's images
 //   and added to the gradient at its end.
@@ -36,16 +35,6 @@ constexpr int kConv2Taps = 6 * 25;
 constexpr int kPool1Size = 6 * 14 * 14;  // conv2's input per image
 // conv2's input gradient: channels 2 floats apart, so rows stored 16 wide never overwrite the next channel.
 constexpr int kPool1GradientChannel = 196 + 2;
-
-// Copies `Count` consecutive floats a whole vector at a time: it reads and writes up to the next
-// multiple of kLanes, spilling past the run. Callers write runs in increasing address order, so
-// each spill is overwritten by the next run, and every workspace buffer has kLanes floats of
-// slack for the last one. Masked stores would avoid the spill, but on AMD's Zen cores
-// vmaskmovps to memory is microcoded: it made im2col 3-5x slower than this.
-template <int Count>
-inline void copyRun(const float* src, float* dst) {
-  for (int x = 0; x < Count; x += kLanes) store(dst + x, load(src + x));
-}
 
 // The image zero-padded to 32x32 and split into its four 16x16 phase planes: padded (R, C) is
 // phases[((R & 1) * 2 + (C & 1)) * 256 + (R / 2) * 16 + C / 2]. The border (phase rows 0 and 15,
@@ -172,27 +161,56 @@ inline void conv2TransposeWeight(const float* weight, float* weightT) {
   }
 }
 
-// rows: conv2Rows of the input; out: [100 pixels][16 channels].
-inline void conv2Forward(const float* rows, const float* weightT, const float* bias, float* out) {
-  for (int p = 0; p < kConv2Pixels; ++p) std::memcpy(out + p * 16, bias, 16 * sizeof(float));
-  productAccumulate(kConv2Pixels, 16, kConv2Taps, rows, kConv2Taps, 1, weightT, 16, out, 16, true);
+// Where conv2's output pixel p (pooling-phase order) has its 5x5 window in a 14x14 plane, and
+// where tap t = ic*25 + ky*5 + kx of a window is from its corner: the input value of tap t for
+// pixel p is in[corner[p] + tap[t]] (an implicit im2row: no copy of the 60 KB of rows).
+struct Conv2Offsets {
+  int corner[kConv2Pixels];
+  int tap[kConv2Taps];
+};
+constexpr Conv2Offsets conv2Offsets() {
+  Conv2Offsets offsets{};
+  for (int p = 0; p < kConv2Pixels; ++p) {
+    const int phase = p / kConv2Phase, cell = p % kConv2Phase;
+    offsets.corner[p] = (2 * (cell / 5) + (phase >> 1)) * 14 + 2 * (cell % 5) + (phase & 1);
+  }
+  for (int t = 0; t < kConv2Taps; ++t) offsets.tap[t] = (t / 25) * 196 + (t % 25 / 5) * 14 + t % 5;
+  return offsets;
 }
+constexpr Conv2Offsets kConv2Offsets = conv2Offsets();
 
-// conv2's im2row, for its forward pass: rows[p][ic*25 + ky*5 + kx] =
-// in[ic][y+ky][x+kx] for output pixel p = (y, x) in the pooling-phase order. Each row is 30 runs
-// of 5 consecutive input values.
-inline void conv2Rows(const float* in, float* rows) {
-  for (int phase = 0; phase < 4; ++phase) {
-    for (int py = 0; py < 5; ++py) {
-      for (int px = 0; px < 5; ++px) {
-        float* row = rows + (phase * kConv2Phase + py * 5 + px) * kConv2Taps;
-        const float* corner = in + (2 * py + (phase >> 1)) * 14 + 2 * px + (phase & 1);
-        for (int ic = 0; ic < 6; ++ic) {
-          for (int ky = 0; ky < 5; ++ky) copyRun<5>(corner + ic * 196 + ky * 14, row + ic * 25 + ky * 5);
-        }
-      }
+// 16 channels of Rows output pixels from `first` on: a tile of Rows x 16 outputs in registers
+// (12 vectors at every lane width) over the 150 taps, each tap one broadcast input value per pixel.
+template <int Rows>
+inline void conv2ForwardPixels(const float* in, int first, const float* weightT, const float* bias, float* out) {
+  constexpr int kVecs = 16 / kLanes;
+  Vec acc[Rows][kVecs];
+  const float* window[Rows];
+  for (int r = 0; r < Rows; ++r) {
+    window[r] = in + kConv2Offsets.corner[first + r];
+    for (int v = 0; v < kVecs; ++v) acc[r][v] = load(bias + v * kLanes);
+  }
+  for (int t = 0; t < kConv2Taps; ++t) {
+    const int offset = kConv2Offsets.tap[t];
+    Vec w[kVecs];
+    for (int v = 0; v < kVecs; ++v) w[v] = load(weightT + t * 16 + v * kLanes);
+    for (int r = 0; r < Rows; ++r) {
+      const Vec x = splat(window[r][offset]);
+      for (int v = 0; v < kVecs; ++v) acc[r][v] += x * w[v];
     }
   }
+  for (int r = 0; r < Rows; ++r) {
+    for (int v = 0; v < kVecs; ++v) store(out + (first + r) * 16 + v * kLanes, acc[r][v]);
+  }
+}
+
+// in: conv2's input, 6 x 14 x 14; out: [100 pixels][16 channels].
+inline void conv2Forward(const float* in, const float* weightT, const float* bias, float* out) {
+  constexpr int kRows = 12 / (16 / kLanes);  // 6 pixels for AVX2, 12 for AVX-512, 3 for 4 lanes
+  constexpr int kTail = kConv2Pixels % kRows;
+  int p = 0;
+  for (; p + kRows <= kConv2Pixels; p += kRows) conv2ForwardPixels<kRows>(in, p, weightT, bias, out);
+  if constexpr (kTail > 0) conv2ForwardPixels<kTail>(in, p, weightT, bias, out);
 }
 
 // conv2's weight gradient as padded kernel rows.

@@ -18,7 +18,7 @@ struct Workspace {
       cursor += (bytes + 63) / 64 * 64;
       return at;
     };
-    // kLanes floats of slack after each buffer: whole-vector copies spill up to that far (copyRun).
+    // kLanes floats of slack after each buffer: whole-vector loads and stores of short rows spill up to that far.
     auto floats = [&take](size_t count) { return reinterpret_cast<float*>(take((count + kLanes) * sizeof(float))); };
     image = floats(kPixels);
     imagePhases = floats(kInputPhases);
@@ -38,7 +38,6 @@ struct Workspace {
     dHidden2 = floats(kBlockImages * kHidden2);
     conv2WideWeight = floats(kConv2WideWeights);
     dConv2PaddedWeight = floats(kConv2PaddedWeights);
-    rows2 = floats(kConv2Pixels * kConv2Taps);
     dPool1 = floats(6 * kPool1GradientChannel);
     size = cursor - reinterpret_cast<uintptr_t>(memory);
   }
@@ -52,7 +51,7 @@ struct Workspace {
   void packWeightsForBackward(const float* conv2Weight) { conv2WidenWeight(conv2Weight, conv2WideWeight); }
   float *image, *imagePhases, *paddedImage, *conv1, *pool1, *conv2WeightT, *conv2, *features, *hidden1, *hidden2,
       *logits;
-  float *rows2, *dFeatures, *dHidden1, *dHidden2, *conv2WideWeight, *dConv2PaddedWeight, *dPool1;
+  float *dFeatures, *dHidden1, *dHidden2, *conv2WideWeight, *dConv2PaddedWeight, *dPool1;
   float *winner1, *winner2;  // pooling winners, 0-3
   size_t size;
   // The backward pass writes conv1's output gradient over its forward output, no longer needed.
@@ -97,8 +96,7 @@ inline void forwardBlock(const Weights& w, int classes, const ImageSource& sourc
     conv1Input(ws.image, ws.imagePhases);
     conv1Forward(ws.imagePhases, w.conv1, w.conv1Bias, ws.conv1);
     reluPool1Forward(ws.conv1, pool1, Training ? ws.winner1 + i * kPool1Size : nullptr);
-    conv2Rows(pool1, ws.rows2);
-    conv2Forward(ws.rows2, ws.conv2WeightT, w.conv2Bias, ws.conv2);
+    conv2Forward(pool1, ws.conv2WeightT, w.conv2Bias, ws.conv2);
     reluPool2Forward(ws.conv2, ws.features + i * kFeatures, Training ? ws.winner2 + i * kFeatures : nullptr);
   }
   linearForward(n, kFeatures, kHidden1, ws.features, w.fc1, w.fc1Bias, ws.hidden1, true);
