@@ -181,7 +181,8 @@ const lines = [
     ['libtorch', 'py-best'],
   ].map(([a, b]) => `| ${a} / ${b} | ${ratioCell(ratios(a, b))} | ${roundsCell(ratios(a, b), 2)} |`),
   '',
-  `Achieved: ${gflops.toFixed(1)} GFLOP/s in training (${fmt(TRAIN_FLOP_PER_IMAGE)} FLOP of matrix products per image × ${fmt(engineTrain)} images/s), ` +
+  `Achieved: ${gflops.toFixed(1)} GFLOP/s in training (${fmt(TRAIN_FLOP_PER_IMAGE)} FLOP of the dense network's matrix products per image × ${fmt(engineTrain)} images/s; ` +
+    "the engine's convolution backward passes skip the zeros max pooling leaves, so this is the dense equivalent), " +
     `**${((gflops / peak.all) * 100).toFixed(1)}% of this CPU's measured FP32 peak** of ${peak.all.toFixed(0)} GFLOP/s on all ${cpu.cores} cores ` +
     `(${peak.core.toFixed(0)} on one; ${first.engineKernels} multiply-adds on 12 independent vectors, scripts/bench/engine_layers.cc). ` +
     `Every round: ${roundsCell(
@@ -203,7 +204,8 @@ const lines = [
   "## Where the engine's time goes",
   '',
   `Each layer's kernels alone on one core (scripts/bench/engine_layers.cc, ${layerRuns[0].isa}, a block of ${layerRuns[0].images} images, best of 3 runs). ` +
-    'FLOPs count multiply-adds twice; bytes are what each kernel must read and write at least once.',
+    "FLOPs count the dense layer's multiply-adds twice (the two sparse backward rows execute fewer: only the pooling winners' gradients); " +
+    'bytes are what each kernel must read and write at least once.',
   '',
   "| layer | FLOP / image | bytes / image | µs / image | GFLOP/s | % of one core's peak | FLOP / byte | share of time |",
   '|---|---|---|---|---|---|---|---|',
