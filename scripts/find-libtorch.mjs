@@ -13,6 +13,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fittingPrebuilt } from './libtorch/prebuilt.mjs';
 import { PINS, cacheRoot, cachedLibtorch, hostArch, libtorchDamage, libtorchDir, wantedVariant } from './libtorch/pypi.mjs';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -172,7 +173,7 @@ function versionOf(command) {
 }
 
 /**
- * Throws, saying what is missing, when this machine cannot compile the addon: cmake >= 3.18 and a
+ * Throws, saying what is missing, when this machine cannot compile the addon: cmake >= 3.19 and a
  * C++ compiler (CXX, else c++). Called before a long download that only a compile would use.
  * @param {string} when
  */
@@ -181,7 +182,7 @@ export function checkBuildTools(when) {
   const cmake = versionOf('cmake');
   const [major = 0, minor = 0] = (cmake?.match(/(\d+)\.(\d+)/) ?? []).slice(1).map(Number);
   if (!cmake) missing.push('cmake (not found on PATH)');
-  else if (major < 3 || (major === 3 && minor < 18)) missing.push(`cmake >= 3.18 (found ${cmake})`);
+  else if (major < 3 || (major === 3 && minor < 19)) missing.push(`cmake >= 3.19 (found ${cmake})`);
   const compiler = process.env.CXX || 'c++';
   if (!versionOf(compiler)) missing.push(`a C++ compiler (${process.env.CXX ? `CXX=${compiler} does not run` : 'no c++ on PATH'})`);
   if (missing.length === 0) return;
@@ -204,7 +205,11 @@ function fromPypi(tried, fetch) {
     return undefined;
   }
   if (!dir) {
-    if (!addonSharedFor(libtorchDir(arch, variant))) checkBuildTools(`before downloading LibTorch ${PINS.version} (about 550 MB)`);
+    // Only a compile needs the tools: not with the package's prebuilt addon, nor with one another project built.
+    const prebuilt = fittingPrebuilt({ version: PINS.version, cuda: variant === 'cuda', cxx11Abi: true });
+    if (!('addon' in prebuilt) && !addonSharedFor(libtorchDir(arch, variant))) {
+      checkBuildTools(`before downloading LibTorch ${PINS.version} (about 550 MB)`);
+    }
     // The fetch is asynchronous (pip, hashing, unzip); this resolver answers build tools synchronously.
     const fetcher = spawnSync(process.execPath, [join(projectRoot, 'scripts/libtorch/pypi.mjs')], {
       encoding: 'utf8',
