@@ -32,7 +32,7 @@ import {
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeLibtorch, findLibtorch, retryCommand } from './find-libtorch.mjs';
+import { buildTool, describeLibtorch, findLibtorch, retryCommand } from './find-libtorch.mjs';
 import { makeTemp, removeAbandonedTemps, say, sha256OfFile, withLock } from './libtorch/cache.mjs';
 import { fittingPrebuilt, sourcesHash } from './libtorch/prebuilt.mjs';
 import { cacheRoot, libtorchDamage, provisionLibtorch } from './libtorch/pypi.mjs';
@@ -102,23 +102,37 @@ function fingerprint(addon) {
   return { size: statSync(addon).size, sha256: sha256OfFile(addon) };
 }
 
-/** Runs cmake-js without blocking the event loop, so that the cache lock stays fresh meanwhile. */
+/**
+ * Compiles into build/cmake/Release with cmake-js, or with node-gyp (scripts/build-gyp.mjs, into
+ * build/Release, then copied) where cmake is missing; without blocking the event loop, so that the
+ * cache lock stays fresh meanwhile.
+ */
 async function compile() {
-  const cmakeJs = join(dirname(createRequire(import.meta.url).resolve('cmake-js/package.json')), 'bin/cmake-js');
+  const found = buildTool();
+  if ('missing' in found) {
+    throw new Error(
+      `The addon has to be compiled here, and this machine lacks ${found.missing.join(' and ')}.\n` +
+        `Install them (Debian/Ubuntu: sudo apt-get install cmake g++), then run "${retryCommand()}" again.`,
+    );
+  }
+  const cmakeJs = () => join(dirname(createRequire(import.meta.url).resolve('cmake-js/package.json')), 'bin/cmake-js');
+  const args = found.tool === 'cmake-js' ? [cmakeJs(), 'compile', '--out', 'build/cmake'] : [join(packageRoot, 'scripts/build-gyp.mjs')];
+  if (found.tool === 'node-gyp') say('cmake is missing: compiling with node-gyp (binding.gyp) instead');
   const started = Date.now();
   const status = await new Promise((ok, fail) => {
-    const child = spawn(process.execPath, [cmakeJs, 'compile', '--out', 'build/cmake'], { cwd: packageRoot, stdio: ['ignore', 2, 2] });
+    const child = spawn(process.execPath, args, { cwd: packageRoot, stdio: ['ignore', 2, 2] });
     child.on('error', fail);
     child.on('close', (code, signal) => ok(code ?? signal));
   });
   if (status !== 0) {
     throw new Error(
-      `Building the addon failed (cmake-js exit ${status}); the compiler's message is above.\n` +
-        'It needs cmake >= 3.19 and a C++ compiler (g++ >= 10; Debian/Ubuntu: sudo apt-get install cmake g++), and CXX, if set, must name one.\n' +
+      `Building the addon failed (${found.tool} exit ${status}); the compiler's message is above.\n` +
+        'It needs cmake >= 3.19 (or node-gyp with make and python3) and a C++ compiler (g++ >= 10; Debian/Ubuntu: sudo apt-get install cmake g++), and CXX, if set, must name one.\n' +
         `Once they are there, run "${retryCommand()}" again.`,
     );
   }
-  say(`built the addon in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  if (found.tool === 'node-gyp') copyAtomically(join(packageRoot, 'build/Release/lenet5_native.node'), addonPath);
+  say(`built the addon in ${((Date.now() - started) / 1000).toFixed(0)} s (${found.tool})`);
 }
 
 /** Copies `from` to `to` through a temporary name, so a reader never sees half a file. */

@@ -23,9 +23,11 @@ function installedPackage(project: string): string {
   mkdirSync(pkg, { recursive: true });
   for (const path of [
     'scripts/build-addon.mjs',
+    'scripts/build-gyp.mjs',
     'scripts/find-libtorch.mjs',
     'scripts/libtorch',
     'CMakeLists.txt',
+    'binding.gyp',
     'native',
     'package.json',
   ]) {
@@ -170,9 +172,39 @@ describe('the build tools', () => {
       CXX: '',
     });
     expect(result.status).toBe(1);
-    expect(result.log).toContain('the addon has to be compiled on this machine, and it lacks cmake (not found on PATH) and a C++ compiler');
+    expect(result.log).toContain('the addon has to be compiled on this machine, and it lacks cmake >= 3.19 (not found on PATH;');
+    expect(result.log).toContain('and a C++ compiler (no c++ on PATH)');
     expect(result.log).toContain('checked before downloading LibTorch');
     expect(result.log).not.toContain('fetching LibTorch');
+  });
+});
+
+describe('without cmake', () => {
+  it('compiles with node-gyp (binding.gyp) when make, python3 and a compiler are there', () => {
+    // Stand-ins on an otherwise empty PATH: a compiler, make and python3 that answer --version, and
+    // npm's node-gyp (named by npm_config_node_gyp in npm scripts) that "compiles" by copying.
+    const tools = join(dir, 'gyp-bin');
+    mkdirSync(tools);
+    for (const tool of ['c++', 'make', 'python3']) {
+      writeFileSync(join(tools, tool), `#!/bin/sh\necho "${tool} 99.0 (a stand-in)"\n`, { mode: 0o755 });
+    }
+    const nodeGyp = join(dir, 'fake-node-gyp.js');
+    writeFileSync(
+      nodeGyp,
+      `const { copyFileSync, mkdirSync } = require('node:fs');
+mkdirSync('build/Release', { recursive: true });
+copyFileSync(${JSON.stringify(builtAddon)}, 'build/Release/lenet5_native.node');
+console.error('fake node-gyp: ' + process.argv.slice(2).join(' '));
+`,
+    );
+    const pkg = installedPackage('gyp');
+    const result = build(pkg, join(dir, 'cache-gyp'), [], { PATH: tools, npm_config_node_gyp: nodeGyp });
+    expect(result.status, result.log).toBe(0);
+    expect(result.log).toContain('cmake is missing: compiling with node-gyp (binding.gyp) instead');
+    expect(result.log).toContain('fake node-gyp: configure build');
+    expect(result.log).toMatch(/built the addon in \d+ s \(node-gyp\)/);
+    expect(result.log).not.toContain('fake cmake-js: compiled');
+    expect(readFileSync(addonOf(pkg)).equals(readFileSync(builtAddon))).toBe(true);
   });
 });
 
