@@ -32,7 +32,7 @@ import {
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildTool, describeLibtorch, findLibtorch, retryCommand } from './find-libtorch.mjs';
+import { checkBuildTools, describeLibtorch, findLibtorch, retryCommand } from './find-libtorch.mjs';
 import { makeTemp, removeAbandonedTemps, say, sha256OfFile, withLock } from './libtorch/cache.mjs';
 import { fittingPrebuilt, sourcesHash } from './libtorch/prebuilt.mjs';
 import { cacheRoot, libtorchDamage, provisionLibtorch } from './libtorch/pypi.mjs';
@@ -108,16 +108,12 @@ function fingerprint(addon) {
  * cache lock stays fresh meanwhile.
  */
 async function compile() {
-  const found = buildTool();
-  if ('missing' in found) {
-    throw new Error(
-      `The addon has to be compiled here, and this machine lacks ${found.missing.join(' and ')}.\n` +
-        `Install them (Debian/Ubuntu: sudo apt-get install cmake g++), then run "${retryCommand()}" again.`,
-    );
-  }
-  const cmakeJs = () => join(dirname(createRequire(import.meta.url).resolve('cmake-js/package.json')), 'bin/cmake-js');
-  const args = found.tool === 'cmake-js' ? [cmakeJs(), 'compile', '--out', 'build/cmake'] : [join(packageRoot, 'scripts/build-gyp.mjs')];
-  if (found.tool === 'node-gyp') say('cmake is missing: compiling with node-gyp (binding.gyp) instead');
+  const tool = checkBuildTools('before compiling');
+  const args =
+    tool === 'cmake-js'
+      ? [join(dirname(createRequire(import.meta.url).resolve('cmake-js/package.json')), 'bin/cmake-js'), 'compile', '--out', 'build/cmake']
+      : [join(packageRoot, 'scripts/build-gyp.mjs')];
+  if (tool === 'node-gyp') say('no cmake >= 3.19: compiling with node-gyp (binding.gyp) instead');
   const started = Date.now();
   const status = await new Promise((ok, fail) => {
     const child = spawn(process.execPath, args, { cwd: packageRoot, stdio: ['ignore', 2, 2] });
@@ -126,13 +122,13 @@ async function compile() {
   });
   if (status !== 0) {
     throw new Error(
-      `Building the addon failed (${found.tool} exit ${status}); the compiler's message is above.\n` +
+      `Building the addon failed (${tool} exit ${status}); the compiler's message is above.\n` +
         'It needs cmake >= 3.19 (or node-gyp with make and python3) and a C++ compiler (g++ >= 10; Debian/Ubuntu: sudo apt-get install cmake g++), and CXX, if set, must name one.\n' +
         `Once they are there, run "${retryCommand()}" again.`,
     );
   }
-  if (found.tool === 'node-gyp') copyAtomically(join(packageRoot, 'build/Release/lenet5_native.node'), addonPath);
-  say(`built the addon in ${((Date.now() - started) / 1000).toFixed(0)} s (${found.tool})`);
+  if (tool === 'node-gyp') copyAtomically(join(packageRoot, 'build/Release/lenet5_native.node'), addonPath);
+  say(`built the addon in ${((Date.now() - started) / 1000).toFixed(0)} s (${tool})`);
 }
 
 /** Copies `from` to `to` through a temporary name, so a reader never sees half a file. */

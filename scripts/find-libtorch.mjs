@@ -193,7 +193,7 @@ export function nodeGypScript() {
  * the tool, or what is missing.
  * @returns {{ tool: 'cmake-js' | 'node-gyp' } | { missing: string[] }}
  */
-export function buildTool() {
+function buildTool() {
   const compiler = process.env.CXX || 'c++';
   const compilerMissing = versionOf(compiler)
     ? []
@@ -209,13 +209,15 @@ export function buildTool() {
 }
 
 /**
- * Throws, saying what is missing, when this machine cannot compile the addon (buildTool). Called
- * before a long download that only a compile would use.
+ * The tool that will compile the addon (buildTool); throws, saying what is missing, when this
+ * machine cannot compile it. Called before a compile, and before a long download that only a
+ * compile would use.
  * @param {string} when
+ * @returns {'cmake-js' | 'node-gyp'}
  */
 export function checkBuildTools(when) {
   const found = buildTool();
-  if ('tool' in found) return;
+  if ('tool' in found) return found.tool;
   throw new Error(
     `lenet5-libtorch: the addon has to be compiled on this machine, and it lacks ${found.missing.join(' and ')}; checked ${when}.\n` +
       `Install them (Debian/Ubuntu: sudo apt-get install cmake g++; Fedora: sudo dnf install cmake gcc-c++), then run "${retryCommand()}" again.`,
