@@ -7,19 +7,34 @@
 //     key, is the file that was built (size and SHA-256) and loads in a child process, it does
 //     nothing, so `npm rebuild` rebuilds exactly when the choice changed or the addon is damaged.
 //     A CMake cache made for another LibTorch is wiped first.
-//  3. Installed as a dependency (inside node_modules), it reuses an addon another project built
+//  3. Uses the package's prebuilt addon (prebuilds/, scripts/libtorch/prebuilt.mjs) when it fits
+//     that LibTorch and this machine and passes the same load test, pointing its `libtorch` link at
+//     the LibTorch's libraries; else says why and compiles (LENET5_PREBUILT=0 always compiles).
+//  4. Installed as a dependency (inside node_modules), it reuses an addon another project built
 //     with the same key (the user cache again, checked the same way, one writer at a time), and
 //     afterwards deletes everything under build/ but the addon: nothing for a user to carry.
 //
-// Usage: build-addon.mjs [--force]
+// Usage: build-addon.mjs [--force]   (--force: install the prebuilt addon again, or compile again)
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeLibtorch, findLibtorch, retryCommand } from './find-libtorch.mjs';
+import { checkBuildTools, describeLibtorch, findLibtorch, retryCommand } from './find-libtorch.mjs';
 import { makeTemp, removeAbandonedTemps, say, sha256OfFile, withLock } from './libtorch/cache.mjs';
+import { fittingPrebuilt, sourcesHash } from './libtorch/prebuilt.mjs';
 import { cacheRoot, libtorchDamage, provisionLibtorch } from './libtorch/pypi.mjs';
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,33 +42,15 @@ const buildDir = join(packageRoot, 'build/cmake');
 const addonPath = join(buildDir, 'Release/lenet5_native.node');
 /** Beside the addon: the key it was built for and the LibTorch it links (read by `lenet5 info`). */
 const recordPath = join(buildDir, 'Release/lenet5_native.json');
+/** Beside a prebuilt addon: the link to the LibTorch libraries it loads (its rpath is $ORIGIN/libtorch). */
+const LIBTORCH_LINK = 'libtorch';
 const installedAsDependency = packageRoot.split(sep).includes('node_modules');
-
-/** Every file the addon is compiled from, hashed in a stable order. */
-function hashSources(hash) {
-  const files = ['CMakeLists.txt'];
-  const walk = (dir) => {
-    for (const entry of readdirSync(join(packageRoot, dir), { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else files.push(path);
-    }
-  };
-  walk('native');
-  for (const file of files.sort())
-    hash
-      .update(file)
-      .update('\0')
-      .update(readFileSync(join(packageRoot, file)));
-}
 
 /** @param {ReturnType<typeof findLibtorch>} libtorch */
 function buildKey(libtorch) {
-  const require = createRequire(import.meta.url);
   const hash = createHash('sha256');
   hash.update(JSON.stringify({ platform: process.platform, arch: process.arch, libtorch: libtorchIdentity(libtorch) }));
-  hash.update(require('node-addon-api/package.json').version);
-  hashSources(hash);
+  hash.update(sourcesHash());
   return hash.digest('hex').slice(0, 32);
 }
 
@@ -105,23 +102,33 @@ function fingerprint(addon) {
   return { size: statSync(addon).size, sha256: sha256OfFile(addon) };
 }
 
-/** Runs cmake-js without blocking the event loop, so that the cache lock stays fresh meanwhile. */
+/**
+ * Compiles into build/cmake/Release with cmake-js, or with node-gyp (scripts/build-gyp.mjs, into
+ * build/Release, then copied) where cmake is missing; without blocking the event loop, so that the
+ * cache lock stays fresh meanwhile.
+ */
 async function compile() {
-  const cmakeJs = join(dirname(createRequire(import.meta.url).resolve('cmake-js/package.json')), 'bin/cmake-js');
+  const tool = checkBuildTools('before compiling');
+  const args =
+    tool === 'cmake-js'
+      ? [join(dirname(createRequire(import.meta.url).resolve('cmake-js/package.json')), 'bin/cmake-js'), 'compile', '--out', 'build/cmake']
+      : [join(packageRoot, 'scripts/build-gyp.mjs')];
+  if (tool === 'node-gyp') say('no cmake >= 3.19: compiling with node-gyp (binding.gyp) instead');
   const started = Date.now();
   const status = await new Promise((ok, fail) => {
-    const child = spawn(process.execPath, [cmakeJs, 'compile', '--out', 'build/cmake'], { cwd: packageRoot, stdio: ['ignore', 2, 2] });
+    const child = spawn(process.execPath, args, { cwd: packageRoot, stdio: ['ignore', 2, 2] });
     child.on('error', fail);
     child.on('close', (code, signal) => ok(code ?? signal));
   });
   if (status !== 0) {
     throw new Error(
-      `Building the addon failed (cmake-js exit ${status}); the compiler's message is above.\n` +
-        'It needs cmake >= 3.18 and a C++ compiler (g++ >= 10; Debian/Ubuntu: sudo apt-get install cmake g++), and CXX, if set, must name one.\n' +
+      `Building the addon failed (${tool} exit ${status}); the compiler's message is above.\n` +
+        'It needs cmake >= 3.19 (or node-gyp with make and python3) and a C++ compiler (g++ >= 10; Debian/Ubuntu: sudo apt-get install cmake g++), and CXX, if set, must name one.\n' +
         `Once they are there, run "${retryCommand()}" again.`,
     );
   }
-  say(`built the addon in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  if (tool === 'node-gyp') copyAtomically(join(packageRoot, 'build/Release/lenet5_native.node'), addonPath);
+  say(`built the addon in ${((Date.now() - started) / 1000).toFixed(0)} s (${tool})`);
 }
 
 /** Copies `from` to `to` through a temporary name, so a reader never sees half a file. */
@@ -142,7 +149,7 @@ function removeBuildLeftovers() {
   }
   for (const entry of readdirSync(dirname(addonPath))) {
     const path = join(dirname(addonPath), entry);
-    if (path !== addonPath && path !== recordPath) rmSync(path, { recursive: true, force: true });
+    if (path !== addonPath && path !== recordPath && entry !== LIBTORCH_LINK) rmSync(path, { recursive: true, force: true });
   }
 }
 
@@ -254,6 +261,8 @@ async function compileHere(libtorch) {
   if (!sameLibtorch) rmSync(buildDir, { recursive: true, force: true });
   try {
     await compile();
+    // A compiled addon finds LibTorch through the path recorded at build time: a prebuilt's link is stale now.
+    rmSync(join(dirname(addonPath), LIBTORCH_LINK), { force: true });
   } catch (error) {
     if (existsSync(kept)) {
       copyAtomically(join(kept, 'lenet5_native.node'), addonPath);
@@ -263,6 +272,42 @@ async function compileHere(libtorch) {
     throw error;
   } finally {
     rmSync(kept, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Puts the package's prebuilt addon in place for `libtorch`, when it fits: staged beside the
+ * addon with its `libtorch` link and load-tested there, then moved into place, so that a prebuilt
+ * that does not load here never replaces a working addon.
+ * @param {ReturnType<typeof findLibtorch>} libtorch @param {string} key
+ * @returns {{ record: object } | { reason: string }}
+ */
+function installPrebuilt(libtorch, key) {
+  const prebuilt = fittingPrebuilt(libtorch);
+  if ('reason' in prebuilt) return prebuilt;
+  const staging = join(buildDir, 'prebuilt-staging');
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  try {
+    const staged = join(staging, 'lenet5_native.node');
+    copyFileSync(prebuilt.addon, staged);
+    symlinkSync(libtorch.libDir, join(staging, LIBTORCH_LINK));
+    const record = {
+      key,
+      libtorch: libtorchIdentity(libtorch),
+      source: libtorch.source,
+      prebuilt: { glibc: prebuilt.record.glibc, glibcxx: prebuilt.record.glibcxx, builtOn: prebuilt.record.builtOn },
+      ...fingerprint(staged),
+    };
+    const damage = addonDamage(staged, record);
+    if (damage) return { reason: `the prebuilt addon ${prebuilt.addon} ${damage}` };
+    mkdirSync(dirname(addonPath), { recursive: true });
+    renameSync(staged, addonPath);
+    rmSync(join(dirname(addonPath), LIBTORCH_LINK), { force: true });
+    renameSync(join(staging, LIBTORCH_LINK), join(dirname(addonPath), LIBTORCH_LINK));
+    return { record };
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
   }
 }
 
@@ -287,7 +332,15 @@ async function main(argv) {
         "(PyPI's CUDA libraries: about 2.2 GB more to download), or a Python PyTorch with CUDA (LENET5_PYTHON=...).",
     );
   }
-  const built = await reuseOrCompile(key, libtorch, force);
+  const prebuilt = installPrebuilt(libtorch, key);
+  let built;
+  if ('record' in prebuilt) {
+    built = prebuilt.record;
+    say(`using the prebuilt addon (built on ${built.prebuilt.builtOn}; needs glibc >= ${built.prebuilt.glibc}): nothing to compile`);
+  } else {
+    say(`not using a prebuilt addon: ${prebuilt.reason}`);
+    built = await reuseOrCompile(key, libtorch, force);
+  }
   writeFileSync(recordPath, JSON.stringify(built, null, 2) + '\n');
   if (installedAsDependency) removeBuildLeftovers();
   say(`addon ready: ${relative(process.cwd(), addonPath) || addonPath} (${(statSync(addonPath).size / 1e6).toFixed(1)} MB)`);

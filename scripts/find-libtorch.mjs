@@ -11,8 +11,10 @@
 // Usage: find-libtorch.mjs [--json | --gyp include|libdir|libs|defines|std | --describe]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fittingPrebuilt } from './libtorch/prebuilt.mjs';
 import { PINS, cacheRoot, cachedLibtorch, hostArch, libtorchDamage, libtorchDir, wantedVariant } from './libtorch/pypi.mjs';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -172,21 +174,52 @@ function versionOf(command) {
 }
 
 /**
- * Throws, saying what is missing, when this machine cannot compile the addon: cmake >= 3.18 and a
- * C++ compiler (CXX, else c++). Called before a long download that only a compile would use.
- * @param {string} when
+ * node-gyp's command, for a machine without cmake: npm's own copy during an npm script (npm names it
+ * in npm_config_node_gyp), else one this package can resolve (a clone's devDependency), else undefined.
  */
-export function checkBuildTools(when) {
-  const missing = [];
+export function nodeGypScript() {
+  const fromNpm = process.env.npm_config_node_gyp;
+  if (fromNpm && existsSync(fromNpm)) return fromNpm;
+  try {
+    return join(dirname(createRequire(import.meta.url).resolve('node-gyp/package.json')), 'bin/node-gyp.js');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * How this machine can compile the addon: cmake-js (cmake >= 3.19), else node-gyp over binding.gyp
+ * (make and python3, which node-gyp's gyp runs); both need a C++ compiler (CXX, else c++). Returns
+ * the tool, or what is missing.
+ * @returns {{ tool: 'cmake-js' | 'node-gyp' } | { missing: string[] }}
+ */
+function buildTool() {
+  const compiler = process.env.CXX || 'c++';
+  const compilerMissing = versionOf(compiler)
+    ? []
+    : [`a C++ compiler (${process.env.CXX ? `CXX=${compiler} does not run` : 'no c++ on PATH'})`];
   const cmake = versionOf('cmake');
   const [major = 0, minor = 0] = (cmake?.match(/(\d+)\.(\d+)/) ?? []).slice(1).map(Number);
-  if (!cmake) missing.push('cmake (not found on PATH)');
-  else if (major < 3 || (major === 3 && minor < 18)) missing.push(`cmake >= 3.18 (found ${cmake})`);
-  const compiler = process.env.CXX || 'c++';
-  if (!versionOf(compiler)) missing.push(`a C++ compiler (${process.env.CXX ? `CXX=${compiler} does not run` : 'no c++ on PATH'})`);
-  if (missing.length === 0) return;
+  if (cmake && (major > 3 || (major === 3 && minor >= 19)))
+    return compilerMissing.length ? { missing: compilerMissing } : { tool: 'cmake-js' };
+  const nodeGypMissing = [...(nodeGypScript() ? [] : ['node-gyp']), ...['make', 'python3'].filter((tool) => !versionOf(tool))];
+  if (nodeGypMissing.length === 0) return compilerMissing.length ? { missing: compilerMissing } : { tool: 'node-gyp' };
+  const cmakeFound = cmake ? `found ${cmake}` : 'not found on PATH';
+  return { missing: [`cmake >= 3.19 (${cmakeFound}; node-gyp, the fallback, lacks ${nodeGypMissing.join(' and ')})`, ...compilerMissing] };
+}
+
+/**
+ * The tool that will compile the addon (buildTool); throws, saying what is missing, when this
+ * machine cannot compile it. Called before a compile, and before a long download that only a
+ * compile would use.
+ * @param {string} when
+ * @returns {'cmake-js' | 'node-gyp'}
+ */
+export function checkBuildTools(when) {
+  const found = buildTool();
+  if ('tool' in found) return found.tool;
   throw new Error(
-    `lenet5-libtorch: the addon has to be compiled on this machine, and it lacks ${missing.join(' and ')}; checked ${when}.\n` +
+    `lenet5-libtorch: the addon has to be compiled on this machine, and it lacks ${found.missing.join(' and ')}; checked ${when}.\n` +
       `Install them (Debian/Ubuntu: sudo apt-get install cmake g++; Fedora: sudo dnf install cmake gcc-c++), then run "${retryCommand()}" again.`,
   );
 }
@@ -204,7 +237,11 @@ function fromPypi(tried, fetch) {
     return undefined;
   }
   if (!dir) {
-    if (!addonSharedFor(libtorchDir(arch, variant))) checkBuildTools(`before downloading LibTorch ${PINS.version} (about 550 MB)`);
+    // Only a compile needs the tools: not with the package's prebuilt addon, nor with one another project built.
+    const prebuilt = fittingPrebuilt({ version: PINS.version, cuda: variant === 'cuda', cxx11Abi: true });
+    if (!('addon' in prebuilt) && !addonSharedFor(libtorchDir(arch, variant))) {
+      checkBuildTools(`before downloading LibTorch ${PINS.version} (about 550 MB)`);
+    }
     // The fetch is asynchronous (pip, hashing, unzip); this resolver answers build tools synchronously.
     const fetcher = spawnSync(process.execPath, [join(projectRoot, 'scripts/libtorch/pypi.mjs')], {
       encoding: 'utf8',

@@ -4,11 +4,12 @@
 // The real compile runs in install.test.ts.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sourcesHash } from '../scripts/libtorch/prebuilt.mjs';
 import { root, tempDir } from './helpers.js';
-import { libtorchName, writeFakePython, writeLibtorchCache } from './libtorch-fixtures.js';
+import { libtorchName, pins, writeFakePython, writeLibtorchCache } from './libtorch-fixtures.js';
 
 const dir = tempDir();
 const builtAddon = join(root, 'build/cmake/Release/lenet5_native.node');
@@ -22,9 +23,11 @@ function installedPackage(project: string): string {
   mkdirSync(pkg, { recursive: true });
   for (const path of [
     'scripts/build-addon.mjs',
+    'scripts/build-gyp.mjs',
     'scripts/find-libtorch.mjs',
     'scripts/libtorch',
     'CMakeLists.txt',
+    'binding.gyp',
     'native',
     'package.json',
   ]) {
@@ -169,9 +172,39 @@ describe('the build tools', () => {
       CXX: '',
     });
     expect(result.status).toBe(1);
-    expect(result.log).toContain('the addon has to be compiled on this machine, and it lacks cmake (not found on PATH) and a C++ compiler');
+    expect(result.log).toContain('the addon has to be compiled on this machine, and it lacks cmake >= 3.19 (not found on PATH;');
+    expect(result.log).toContain('and a C++ compiler (no c++ on PATH)');
     expect(result.log).toContain('checked before downloading LibTorch');
     expect(result.log).not.toContain('fetching LibTorch');
+  });
+});
+
+describe('without cmake', () => {
+  it('compiles with node-gyp (binding.gyp) when make, python3 and a compiler are there', () => {
+    // Stand-ins on an otherwise empty PATH: a compiler, make and python3 that answer --version, and
+    // npm's node-gyp (named by npm_config_node_gyp in npm scripts) that "compiles" by copying.
+    const tools = join(dir, 'gyp-bin');
+    mkdirSync(tools);
+    for (const tool of ['c++', 'make', 'python3']) {
+      writeFileSync(join(tools, tool), `#!/bin/sh\necho "${tool} 99.0 (a stand-in)"\n`, { mode: 0o755 });
+    }
+    const nodeGyp = join(dir, 'fake-node-gyp.js');
+    writeFileSync(
+      nodeGyp,
+      `const { copyFileSync, mkdirSync } = require('node:fs');
+mkdirSync('build/Release', { recursive: true });
+copyFileSync(${JSON.stringify(builtAddon)}, 'build/Release/lenet5_native.node');
+console.error('fake node-gyp: ' + process.argv.slice(2).join(' '));
+`,
+    );
+    const pkg = installedPackage('gyp');
+    const result = build(pkg, join(dir, 'cache-gyp'), [], { PATH: tools, npm_config_node_gyp: nodeGyp });
+    expect(result.status, result.log).toBe(0);
+    expect(result.log).toContain('no cmake >= 3.19: compiling with node-gyp (binding.gyp) instead');
+    expect(result.log).toContain('fake node-gyp: configure build');
+    expect(result.log).toMatch(/built the addon in \d+ s \(node-gyp\)/);
+    expect(result.log).not.toContain('fake cmake-js: compiled');
+    expect(readFileSync(addonOf(pkg)).equals(readFileSync(builtAddon))).toBe(true);
   });
 });
 
@@ -190,5 +223,92 @@ describe('the cached LibTorch before a compile', () => {
       `the cached LibTorch ${libtorch} is damaged: lib/libc10.so has changed since it was written (its SHA-256 differs). Fetching it again.`,
     );
     expect(result.log).not.toContain('fake cmake-js: compiled');
+  });
+});
+
+describe('the prebuilt addon', () => {
+  /** PyPI's LibTorch from the cache only: neither LIBTORCH nor a Python, as on a machine with no LibTorch. */
+  const pypiOnly = { LIBTORCH: '', LIBTORCH_USE_PYTORCH: '0', LENET5_LIBTORCH: 'pypi' };
+
+  /**
+   * Gives the package a prebuilt addon for this machine as scripts/prebuild.mjs leaves it: this
+   * checkout's addon stands in for the file (it loads here), with a record that fits this
+   * checkout's sources, the pinned LibTorch and any glibc, changed by `record`.
+   */
+  function withPrebuilt(pkg: string, record: Record<string, unknown> = {}, file = readFileSync(builtAddon)): string {
+    const prebuilt = join(pkg, 'prebuilds', `linux-${process.arch}`);
+    mkdirSync(prebuilt, { recursive: true });
+    writeFileSync(join(prebuilt, 'lenet5_native.node'), file);
+    const fits = {
+      libtorch: { version: pins.version, cuda: false, cxx11Abi: true },
+      sources: sourcesHash(),
+      glibc: '2.17',
+      glibcxx: '3.4.22',
+      builtOn: 'a test',
+      size: file.length,
+      sha256: createHash('sha256').update(file).digest('hex'),
+    };
+    writeFileSync(join(prebuilt, 'lenet5_native.json'), JSON.stringify({ ...fits, ...record }));
+    return pkg;
+  }
+
+  it('is used when it fits the LibTorch the rule picks: nothing compiled, no build tool on PATH, its libtorch link made', () => {
+    const cache = writeLibtorchCache(join(dir, 'cache-prebuilt'));
+    const pkg = withPrebuilt(installedPackage('prebuilt-fits'));
+    const noTools = join(dir, 'prebuilt-empty-bin');
+    mkdirSync(noTools);
+    const result = build(pkg, cache, [], { ...pypiOnly, PATH: noTools });
+    expect(result.status, result.log).toBe(0);
+    expect(result.log).toContain('using the prebuilt addon (built on a test; needs glibc >= 2.17): nothing to compile');
+    expect(result.log).not.toContain('fake cmake-js: compiled');
+    expect(readFileSync(addonOf(pkg)).equals(readFileSync(builtAddon))).toBe(true);
+    expect(readlinkSync(join(pkg, 'build/cmake/Release/libtorch'))).toBe(join(cache, libtorchName, 'lib'));
+    expect(build(pkg, cache, [], { ...pypiOnly, PATH: noTools }).log).toContain('the addon is up to date');
+  });
+
+  it.each([
+    [
+      'needs a newer glibc than this system has',
+      { glibc: '99.0' },
+      /the prebuilt addon needs glibc 99\.0 or newer, and this system has 2\.\d+/,
+    ],
+    ['was built from other native sources', { sources: 'other' }, /the native sources differ from those the prebuilt addon was built from/],
+    [
+      'was built for another LibTorch',
+      { libtorch: { version: '9.9.9', cuda: false, cxx11Abi: true } },
+      /the prebuilt addon is for LibTorch 9\.9\.9, and this build links LibTorch 2\./,
+    ],
+  ])('is not used, and the install says why and compiles, when it %s', (_, record, reason) => {
+    const cache = writeLibtorchCache(join(dir, `cache-prebuilt-${Object.keys(record)[0]}`));
+    const pkg = withPrebuilt(installedPackage(`prebuilt-${Object.keys(record)[0]}`), record);
+    const result = build(pkg, cache, [], pypiOnly);
+    expect(result.status, result.log).toBe(0);
+    expect(result.log).toMatch(new RegExp(`not using a prebuilt addon: ${reason.source}`));
+    expect(result.log).toContain('fake cmake-js: compiled');
+  });
+
+  it('is not used when it does not load here (the load test in a child), and never replaces a working addon', () => {
+    const cache = writeLibtorchCache(join(dir, 'cache-prebuilt-unloadable'));
+    const pkg = installedPackage('prebuilt-unloadable');
+    expect(build(pkg, cache, [], pypiOnly).status).toBe(0); // compiled: no prebuilt yet
+    withPrebuilt(pkg, {}, Buffer.from('not an ELF file'));
+    const result = build(pkg, cache, ['--force'], { ...pypiOnly, FAKE_COMPILE_FAIL: '1' });
+    expect(result.log).toMatch(/not using a prebuilt addon: the prebuilt addon .*lenet5_native\.node it does not load \(exit 1/);
+    expect(result.status).toBe(1);
+    expect(readFileSync(addonOf(pkg)).equals(readFileSync(builtAddon))).toBe(true);
+  });
+
+  it('lets a machine without cmake or a compiler fetch LibTorch, since nothing will be compiled', () => {
+    const noTools = join(dir, 'prebuilt-no-tools-bin');
+    mkdirSync(noTools);
+    const pkg = withPrebuilt(installedPackage('prebuilt-no-tools'));
+    const result = build(pkg, join(dir, 'cache-prebuilt-empty'), [], {
+      ...pypiOnly,
+      PATH: noTools,
+      CXX: '',
+      LENET5_PYTHON: writeFakePython(join(dir, 'python-prebuilt'), 'not a wheel'),
+    });
+    expect(result.log).not.toContain('the addon has to be compiled on this machine');
+    expect(result.log).toContain('fetching LibTorch');
   });
 });

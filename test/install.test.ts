@@ -1,9 +1,11 @@
-// A user's install, end to end: the package as `npm pack` makes it, installed into an empty project
-// with an empty LibTorch cache and the PyPI fetch forced (as on a machine with no LibTorch), trains
-// an epoch from a Node script; a second project then installs from the cache without fetching or
-// compiling. Slow (a 550 MB download and one addon build), so not in test:unit.
+// A user's install, end to end: the package as `npm pack` makes it (its prepack step builds the
+// prebuilt addon, scripts/prebuild.mjs), installed into an empty project with an empty LibTorch
+// cache and the PyPI fetch forced (as on a machine with no LibTorch), uses the prebuilt addon and
+// trains an epoch from a Node script; a second project then compiles the addon from source
+// (LENET5_PREBUILT=0) against the cached LibTorch without fetching it. Slow (a 550 MB download and
+// one addon build, two with the prebuilt's), so not in test:unit.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { root, tempDir } from './helpers.js';
@@ -35,14 +37,14 @@ describe('npm install into an empty project', () => {
   const env = { ...process.env, LENET5_CACHE_DIR: cache, LENET5_LIBTORCH: 'pypi', LENET5_PYTHON: '', LIBTORCH: '', LENET5_ADDON: '' };
   let tarball = '';
 
-  function installInto(name: string): { dir: string; log: string; seconds: number } {
+  function installInto(name: string, extraEnv: Record<string, string> = {}): { dir: string; log: string; seconds: number } {
     const dir = join(work, name);
     mkdirSync(dir);
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }));
     const started = Date.now();
     const result = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--foreground-scripts', tarball], {
       cwd: dir,
-      env,
+      env: { ...env, ...extraEnv },
       encoding: 'utf8',
     });
     const log = `${result.stdout}\n${result.stderr}`;
@@ -56,16 +58,18 @@ describe('npm install into an empty project', () => {
   }, INSTALL_TIMEOUT);
 
   it(
-    'fetches LibTorch into the cache, builds, leaves only the addon, and trains an epoch',
+    'fetches LibTorch into the cache, uses the prebuilt addon, leaves only the addon and its link, and trains an epoch',
     () => {
       const first = installInto('first');
       console.log(`first install: ${first.seconds.toFixed(0)} s`);
       expect(first.log).toMatch(new RegExp(`fetching LibTorch 2\\.\\d+\\.\\d+ \\(CPU, linux-${process.arch}\\) from PyPI`));
       expect(first.log).toMatch(/SHA-256 of each wheel checked/);
       expect(readdirSync(cache).filter((name) => name.startsWith('.tmp-'))).toEqual([]);
+      expect(first.log).toMatch(/using the prebuilt addon \(built on .*\): nothing to compile/);
 
       const installed = join(first.dir, 'node_modules/lenet5-libtorch');
       expect(filesUnder(join(installed, 'build'))).toEqual(['cmake/Release/lenet5_native.json', 'cmake/Release/lenet5_native.node']);
+      expect(readlinkSync(join(installed, 'build/cmake/Release/libtorch')).startsWith(cache)).toBe(true);
       const megabytes = folderBytes(installed) / 1e6;
       console.log(`installed package: ${megabytes.toFixed(1)} MB`);
       expect(megabytes).toBeLessThan(30);
@@ -90,10 +94,11 @@ console.log(JSON.stringify({ accuracy, libtorchSource, libtorchDir }));`,
       // One epoch of the seed's settings reaches about 85% on Fashion-MNIST's test set; chance is 10%.
       expect(run.accuracy).toBeGreaterThan(0.8);
 
-      const second = installInto('second');
-      console.log(`second install: ${second.seconds.toFixed(0)} s`);
+      const second = installInto('second', { LENET5_PREBUILT: '0' });
+      console.log(`second install (compiled): ${second.seconds.toFixed(0)} s`);
       expect(second.log).not.toMatch(/fetching LibTorch/);
-      expect(second.log).toMatch(/reused the addon another project built/);
+      expect(second.log).toContain('not using a prebuilt addon: LENET5_PREBUILT=0 asks for a compile');
+      expect(second.log).toMatch(/built the addon in \d+ s/);
       const info = JSON.parse(
         execFileSync(process.execPath, [join(second.dir, 'node_modules/.bin/lenet5'), 'info', '--json'], { env, encoding: 'utf8' }),
       ) as { libtorchSource: string; libtorchDir: string };

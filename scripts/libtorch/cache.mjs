@@ -21,7 +21,7 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** How often a lock's holder marks it fresh, and how old a mark has to be for the lock to count as abandoned. */
@@ -44,28 +44,6 @@ export function sha256OfFile(path) {
     closeSync(fd);
   }
   return hash.digest('hex');
-}
-
-/** @param {string} dir @returns {string[]} every file under dir, relative to it, sorted */
-function filesUnder(dir) {
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile())
-    .map((entry) => relative(dir, join(entry.parentPath, entry.name)))
-    .sort();
-}
-
-/**
- * The size and SHA-256 of every file under `dir`, for a manifest.
- * @param {string} dir
- * @returns {Record<string, { size: number, sha256: string }>}
- */
-export function describeFiles(dir) {
-  /** @type {Record<string, { size: number, sha256: string }>} */
-  const files = {};
-  for (const file of filesUnder(dir)) {
-    files[file] = { size: statSync(join(dir, file)).size, sha256: sha256OfFile(join(dir, file)) };
-  }
-  return files;
 }
 
 /**

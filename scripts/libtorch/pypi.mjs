@@ -11,24 +11,11 @@
 //
 // Usage: pypi.mjs [--arch x64|arm64] [--cuda] [--where]   prints the LibTorch folder on stdout
 import { spawn, spawnSync } from 'node:child_process';
-import {
-  createWriteStream,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  statSync,
-  statfsSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import yauzl from 'yauzl';
-import { describeFiles, findDamage, makeTemp, removeAbandonedTemps, say, sha256OfFile, withLock } from './cache.mjs';
+import { findDamage, makeTemp, removeAbandonedTemps, say, sha256OfFile, withLock } from './cache.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** @type {{ version: string, pythonVersion: string, arches: Record<string, { megabytes: Record<string, { download: number, peak: number }>, platforms: string[], cpu: Wheel[], cuda?: { torchTake: string[], wheels: Wheel[] } }> }} */
@@ -171,48 +158,22 @@ function run(command, args, cwd) {
 }
 
 /**
- * Extracts the members `take` names from a wheel: torch/include/... to include/..., any .../lib/NAME to lib/NAME.
- * @param {string} wheelPath @param {string[]} take @param {string} dest
- * @returns {Promise<number>} bytes written
+ * Extracts the members `take` names from a wheel (scripts/libtorch/extract-wheel.py: torch/include/...
+ * to include/..., any .../lib/NAME to lib/NAME) with the Python that fetched it.
+ * @param {string} python @param {string} wheelPath @param {string[]} take @param {string} dest
+ * @returns {Promise<Record<string, { size: number, sha256: string }>>} each file written, for the manifest
  */
-async function extract(wheelPath, take, dest) {
-  const zip = await new Promise((ok, fail) =>
-    yauzl.open(wheelPath, { lazyEntries: true }, (error, file) => (error ? fail(error) : ok(file))),
-  );
-  let written = 0;
-  const missing = new Set(take.filter((member) => !member.endsWith('/')));
-  try {
-    await new Promise((ok, fail) => {
-      zip.on('error', fail);
-      zip.on('end', ok);
-      zip.on('entry', (entry) => {
-        const name = entry.fileName;
-        const wanted = !name.endsWith('/') && take.some((member) => (member.endsWith('/') ? name.startsWith(member) : name === member));
-        if (!wanted) return zip.readEntry();
-        missing.delete(name);
-        const target = name.startsWith('torch/include/')
-          ? join(dest, 'include', name.slice('torch/include/'.length))
-          : join(dest, 'lib', name.slice(name.lastIndexOf('/') + 1));
-        if (!resolve(target).startsWith(resolve(dest) + '/'))
-          return fail(new Error(`${wheelPath}: member ${name} would be written outside ${dest}`));
-        mkdirSync(dirname(target), { recursive: true });
-        zip.openReadStream(entry, (error, stream) => {
-          if (error) return fail(error);
-          pipeline(stream, createWriteStream(target, { mode: target.endsWith('.h') ? 0o644 : 0o755 }))
-            .then(() => {
-              written += entry.uncompressedSize;
-              zip.readEntry();
-            })
-            .catch(fail);
-        });
-      });
-      zip.readEntry();
-    });
-  } finally {
-    zip.close();
-  }
-  if (missing.size > 0) throw new Error(`${wheelPath} lacks ${[...missing].join(', ')}: wheels.json does not match this wheel.`);
-  return written;
+async function extract(python, wheelPath, take, dest) {
+  const script = join(here, 'extract-wheel.py');
+  const child = spawn(python, ['-I', script, wheelPath, dest, JSON.stringify(take)], { cwd: dest, stdio: ['ignore', 'pipe', 2] });
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (text) => (out += text));
+  const status = await new Promise((ok, fail) => {
+    child.on('error', fail);
+    child.on('close', (code, signal) => ok(code ?? signal));
+  });
+  if (status !== 0) throw new Error(`Extracting ${basename(wheelPath)} with ${python} failed (exit ${status}); its message is above.`);
+  return JSON.parse(out);
 }
 
 /**
@@ -299,22 +260,28 @@ async function fetchInto(temp, dir, wheels, arch, variant) {
     downloaded += statSync(path).size;
   }
   say(`downloaded ${(downloaded / 1e6).toFixed(0)} MB in ${((Date.now() - started) / 1000).toFixed(0)} s; SHA-256 of each wheel checked`);
-  let extracted = 0;
+  const extracting = Date.now();
+  mkdirSync(staged);
+  /** @type {Record<string, { size: number, sha256: string }>} */
+  const files = {};
   for (const wheel of wheels) {
-    extracted += await extract(join(downloads, wheel.file), wheel.take, staged);
+    Object.assign(files, await extract(python, join(downloads, wheel.file), wheel.take, staged));
     rmSync(join(downloads, wheel.file));
   }
+  const extracted = Object.values(files).reduce((sum, file) => sum + file.size, 0);
   const manifest = {
     version: PINS.version,
     arch,
     variant,
     cxx11Abi: true,
     wheels: wheels.map(({ file, sha256 }) => ({ file, sha256 })),
-    files: describeFiles(staged),
+    files,
   };
   writeFileSync(join(staged, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
   renameSync(staged, dir);
-  say(`LibTorch ${PINS.version} ready in ${dir} (${(extracted / 1e6).toFixed(0)} MB)`);
+  say(
+    `LibTorch ${PINS.version} ready in ${dir} (${(extracted / 1e6).toFixed(0)} MB, extracted in ${((Date.now() - extracting) / 1000).toFixed(0)} s)`,
+  );
   return dir;
 }
 
