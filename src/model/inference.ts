@@ -69,8 +69,7 @@ export function checkPredictInput(pixels: unknown, options: { shape?: number[] }
     );
   }
   // Float32Array values must be finite: the addon checks them while it copies them (a scan here
-  // would cost more than the forward pass), rejecting with ERR_LENET5_INVALID_ARGUMENT; a forward
-  // pass in JavaScript calls requireFinitePixels.
+  // would cost more than the forward pass), rejecting with ERR_LENET5_INVALID_ARGUMENT.
   return pixels.length / IMAGE_PIXELS;
 }
 
@@ -112,21 +111,8 @@ export function predictionFromNative(raw: NativePrediction, count: number, numCl
   return { classes, probabilities: rows(raw.probabilities), logits: rows(raw.logits) };
 }
 
-/** The addon's check of Float32Array pixels, for a forward pass that runs in JavaScript. */
-export function requireFinitePixels(pixels: Uint8Array | Float32Array): void {
-  if (pixels instanceof Uint8Array) return;
-  for (let i = 0; i < pixels.length; i++) {
-    if (!Number.isFinite(pixels[i])) {
-      throw new Lenet5Error(
-        'ERR_LENET5_INVALID_ARGUMENT',
-        `Expected finite pixel values but pixels[${i}] is ${pixels[i]}. Replace NaN/Infinity before predicting.`,
-      );
-    }
-  }
-}
-
 /**
- * predict()'s result from logits computed in JavaScript (the int8 model): the softmax (in double)
+ * predict()'s result from logits alone (the int8 model's native pass returns only logits): the softmax (in double)
  * and the first maximum as the addon computes them (native/core/trainer.cc, softmaxRows).
  */
 export function predictionFromLogits(logits: Float32Array, count: number, numClasses: number): Prediction {

@@ -1,0 +1,59 @@
+// The int8 kernels' primitives (int8_kernels.inl lists them) on 256-bit x86 vectors: AVX2, or
+// with LENET5_INT8_VNNI the AVX-512 VNNI instructions that fuse a dot product and its sum.
+using Lanes = __m256i;
+
+inline Lanes zeroLanes() { return _mm256_setzero_si256(); }
+inline Lanes loadLanes(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+// 4 bytes to every lane, straight from memory (vpbroadcastd m32: one load).
+inline Lanes broadcast32(const void* p) { return _mm256_broadcastd_epi32(_mm_loadu_si32(p)); }
+inline Lanes dotQuads(Lanes acc, const uint8_t* a, Lanes w) {
+#if defined(LENET5_INT8_VNNI)
+  return _mm256_dpbusd_epi32(acc, broadcast32(a), w);
+#else
+  // u8 x s8 pairs summed in int16 cannot saturate here: activations are 0..127 (int8.h).
+  const Lanes pairs = _mm256_maddubs_epi16(broadcast32(a), w);
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+#endif
+}
+inline Lanes dotPairs(Lanes acc, const int16_t* a, Lanes w) {
+#if defined(LENET5_INT8_VNNI)
+  return _mm256_dpwssd_epi32(acc, broadcast32(a), w);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(broadcast32(a), w));
+#endif
+}
+inline Lanes maxLanes(Lanes x, Lanes y) { return _mm256_max_epi32(x, y); }
+
+// fround((sums + bias) * scale): the sum and the product in double, as the reference computes them.
+inline __m256 dequantized(Lanes sums, const Epilogue& e, int c) {
+  const __m256d low =
+      _mm256_mul_pd(_mm256_add_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(sums)), _mm256_loadu_pd(e.bias.data() + c)),
+                    _mm256_loadu_pd(e.scale.data() + c));
+  const __m256d high = _mm256_mul_pd(
+      _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(sums, 1)), _mm256_loadu_pd(e.bias.data() + c + 4)),
+      _mm256_loadu_pd(e.scale.data() + c + 4));
+  return _mm256_set_m128(_mm256_cvtpd_ps(high), _mm256_cvtpd_ps(low));
+}
+inline void dequantize(Lanes sums, const Epilogue& e, int c, float* out) {
+  _mm256_storeu_ps(out, dequantized(sums, e, c));
+}
+// x / scale in float32, rounded half to even, saturated: ONNX QuantizeLinear, as int32 lanes.
+inline __m256i quantized(__m256 x, float scale, float low) {
+  const __m256 q =
+      _mm256_round_ps(_mm256_div_ps(x, _mm256_set1_ps(scale)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(q, _mm256_set1_ps(low)), _mm256_set1_ps(127)));
+}
+inline void requantize(Lanes sums, const Epilogue& e, int c, uint8_t* out) {
+  // ReLU is the saturation's lower bound: quantize is non-decreasing and maps 0 to 0.
+  const __m256i q = quantized(dequantized(sums, e, c), e.nextScale, 0);
+  const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm_packus_epi16(words, words));
+}
+// 28 values as 8 + 8 + 8 + 8, the last vector overlapping the third (same values written twice).
+inline void quantizeRow(const float* x, float scale, int16_t* out) {
+  for (int i : {0, 8, 16, 20}) {
+    const __m256i q = quantized(_mm256_loadu_ps(x + i), scale, -128);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)));
+  }
+}
