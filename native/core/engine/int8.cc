@@ -33,13 +33,16 @@ std::vector<int8_t> packLinear(const int8_t* weight, int outputs, int inputs, Co
   return packed;
 }
 
-Epilogue epilogue(const NetworkArrays& arrays, int layer, int outputs, float nextScale) {
-  const int lanes = groupsOf(outputs) * kLanes;
+// `repeat`: each channel's constants for that many consecutive lanes (conv1's lanes are pixels).
+Epilogue epilogue(const NetworkArrays& arrays, int layer, int outputs, float nextScale, int repeat = 1) {
+  const int lanes = repeat == 1 ? groupsOf(outputs) * kLanes : outputs * repeat;
   Epilogue e{std::vector<double>(lanes, 0.0), std::vector<double>(lanes, 0.0), nextScale};
   for (int c = 0; c < outputs; ++c) {
-    e.bias[c] = arrays.biases[layer][c];
-    // float32 x float32 rounded to float32, as the reference's Math.fround(inputScale * s).
-    e.scale[c] = arrays.activationScales[layer] * arrays.weightScales[layer][c];
+    for (int r = 0; r < repeat; ++r) {
+      e.bias[c * repeat + r] = arrays.biases[layer][c];
+      // float32 x float32 rounded to float32, as the reference's Math.fround(inputScale * s).
+      e.scale[c * repeat + r] = arrays.activationScales[layer] * arrays.weightScales[layer][c];
+    }
   }
   return e;
 }
@@ -49,13 +52,11 @@ PackedNetwork pack(const NetworkArrays& a) {
   p.classes = a.classes;
   p.classGroups = groupsOf(a.classes);
   p.inputScale = a.activationScales[0];
-  p.conv1.assign(15 * kLanes * 2, 0);
+  p.conv1.assign(6 * 15 * 2, 0);
   for (int c = 0; c < 6; ++c) {
     for (int ky = 0; ky < 5; ++ky) {
-      for (int kx = 0; kx < 5; ++kx) {
-        const int pair = ky * 3 + kx / 2;
-        p.conv1[(pair * kLanes + c) * 2 + kx % 2] = a.weights[0][c * 25 + ky * 5 + kx];
-      }
+      for (int kx = 0; kx < 5; ++kx)
+        p.conv1[(c * 15 + ky * 3 + kx / 2) * 2 + kx % 2] = a.weights[0][c * 25 + ky * 5 + kx];
     }
   }
   p.conv2.assign(5 * 8 * 2 * kLanes * 4, 0);
@@ -74,7 +75,7 @@ PackedNetwork pack(const NetworkArrays& a) {
   p.fc1 = packLinear(a.weights[2], kHidden1, kFeatures, [](int k) { return (k % 16) * 25 + k / 16; });
   p.fc2 = packLinear(a.weights[3], kHidden2, kHidden1, [](int k) { return k; });
   p.fc3 = packLinear(a.weights[4], a.classes, kHidden2, [](int k) { return k; });
-  p.epilogues[0] = epilogue(a, 0, 6, a.activationScales[1]);
+  p.epilogues[0] = epilogue(a, 0, 6, a.activationScales[1], kLanes);
   p.epilogues[1] = epilogue(a, 1, 16, a.activationScales[2]);
   p.epilogues[2] = epilogue(a, 2, kHidden1, a.activationScales[3]);
   p.epilogues[3] = epilogue(a, 3, kHidden2, a.activationScales[4]);

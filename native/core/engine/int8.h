@@ -10,8 +10,9 @@
 // vpmaddubsw + vpmaddwd, AVX-512 VNNI vpdpbusd) or, for conv1 whose input is signed, 2 int16 x
 // int16 products ("pairs", vpmaddwd / vpdpwssd). Activations are stored channel-last, so an
 // output pixel's inputs are runs of consecutive bytes broadcast 4 at a time:
-//   conv1: the quantized image as int16, zero-padded to 32 rows of kImageStride; per output
-//     pixel 5 rows x 3 pairs (taps kx 0-1, 2-3, 4 and a zero weight); 6 channels in 8 lanes.
+//   conv1 (the exception: lanes are output pixels, as conv1() in int8_kernels.inl says): the image
+//     as int16, zero-padded to 32 rows of kImageStride; per channel 5 rows x 3 weight pairs
+//     (taps kx 0-1, 2-3, 4 and a zero weight); its epilogue holds each channel's constants 8 times.
 //   conv2: input 14x14x6 u8 (channel-last); per output pixel 5 rows of 30 consecutive bytes, read
 //     as 8 quads (the 2 bytes past the run meet zero weights); 16 channels in 2 groups.
 //   fc1/fc2/fc3: quads along the input features (fc1's columns permuted to the channel-last
@@ -50,7 +51,7 @@ struct PackedNetwork {
   int classes = 0;
   int classGroups = 0;  // fc3's outputs in groups of 8
   float inputScale = 1;
-  std::vector<int16_t> conv1;  // [15 pairs][8 lanes][2]
+  std::vector<int16_t> conv1;  // [6 channels][15 pairs][2]
   std::vector<int8_t> conv2;   // [5 rows][8 quads][2 groups][8 lanes][4]
   std::vector<int8_t> fc1;     // [100 quads][15 groups][8][4]
   std::vector<int8_t> fc2;     // [30 quads][11 groups][8][4]

@@ -19,6 +19,7 @@ inline Lanes loadLanes(const void* p) {
   std::memcpy(l.v, p, sizeof(l.v));
   return l;
 }
+inline void pin(Lanes&) {}
 inline Lanes dotQuads(Lanes acc, const uint8_t* a, Lanes w) {
   int8_t bytes[32];
   std::memcpy(bytes, w.v, 32);

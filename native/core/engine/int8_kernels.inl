@@ -4,7 +4,8 @@
 //   zeroLanes()                all 0
 //   loadLanes(p)               32 bytes of packed weights
 //   dotQuads(acc, a, w)        acc[l] + sum_j a[j] * w[4l + j]: a 4 u8 (broadcast), w s8
-//   dotPairs(acc, a, w)        acc[l] + a[0] * w[2l] + a[1] * w[2l + 1]: a 2 int16 (broadcast), w int16
+//   dotPairs(acc, a, x)        acc[l] + a[0] * x[2l] + a[1] * x[2l + 1]: a 2 int16 (broadcast), x int16
+//   pin(acc)                   keeps a running sum as written (a register, no reassociation)
 //   maxLanes(x, y)
 //   requantize(sums, e, c, out)  8 bytes: quantize(relu(fround((sums + bias) * scale)), nextScale),
 //                                lanes c..c+7 of epilogue e
@@ -24,28 +25,42 @@ inline void loadImage(const PackedNetwork& net, const Input& input, int64_t i, i
   }
 }
 
-// conv1 + ReLU + 2x2 max pool: 14x14x6 u8, channel-last. Two pooled pixels at a time: their 8
-// output pixels' sums stay in registers over the 15 weight pairs.
+// conv1 + ReLU + 2x2 max pool: 14x14x6 u8, channel-last. Lanes are 8 output pixels of one
+// pooling phase (dy, dx) and pooled row py; the image row read as 32-bit lanes holds the pairs
+// (x[2m + dx + 2p], x[2m + dx + 2p + 1]) for lanes m (taps kx = 2p and 2p + 1; the odd phase one
+// int16 further on), so each tap pair is one unaligned load and one broadcast weight pair. Two
+// channels x 4 phases stay in registers (with the 4 inputs, 13 of AVX2's 16); their maximum over
+// the phases is the pooled value.
 inline void conv1(const PackedNetwork& net, const int16_t* image, uint8_t* out) {
   for (int py = 0; py < 14; ++py) {
-    for (int px = 0; px < 14; px += 2) {
-      Lanes acc[8];
-      for (auto& a : acc) a = zeroLanes();
-      const int16_t* corner = image + 2 * py * kImageStride + 2 * px;
-      for (int ky = 0; ky < 5; ++ky) {
-        for (int pair = 0; pair < 3; ++pair) {
-          const Lanes w = loadLanes(net.conv1.data() + (ky * 3 + pair) * 16);
-          const int16_t* at = corner + ky * kImageStride + 2 * pair;
-          for (int j = 0; j < 8; ++j) {  // pooled pixel j / 4, output pixel (dy, dx) = (j / 2 % 2, j % 2)
-            acc[j] = dotPairs(acc[j], at + (j / 2 % 2) * kImageStride + (j / 4) * 2 + j % 2, w);
+    for (int half = 0; half < 2; ++half) {  // pooled columns 0-7, then 8-13 (2 lanes unused)
+      for (int first = 0; first < 6; first += 2) {
+        Lanes acc[2][4];
+        for (auto& channel : acc) {
+          for (auto& a : channel) a = zeroLanes();
+        }
+        for (int ky = 0; ky < 5; ++ky) {
+          for (int pair = 0; pair < 3; ++pair) {
+            Lanes x[4];
+            for (int phase = 0; phase < 4; ++phase) {
+              x[phase] =
+                  loadLanes(image + (2 * py + (phase >> 1) + ky) * kImageStride + 16 * half + 2 * pair + (phase & 1));
+            }
+            for (int c = 0; c < 2; ++c) {
+              const int16_t* w = net.conv1.data() + ((first + c) * 15 + ky * 3 + pair) * 2;
+              for (int phase = 0; phase < 4; ++phase) {
+                acc[c][phase] = dotPairs(acc[c][phase], w, x[phase]);
+                pin(acc[c][phase]);
+              }
+            }
           }
         }
-      }
-      for (int half = 0; half < 2; ++half) {
-        const Lanes* a = acc + 4 * half;
-        // 8 bytes for 6 channels: the 2 padding lanes (0) spill into the next pixel, written after.
-        requantize(maxLanes(maxLanes(a[0], a[1]), maxLanes(a[2], a[3])), net.epilogues[0], 0,
-                   out + (py * 14 + px + half) * 6);
+        for (int c = 0; c < 2; ++c) {
+          uint8_t pooled[8];
+          requantize(maxLanes(maxLanes(acc[c][0], acc[c][1]), maxLanes(acc[c][2], acc[c][3])), net.epilogues[0],
+                     (first + c) * 8, pooled);
+          for (int px = 0; px < (half ? 6 : 8); ++px) out[(py * 14 + 8 * half + px) * 6 + first + c] = pooled[px];
+        }
       }
     }
   }

@@ -6,6 +6,9 @@ inline Lanes zeroLanes() { return _mm256_setzero_si256(); }
 inline Lanes loadLanes(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 // 4 bytes to every lane, straight from memory (vpbroadcastd m32: one load).
 inline Lanes broadcast32(const void* p) { return _mm256_broadcastd_epi32(_mm_loadu_si32(p)); }
+// Keeps a running sum in its register as written: without it GCC reassociates the integer
+// additions of a tile into trees that need more than 16 registers, and spills.
+inline void pin(Lanes& acc) { asm("" : "+x"(acc)); }
 inline Lanes dotQuads(Lanes acc, const uint8_t* a, Lanes w) {
 #if defined(LENET5_INT8_VNNI)
   return _mm256_dpbusd_epi32(acc, broadcast32(a), w);
