@@ -268,6 +268,21 @@ describe('the native int8 pass', () => {
     expect(bits(logits).filter((v, i) => v !== original[i]).length).toBeGreaterThan(logits.length / 2);
   });
 
+  it('one-image predicts issued while a batch runs get their own logits, and the batch its own (no shared scratch memory)', async () => {
+    const one = input.subarray(0, 784);
+    const expected = bits(int8Logits(quantized.network, one, 1));
+    let settled = false;
+    const batch = quantized.predict(input).finally(() => (settled = true));
+    let singles = 0;
+    while (!settled) {
+      expect(bits(flat((await quantized.predict(one)).logits))).toEqual(expected);
+      singles++;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(bits(flat((await batch).logits))).toEqual(bits(int8Logits(quantized.network, input, count)));
+    expect(singles).toBeGreaterThan(0);
+  });
+
   it('refuses non-finite float pixels with ERR_LENET5_INVALID_ARGUMENT, naming the first, at any batch size', async () => {
     for (const n of [1, 100]) {
       const bad = input.slice(0, n * 784);

@@ -112,14 +112,16 @@ Network::Network(const NetworkArrays& arrays, const std::string& kernels)
     : packed_(pack(arrays)), kernels_(&chooseKernels(kernels)) {}
 
 void Network::logits(const Input& input, int64_t count, int threads, float* logits) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  const int64_t classes = packed_.classes;
-  const int team = count <= kInlineImages ? 1 : threads;
-  while (static_cast<int>(workspaces_.size()) < team) workspaces_.push_back(std::make_unique<Workspace>());
-  if (team <= 1) {
-    kernels_->forwardImages(packed_, input, 0, count, logits, *workspaces_[0]);
+  if (count <= kInlineImages || threads <= 1) {
+    // The calling thread's own scratch memory: a few images never wait for a batch that holds the team.
+    thread_local std::unique_ptr<Workspace> own;
+    if (!own) own = std::make_unique<Workspace>();
+    kernels_->forwardImages(packed_, input, 0, count, logits, *own);
     return;
   }
+  std::lock_guard<std::mutex> lock(mutex_);
+  const int64_t classes = packed_.classes;
+  while (static_cast<int>(workspaces_.size()) < threads) workspaces_.push_back(std::make_unique<Workspace>());
   if (!pool_ || pool_->size() != threads) {
     pool_.reset();  // its threads end before new ones start
     pool_ = std::make_unique<WorkerPool>(threads);

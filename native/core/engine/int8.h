@@ -103,8 +103,8 @@ class Network {
   const char* kernelsName() const { return kernels_->name; }
   int classes() const { return packed_.classes; }
   // Logits of `count` images, count x classes. Batches run on a team of `threads` threads kept
-  // between calls (as the float predict does); a few images on the calling thread. Calls on one
-  // Network run one at a time.
+  // between calls (as the float predict does), one batch at a time; a few images run on the
+  // calling thread at once, whatever else runs.
   void logits(const Input& input, int64_t count, int threads, float* logits);
 
  private:
@@ -112,7 +112,7 @@ class Network {
   const Kernels* kernels_;
   std::mutex mutex_;
   std::unique_ptr<WorkerPool> pool_;
-  std::vector<std::unique_ptr<Workspace>> workspaces_;  // one a thread, made before the team runs
+  std::vector<std::unique_ptr<Workspace>> workspaces_;  // the team's, one a thread, made before it runs
 };
 
 namespace avx512vnni {
