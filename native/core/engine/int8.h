@@ -5,7 +5,7 @@
 // step from a sum to its int8 value is non-decreasing, so the maximum commutes with them, and
 // only a quarter of the values are requantized.
 //
-// Kernel layout (every table shares it; Int8Network::pack builds it once): output channels in
+// Kernel layout (every table shares it; pack() in int8.cc builds it once): output channels in
 // groups of 8, one 32-bit lane each; a lane sums 4 consecutive u8 x s8 products ("quads", AVX2
 // vpmaddubsw + vpmaddwd, AVX-512 VNNI vpdpbusd) or, for conv1 whose input is signed, 2 int16 x
 // int16 products ("pairs", vpmaddwd / vpdpwssd). Activations are stored channel-last, so an

@@ -2,7 +2,7 @@
 // each int8_*.cc file defines for its instruction set before including this, inside its namespace:
 //   Lanes                      8 int32 lanes
 //   zeroLanes()                all 0
-//   loadLanes(p)               32 bytes of packed weights
+//   loadLanes(p)               32 bytes (packed weights, or a conv1 input row)
 //   dotQuads(acc, a, w)        acc[l] + sum_j a[j] * w[4l + j]: a 4 u8 (broadcast), w s8
 //   dotPairs(acc, a, x)        acc[l] + a[0] * x[2l] + a[1] * x[2l + 1]: a 2 int16 (broadcast), x int16
 //   pin(acc)                   keeps a running sum as written (a register, no reassociation)
