@@ -48,9 +48,18 @@ inline int32_t quantized(float x, float scale, float low) {
 inline void dequantize(Lanes sums, const Epilogue& e, int c, float* out) {
   for (int l = 0; l < 8; ++l) out[l] = dequantized(sums.v[l], e, c + l);
 }
+inline Lanes requantized(Lanes sums, const Epilogue& e, int c) {
+  for (int l = 0; l < 8; ++l) sums.v[l] = quantized(dequantized(sums.v[l], e, c + l), e.nextScale, 0);
+  return sums;
+}
 inline void requantize(Lanes sums, const Epilogue& e, int c, uint8_t* out) {
-  for (int l = 0; l < 8; ++l)
-    out[l] = static_cast<uint8_t>(quantized(dequantized(sums.v[l], e, c + l), e.nextScale, 0));
+  const Lanes q = requantized(sums, e, c);
+  for (int l = 0; l < 8; ++l) out[l] = static_cast<uint8_t>(q.v[l]);
+}
+inline void storeChannelLast6(const Lanes* q, int pixels, uint8_t* out) {
+  for (int p = 0; p < pixels; ++p) {
+    for (int c = 0; c < 6; ++c) out[p * 6 + c] = static_cast<uint8_t>(q[c].v[p]);
+  }
 }
 inline void quantizeRow(const float* x, float scale, int16_t* out) {
   for (int i = 0; i < kSide; ++i) out[i] = static_cast<int16_t>(quantized(x[i], scale, -128));

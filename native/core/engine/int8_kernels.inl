@@ -7,8 +7,10 @@
 //   dotPairs(acc, a, x)        acc[l] + a[0] * x[2l] + a[1] * x[2l + 1]: a 2 int16 (broadcast), x int16
 //   pin(acc)                   keeps a running sum as written (a register, no reassociation)
 //   maxLanes(x, y)
-//   requantize(sums, e, c, out)  8 bytes: quantize(relu(fround((sums + bias) * scale)), nextScale),
-//                                lanes c..c+7 of epilogue e
+//   requantized(sums, e, c)    quantize(relu(fround((sums + bias) * scale)), nextScale) as int32
+//                              lanes, with lanes c..c+7 of epilogue e
+//   requantize(sums, e, c, out)  the same as 8 bytes
+//   storeChannelLast6(q, n, out) out[p * 6 + c] = q[c][p] for pixels p < n (may write 2 bytes past)
 //   dequantize(sums, e, c, out)  8 floats: fround((sums + bias) * scale)
 //   quantizeRow(x, scale, out)   28 int16: quantize(x[i], scale)
 
@@ -34,6 +36,7 @@ inline void loadImage(const PackedNetwork& net, const Input& input, int64_t i, i
 inline void conv1(const PackedNetwork& net, const int16_t* image, uint8_t* out) {
   for (int py = 0; py < 14; ++py) {
     for (int half = 0; half < 2; ++half) {  // pooled columns 0-7, then 8-13 (2 lanes unused)
+      Lanes pooled[6];
       for (int first = 0; first < 6; first += 2) {
         Lanes acc[2][4];
         for (auto& channel : acc) {
@@ -56,12 +59,11 @@ inline void conv1(const PackedNetwork& net, const int16_t* image, uint8_t* out) 
           }
         }
         for (int c = 0; c < 2; ++c) {
-          uint8_t pooled[8];
-          requantize(maxLanes(maxLanes(acc[c][0], acc[c][1]), maxLanes(acc[c][2], acc[c][3])), net.epilogues[0],
-                     (first + c) * 8, pooled);
-          for (int px = 0; px < (half ? 6 : 8); ++px) out[(py * 14 + 8 * half + px) * 6 + first + c] = pooled[px];
+          pooled[first + c] = requantized(maxLanes(maxLanes(acc[c][0], acc[c][1]), maxLanes(acc[c][2], acc[c][3])),
+                                          net.epilogues[0], (first + c) * 8);
         }
       }
+      storeChannelLast6(pooled, half ? 6 : 8, out + (py * 14 + 8 * half) * 6);
     }
   }
 }

@@ -46,9 +46,12 @@ inline __m256i quantized(__m256 x, float scale, float low) {
       _mm256_round_ps(_mm256_div_ps(x, _mm256_set1_ps(scale)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   return _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(q, _mm256_set1_ps(low)), _mm256_set1_ps(127)));
 }
+// ReLU is the saturation's lower bound: quantize is non-decreasing and maps 0 to 0.
+inline Lanes requantized(Lanes sums, const Epilogue& e, int c) {
+  return quantized(dequantized(sums, e, c), e.nextScale, 0);
+}
 inline void requantize(Lanes sums, const Epilogue& e, int c, uint8_t* out) {
-  // ReLU is the saturation's lower bound: quantize is non-decreasing and maps 0 to 0.
-  const __m256i q = quantized(dequantized(sums, e, c), e.nextScale, 0);
+  const __m256i q = requantized(sums, e, c);
   const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
   _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm_packus_epi16(words, words));
 }
@@ -59,4 +62,17 @@ inline void quantizeRow(const float* x, float scale, int16_t* out) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
                      _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)));
   }
+}
+// Pixel p's 6 channels as 8 bytes (c0..c5 and two zeros), one store each in increasing order, so
+// each store's 2 zero bytes are overwritten by the next pixel's (or a later row's) store.
+inline void storeChannelLast6(const Lanes* q, int pixels, uint8_t* out) {
+  const __m256i low = _mm256_or_si256(_mm256_or_si256(q[0], _mm256_slli_epi32(q[1], 8)),
+                                      _mm256_or_si256(_mm256_slli_epi32(q[2], 16), _mm256_slli_epi32(q[3], 24)));
+  const __m256i high = _mm256_or_si256(q[4], _mm256_slli_epi32(q[5], 8));
+  alignas(32) uint64_t words[8];
+  // Within each 128-bit half: unpacklo takes pixels 0, 1 (4, 5), unpackhi pixels 2, 3 (6, 7).
+  _mm256_store_si256(reinterpret_cast<__m256i*>(words), _mm256_unpacklo_epi32(low, high));
+  _mm256_store_si256(reinterpret_cast<__m256i*>(words + 4), _mm256_unpackhi_epi32(low, high));
+  constexpr int kWordOf[8] = {0, 1, 4, 5, 2, 3, 6, 7};
+  for (int p = 0; p < pixels; ++p) std::memcpy(out + p * 6, &words[kWordOf[p]], 8);
 }
