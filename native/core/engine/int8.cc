@@ -34,16 +34,25 @@ std::vector<int8_t> packLinear(const int8_t* weight, int outputs, int inputs, Co
 }
 
 // `repeat`: each channel's constants for that many consecutive lanes (conv1's lanes are pixels).
-Epilogue epilogue(const NetworkArrays& arrays, int layer, int outputs, float nextScale, int repeat = 1) {
+// `inputs`: products per sum, each at most 128 x 128 in magnitude.
+Epilogue epilogue(const NetworkArrays& arrays, int layer, int outputs, int inputs, float nextScale, int repeat = 1) {
   const int lanes = repeat == 1 ? groupsOf(outputs) * kLanes : outputs * repeat;
-  Epilogue e{std::vector<double>(lanes, 0.0), std::vector<double>(lanes, 0.0), nextScale};
+  Epilogue e;
+  e.bias.assign(lanes, 0);
+  e.scale.assign(lanes, 0.0f);
+  e.nextScale = nextScale;
+  int64_t largestBias = 0;
   for (int c = 0; c < outputs; ++c) {
+    largestBias = std::max<int64_t>(largestBias, std::abs(static_cast<int64_t>(arrays.biases[layer][c])));
     for (int r = 0; r < repeat; ++r) {
       e.bias[c * repeat + r] = arrays.biases[layer][c];
       // float32 x float32 rounded to float32, as the reference's Math.fround(inputScale * s).
       e.scale[c * repeat + r] = arrays.activationScales[layer] * arrays.weightScales[layer][c];
     }
   }
+  e.exactInFloat = largestBias + static_cast<int64_t>(inputs) * 128 * 128 <= (int64_t{1} << 24);
+  e.biasDouble.assign(e.bias.begin(), e.bias.end());
+  e.scaleDouble.assign(e.scale.begin(), e.scale.end());
   return e;
 }
 
@@ -75,11 +84,11 @@ PackedNetwork pack(const NetworkArrays& a) {
   p.fc1 = packLinear(a.weights[2], kHidden1, kFeatures, [](int k) { return (k % 16) * 25 + k / 16; });
   p.fc2 = packLinear(a.weights[3], kHidden2, kHidden1, [](int k) { return k; });
   p.fc3 = packLinear(a.weights[4], a.classes, kHidden2, [](int k) { return k; });
-  p.epilogues[0] = epilogue(a, 0, 6, a.activationScales[1], kLanes);
-  p.epilogues[1] = epilogue(a, 1, 16, a.activationScales[2]);
-  p.epilogues[2] = epilogue(a, 2, kHidden1, a.activationScales[3]);
-  p.epilogues[3] = epilogue(a, 3, kHidden2, a.activationScales[4]);
-  p.epilogues[4] = epilogue(a, 4, a.classes, 1);
+  p.epilogues[0] = epilogue(a, 0, 6, 25, a.activationScales[1], kLanes);
+  p.epilogues[1] = epilogue(a, 1, 16, 150, a.activationScales[2]);
+  p.epilogues[2] = epilogue(a, 2, kHidden1, kFeatures, a.activationScales[3]);
+  p.epilogues[3] = epilogue(a, 3, kHidden2, kHidden1, a.activationScales[4]);
+  p.epilogues[4] = epilogue(a, 4, a.classes, kHidden2, 1);
   return p;
 }
 

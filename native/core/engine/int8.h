@@ -41,10 +41,17 @@ struct NetworkArrays {
 };
 
 // One layer's requantization constants, per output lane (padding lanes: bias and scale 0).
+// The reference computes (sum + bias) x scale in double, then rounds to float32. When every
+// |sum + bias| is below 2^24 (true unless a bias is huge), float32 gives the same bits: the sum
+// converts exactly and the exact product of two float32 values, rounded once, is what double
+// rounds to float32. Otherwise the kernels take the double path.
 struct Epilogue {
-  std::vector<double> bias;   // the int32 bias, as the reference adds it (exactly, in double)
-  std::vector<double> scale;  // inputScale x weightScale[c], float32, then widened
-  float nextScale = 1;        // the activation scale the output is quantized with (not fc3)
+  bool exactInFloat = true;
+  std::vector<int32_t> bias;
+  std::vector<float> scale;        // inputScale x weightScale[c], float32
+  std::vector<double> biasDouble;  // the same, widened, for the double path
+  std::vector<double> scaleDouble;
+  float nextScale = 1;  // the activation scale the output is quantized with (not fc3)
 };
 
 struct PackedNetwork {

@@ -38,8 +38,10 @@ inline Lanes maxLanes(Lanes x, Lanes y) {
   for (int l = 0; l < 8; ++l) x.v[l] = std::max(x.v[l], y.v[l]);
   return x;
 }
+// fround((sum + bias) * scale), as the reference computes it (Epilogue says when float32 is exact).
 inline float dequantized(int32_t sum, const Epilogue& e, int c) {
-  return static_cast<float>((static_cast<double>(sum) + e.bias[c]) * e.scale[c]);
+  if (e.exactInFloat) return static_cast<float>(sum + e.bias[c]) * e.scale[c];
+  return static_cast<float>((static_cast<double>(sum) + e.biasDouble[c]) * e.scaleDouble[c]);
 }
 // ONNX QuantizeLinear: x / scale in float32, rounded half to even (the default rounding mode), saturated.
 inline int32_t quantized(float x, float scale, float low) {

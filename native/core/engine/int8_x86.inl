@@ -27,14 +27,18 @@ inline Lanes dotPairs(Lanes acc, const int16_t* a, Lanes w) {
 }
 inline Lanes maxLanes(Lanes x, Lanes y) { return _mm256_max_epi32(x, y); }
 
-// fround((sums + bias) * scale): the sum and the product in double, as the reference computes them.
+// fround((sums + bias) * scale), as the reference computes it (Epilogue says when float32 is exact).
 inline __m256 dequantized(Lanes sums, const Epilogue& e, int c) {
-  const __m256d low =
-      _mm256_mul_pd(_mm256_add_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(sums)), _mm256_loadu_pd(e.bias.data() + c)),
-                    _mm256_loadu_pd(e.scale.data() + c));
-  const __m256d high = _mm256_mul_pd(
-      _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(sums, 1)), _mm256_loadu_pd(e.bias.data() + c + 4)),
-      _mm256_loadu_pd(e.scale.data() + c + 4));
+  if (e.exactInFloat) {
+    const __m256 exact = _mm256_cvtepi32_ps(_mm256_add_epi32(sums, loadLanes(e.bias.data() + c)));
+    return _mm256_mul_ps(exact, _mm256_loadu_ps(e.scale.data() + c));
+  }
+  const __m256d low = _mm256_mul_pd(
+      _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(sums)), _mm256_loadu_pd(e.biasDouble.data() + c)),
+      _mm256_loadu_pd(e.scaleDouble.data() + c));
+  const __m256d high = _mm256_mul_pd(_mm256_add_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(sums, 1)),
+                                                   _mm256_loadu_pd(e.biasDouble.data() + c + 4)),
+                                     _mm256_loadu_pd(e.scaleDouble.data() + c + 4));
   return _mm256_set_m128(_mm256_cvtpd_ps(high), _mm256_cvtpd_ps(low));
 }
 inline void dequantize(Lanes sums, const Epilogue& e, int c, float* out) {
