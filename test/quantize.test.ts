@@ -135,6 +135,21 @@ describe('int8 quantization', () => {
     expect((await expectCode(QuantizedLeNet5.load(cut), 'ERR_LENET5_INT8_FORMAT')).message).toContain('cut short');
   });
 
+  it('QuantizedLeNet5.load refuses an activation scale that is not a float32 value (the native pass divides in float32)', async () => {
+    const path = join(dir, 'scale.int8');
+    await quantized.save(path);
+    const bytes = readFileSync(path);
+    const headerLength = bytes.readUInt32LE(8);
+    const header = JSON.parse(bytes.subarray(12, 12 + headerLength).toString('utf8'));
+    header.activationScales.relu1 = 0.1; // float32 has no 0.1
+    const json = Buffer.from(JSON.stringify(header), 'utf8');
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(json.length);
+    writeFileSync(path, Buffer.concat([bytes.subarray(0, 8), length, json, bytes.subarray(12 + headerLength)]));
+    const error = await expectCode(QuantizedLeNet5.load(path), 'ERR_LENET5_INT8_FORMAT');
+    expect(error.message).toContain('activation scale relu1 is 0.1 (expected a positive float32 value)');
+  });
+
   it('quantize checks its arguments', async () => {
     const data = syntheticDataset(8, CLASSES, 1);
     await expectCode(model.quantize(data, { images: 0 }), 'ERR_LENET5_INVALID_ARGUMENT');
