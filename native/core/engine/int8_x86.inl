@@ -4,8 +4,17 @@ using Lanes = __m256i;
 
 inline Lanes zeroLanes() { return _mm256_setzero_si256(); }
 inline Lanes loadLanes(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-// 4 bytes to every lane, straight from memory (vpbroadcastd m32: one load).
-inline Lanes broadcast32(const void* p) { return _mm256_broadcastd_epi32(_mm_loadu_si32(p)); }
+// 4 bytes to every lane, straight from memory (vpbroadcastd m32: one load). GCC before 11 lacks
+// _mm_loadu_si32; its set1 of a loaded int goes through a general register (slower, same result).
+inline Lanes broadcast32(const void* p) {
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 11
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+#else
+  return _mm256_broadcastd_epi32(_mm_loadu_si32(p));
+#endif
+}
 // Keeps a running sum in its register as written: without it GCC reassociates the integer
 // additions of a tile into trees that need more than 16 registers, and spills.
 inline void pin(Lanes& acc) { asm("" : "+x"(acc)); }
