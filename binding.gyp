@@ -10,7 +10,8 @@
         "native/core/model.cc", "native/core/optimizer.cc", "native/core/serialization.cc", "native/core/trainer.cc",
         "native/core/engine/engine.cc", "native/core/engine/isa_avx2.cc", "native/core/engine/isa_avx512.cc",
         "native/core/engine/isa_baseline.cc", "native/core/engine/kernels.cc", "native/core/engine/worker_pool.cc",
-        "native/js/dataset.cc", "native/js/errors.cc", "native/js/job.cc", "native/js/model.cc", "native/js/optimizer.cc"
+        "native/core/engine/int8.cc", "native/core/engine/int8_avx2.cc", "native/core/engine/int8_avx512vnni.cc", "native/core/engine/int8_baseline.cc",
+        "native/js/dataset.cc", "native/js/errors.cc", "native/js/job.cc", "native/js/model.cc", "native/js/optimizer.cc", "native/js/quantized.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

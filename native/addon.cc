@@ -16,6 +16,7 @@
 #include "js/job.h"
 #include "js/model.h"
 #include "js/optimizer.h"
+#include "js/quantized.h"
 
 namespace lenet5::js {
 namespace {
@@ -91,6 +92,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeDataset", dataset);
   exports.Set("NativeOptimizer", optimizer);
   exports.Set("NativeModel", model);
+  exports.Set("NativeQuantizedModel", QuantizedModelWrap::define(env));
+  exports.Set("int8Kernels", Napi::Function::New(env, int8Kernels));
   exports.Set("cudaIsAvailable", Napi::Function::New(env, cudaIsAvailable));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, cudaDeviceCountJs));
   exports.Set("cudaSupport", Napi::Function::New(env, cudaSupportJs));

@@ -9,7 +9,8 @@
 //   py-default  the seed's loop (scripts/bench/seed_loop.py), PyTorch's default threads
 //   py-best     the same loop at its best thread count, OPENBLAS_NUM_THREADS=1
 //   inference   predict() and evaluate() beside onnxruntime-node on the exported ONNX file, at
-//               batch 1, 64 and 1000 (scripts/bench/inference.mjs)
+//               batch 1, 64 and 1000, and the int8 model's predict() beside the float one
+//               (scripts/bench/inference.mjs)
 // and reports every round's ratios with their min / median / max, user CPU seconds per 1,000
 // training images, the engine's per-layer roofline and this CPU's measured FP32 peak
 // (scripts/bench/engine_layers.cc), the share of that peak reached, and, unless --quick,
@@ -260,6 +261,24 @@ lines.push(
   `Forward pass at batch 1000 from float32: ${fmt((1000 * 2 * FORWARD_MAC) / median(inferenceRuns.map((r) => r.predict['1000'].float32)) / 1e6, 1)} GFLOP/s, ` +
     `${((100 * (1000 * 2 * FORWARD_MAC)) / median(inferenceRuns.map((r) => r.predict['1000'].float32)) / 1e6 / peak.all).toFixed(1)}% of the measured all-core peak.`,
 );
+// The int8 model beside the float one: every block of every round is a ratio (the calls alternate within a block).
+const int8Ratios = (batch) => inferenceRuns.flatMap((r) => r.int8Blocks[batch].float32.map((f, i) => f / r.int8Blocks[batch].int8[i]));
+const int8Cpu = (batch, name) => median(inferenceRuns.flatMap((r) => r.int8Blocks[batch].cpuMsPerImage[name])) * 1000;
+lines.push(
+  '',
+  `int8 predict() (\`model.quantize()\`, ${inferenceRuns[0].int8Kernels} kernels) beside the float predict(), both from the same float32 input, ` +
+    "in the same alternating blocks. Speed is float time over int8 time per block (above 1: int8 faster); CPU is the process's user + system time per image.",
+  '',
+  '| batch | float p50 (ms) | int8 p50 (ms) | int8 speed over float, per block | CPU µs per image, float / int8 | blocks |',
+  '|---|---|---|---|---|---|',
+);
+for (const batch of ['1', '64', '1000']) {
+  const p = (name) => median(inferenceRuns.map((r) => r.predict[batch][name]));
+  lines.push(
+    `| ${batch} | ${p('float32').toFixed(3)} | ${p('int8').toFixed(3)} | ${ratioCell(int8Ratios(batch))} | ` +
+      `${int8Cpu(batch, 'float32').toFixed(1)} / ${int8Cpu(batch, 'int8').toFixed(1)} | ${roundsCell(int8Ratios(batch), 2)} |`,
+  );
+}
 if (full) {
   lines.push(
     '',

@@ -23,6 +23,8 @@ export interface Info {
   threads: number;
   /** The fused CPU engine's kernels on this CPU: 'avx512', 'avx2' or 'baseline'; 'neon' on arm64 (LENET5_ISA picks another). */
   engineKernels: string;
+  /** The int8 pass's kernels (QuantizedLeNet5): 'avx512vnni', 'avx2' or 'baseline' (LENET5_ISA=avx2|baseline picks another). */
+  int8Kernels: string;
   parallel: string;
 }
 
@@ -55,6 +57,7 @@ export function info(): Info {
     cudaDeviceCount: addon.cudaDeviceCount(),
     threads: addon.getNumThreads(),
     engineKernels: addon.engineKernels(),
+    int8Kernels: addon.int8Kernels().selected,
     parallel: addon.parallelInfo(),
   };
 }

@@ -108,10 +108,33 @@ export interface NativePrediction {
   classes: Int32Array;
 }
 
+/** The int8 network's arrays, PyTorch's layouts, in layer order conv1, conv2, fc1, fc2, fc3 (src/quantize/int8.ts). */
+export interface NativeQuantizedNetwork {
+  numClasses: number;
+  /** input, relu1..relu4; float32 values. */
+  activationScales: Float32Array;
+  weights: Int8Array[];
+  weightScales: Float32Array[];
+  biases: Int32Array[];
+}
+
+/** The int8 forward pass (native/core/engine/int8.h): logits equal to int8Logits's, bit for bit. */
+export interface NativeQuantizedModel {
+  /** The kernel table it runs: 'avx512vnni', 'avx2' or 'baseline'. */
+  readonly kernels: string;
+  /** count x numClasses logits of normalised images, or of raw pixels through pixelLevels (each pixel value's int8 input). */
+  logits(images: Float32Array, count: number): Promise<Float32Array>;
+  logits(images: Uint8Array, count: number, pixelLevels: Int8Array): Promise<Float32Array>;
+}
+
 export interface NativeAddon {
   NativeDataset: new (images: Uint8Array, labels: Uint8Array, count: number) => NativeDataset;
   NativeOptimizer: new (options: NativeOptimizerOptions, state: NativeOptimizerState | null) => NativeOptimizer;
   NativeModel: new (numClasses: number, device: string, seed: number | null) => NativeModel;
+  /** kernels: a name from int8Kernels(), or '' for the best (LENET5_ISA may pick one). */
+  NativeQuantizedModel: new (network: NativeQuantizedNetwork, kernels: string) => NativeQuantizedModel;
+  /** The int8 kernel table a QuantizedLeNet5 runs, and every one this CPU runs (best first). */
+  int8Kernels(): { selected: string; available: string[] };
   cudaIsAvailable(): boolean;
   cudaSupport(): { status: string; runtime: string };
   cudaDeviceCount(): number;

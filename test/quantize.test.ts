@@ -3,8 +3,11 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LeNet5, QuantizedLeNet5, inspect } from '../src/index.js';
-import { expectCode, lenet5Json, syntheticDataset, syntheticImages, tempDir, tinyMnistFolder } from './helpers.js';
+import { Dataset, LeNet5, QuantizedLeNet5, info, inspect } from '../src/index.js';
+import { native } from '../src/native.js';
+import { int8Logits, type QuantizedNetwork } from '../src/quantize/int8.js';
+import { nativeNetwork } from '../src/quantize/model.js';
+import { expectCode, lenet5Json, rng, syntheticDataset, syntheticImages, tempDir, tinyMnistFolder } from './helpers.js';
 
 const dir = tempDir();
 const CLASSES = 4;
@@ -132,6 +135,21 @@ describe('int8 quantization', () => {
     expect((await expectCode(QuantizedLeNet5.load(cut), 'ERR_LENET5_INT8_FORMAT')).message).toContain('cut short');
   });
 
+  it('QuantizedLeNet5.load refuses an activation scale that is not a float32 value (the native pass divides in float32)', async () => {
+    const path = join(dir, 'scale.int8');
+    await quantized.save(path);
+    const bytes = readFileSync(path);
+    const headerLength = bytes.readUInt32LE(8);
+    const header = JSON.parse(bytes.subarray(12, 12 + headerLength).toString('utf8'));
+    header.activationScales.relu1 = 0.1; // float32 has no 0.1
+    const json = Buffer.from(JSON.stringify(header), 'utf8');
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(json.length);
+    writeFileSync(path, Buffer.concat([bytes.subarray(0, 8), length, json, bytes.subarray(12 + headerLength)]));
+    const error = await expectCode(QuantizedLeNet5.load(path), 'ERR_LENET5_INT8_FORMAT');
+    expect(error.message).toContain('activation scale relu1 is 0.1 (expected a positive float32 value)');
+  });
+
   it('quantize checks its arguments', async () => {
     const data = syntheticDataset(8, CLASSES, 1);
     await expectCode(model.quantize(data, { images: 0 }), 'ERR_LENET5_INVALID_ARGUMENT');
@@ -181,5 +199,127 @@ describe('lenet5 quantize and the commands that take an int8 model', () => {
     expect(inspected.json.tensors).toContainEqual({ name: 'conv1.weight', dtype: 'int8', shape: [6, 1, 5, 5] });
     expect(inspected.json.scalars.calibration_images).toBe(50);
     expect(lenet5Json(cwd, ['quantize', 'm.pth']).status).toBe(2); // --calibrate is required
+  });
+});
+
+/** Bit patterns of float32 values: equal arrays are bit for bit the same (-0 and NaN included). */
+function bits(values: Float32Array): Uint32Array {
+  return new Uint32Array(values.buffer, values.byteOffset, values.length);
+}
+
+/**
+ * A network no calibration would make, to reach every corner of the kernels: weights over the whole
+ * int8 range (-128 too), biases far beyond any sum, tiny and large scales, and 13 classes (fc3's
+ * last group of 8 outputs partly used).
+ */
+function extremeNetwork(seed: number): QuantizedNetwork {
+  const random = rng(seed);
+  const layer = (shape: number[]) => {
+    const size = shape.reduce((a, b) => a * b, 1);
+    return {
+      shape,
+      weight: Int8Array.from({ length: size }, () => Math.floor(random() * 256) - 128),
+      weightScales: Float32Array.from({ length: shape[0] }, () => Math.fround(10 ** (-4 + 3 * random()))),
+      // Every third bias anywhere in int32 (a sum plus it is past float32's exact integers), the rest moderate.
+      bias: Int32Array.from({ length: shape[0] }, (_, c) => Math.floor((random() - 0.5) * (c % 3 === 0 ? 2 ** 32 - 2 : 2e6))),
+    };
+  };
+  return {
+    numClasses: 13,
+    activationScales: {
+      input: Math.fround(0.01),
+      relu1: Math.fround(0.3),
+      relu2: Math.fround(2.5),
+      relu3: Math.fround(7),
+      relu4: Math.fround(3),
+    },
+    layers: {
+      conv1: layer([6, 1, 5, 5]),
+      conv2: layer([16, 6, 5, 5]),
+      fc1: layer([120, 400]),
+      fc2: layer([84, 120]),
+      fc3: layer([13, 84]),
+    },
+  };
+}
+
+/**
+ * The calibrated network with fc3 biases near 1e9 for every other class: sums plus bias past 2^24
+ * (no longer exact in float32) that vary image by image, so the kernels must take the double path.
+ */
+function withHugeLogitBiases(network: QuantizedNetwork): QuantizedNetwork {
+  const changed = structuredClone(network);
+  changed.layers.fc3.bias = changed.layers.fc3.bias.map((b, c) => (c % 2 === 0 ? b + (c % 4 === 0 ? 1 : -1) * 1_000_000_007 : b));
+  return changed;
+}
+
+describe('the native int8 pass', () => {
+  const kernels = native().int8Kernels().available;
+  // Normalised values beyond the input scale's range (saturating at -128 and 127), and exact halves of it (rounding to even).
+  const random = rng(11);
+  const wild = Float32Array.from({ length: 65 * 784 }, (_, i) =>
+    i % 97 === 0 ? Math.fround((Math.floor(random() * 200) - 100 + 0.5) / 127) : Math.fround((random() - 0.5) * 2.6),
+  );
+
+  it.each(kernels)('%s kernels: logits equal the TypeScript reference bit for bit, at batch 1, 3, 65 and 300', async (name) => {
+    for (const network of [quantized.network, extremeNetwork(4), withHugeLogitBiases(quantized.network)]) {
+      const pass = new (native().NativeQuantizedModel)(nativeNetwork(network), name);
+      expect(pass.kernels).toBe(name);
+      for (const [images, n] of [
+        [input.subarray(0, 784), 1],
+        [wild.subarray(0, 3 * 784), 3],
+        [wild, 65],
+        [input, count],
+      ] as const) {
+        expect(bits(await pass.logits(images, n)), `${name}, batch ${n}`).toEqual(bits(int8Logits(network, images, n)));
+      }
+    }
+  });
+
+  it('predict and evaluate from raw pixels give the reference logits of the normalised pixels', async () => {
+    const prediction = await quantized.predict(held.images);
+    expect(bits(flat(prediction.logits))).toEqual(bits(int8Logits(quantized.network, input, count)));
+    const reference = int8Logits(quantized.network, input, count);
+    const correct = held.labels.filter((label, n) => argmax(reference.subarray(n * CLASSES, (n + 1) * CLASSES)) === label).length;
+    expect((await quantized.evaluate(Dataset.fromArrays({ images: held.images, labels: held.labels }))).correct).toBe(correct);
+  });
+
+  it('follows every scale: with relu2 scale off by 2x, logits equal the reference of that network, not the original', async () => {
+    const changed = structuredClone(quantized.network);
+    changed.activationScales.relu2 *= 2;
+    const pass = new (native().NativeQuantizedModel)(nativeNetwork(changed), '');
+    const logits = await pass.logits(input, count);
+    expect(bits(logits)).toEqual(bits(int8Logits(changed, input, count)));
+    const original = bits(int8Logits(quantized.network, input, count));
+    expect(bits(logits).filter((v, i) => v !== original[i]).length).toBeGreaterThan(logits.length / 2);
+  });
+
+  it('one-image predicts issued while a batch runs get their own logits, and the batch its own (no shared scratch memory)', async () => {
+    const one = input.subarray(0, 784);
+    const expected = bits(int8Logits(quantized.network, one, 1));
+    let settled = false;
+    const batch = quantized.predict(input).finally(() => (settled = true));
+    let singles = 0;
+    while (!settled) {
+      expect(bits(flat((await quantized.predict(one)).logits))).toEqual(expected);
+      singles++;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(bits(flat((await batch).logits))).toEqual(bits(int8Logits(quantized.network, input, count)));
+    expect(singles).toBeGreaterThan(0);
+  });
+
+  it('refuses non-finite float pixels with ERR_LENET5_INVALID_ARGUMENT, naming the first, at any batch size', async () => {
+    for (const n of [1, 100]) {
+      const bad = input.slice(0, n * 784);
+      bad[n * 784 - 3] = NaN;
+      const error = await expectCode(quantized.predict(bad), 'ERR_LENET5_INVALID_ARGUMENT');
+      expect(error.message).toContain(`pixels[${n * 784 - 3}] is NaN`);
+    }
+  });
+
+  it('names the kernels it runs, and refuses a table this CPU lacks', () => {
+    expect(info().int8Kernels).toBe(kernels[0]);
+    expect(() => new (native().NativeQuantizedModel)(nativeNetwork(quantized.network), 'sparc')).toThrow(/no int8 kernels named "sparc"/);
   });
 });

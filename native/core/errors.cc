@@ -2,6 +2,9 @@
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
+#include <cmath>
+
 namespace lenet5 {
 
 ErrorInfo describeException(const std::exception& error) {
@@ -25,6 +28,15 @@ ErrorInfo describeException(const std::exception& error) {
     return {"ERR_LENET5_OUT_OF_MEMORY", "Out of host memory. Use a smaller dataset or batchSize."};
   }
   return {"ERR_LENET5_NATIVE", error.what()};
+}
+
+void requireFinitePixels(const float* values, int64_t count) {
+  const float* bad = std::find_if(values, values + count, [](float v) { return !std::isfinite(v); });
+  if (bad == values + count) return;
+  const std::string value = std::isnan(*bad) ? "NaN" : *bad > 0 ? "Infinity" : "-Infinity";
+  throw NativeError("ERR_LENET5_INVALID_ARGUMENT", "Expected finite pixel values but pixels[" +
+                                                       std::to_string(bad - values) + "] is " + value +
+                                                       ". Replace NaN/Infinity before predicting.");
 }
 
 }  // namespace lenet5

@@ -2,6 +2,7 @@
 // exposes as `error.code`; any other exception becomes ERR_LENET5_TORCH.
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -22,5 +23,10 @@ struct ErrorInfo {
   std::string message;
 };
 ErrorInfo describeException(const std::exception& error);
+
+// Throws ERR_LENET5_INVALID_ARGUMENT naming the first value of normalised input that is NaN or
+// infinite. Checked natively rather than in TypeScript: a JavaScript scan of a large batch costs
+// more than its forward pass.
+void requireFinitePixels(const float* values, int64_t count);
 
 }  // namespace lenet5

@@ -311,17 +311,6 @@ void softmaxRows(const float* logits, int64_t rows, int64_t classes, float* prob
   }
 }
 
-// Float input must be finite (checked here rather than in TypeScript: a JavaScript scan of a
-// large batch costs more than its forward pass).
-void requireFinitePixels(const float* values, int64_t count) {
-  const float* bad = std::find_if(values, values + count, [](float v) { return !std::isfinite(v); });
-  if (bad == values + count) return;
-  const std::string value = std::isnan(*bad) ? "NaN" : *bad > 0 ? "Infinity" : "-Infinity";
-  throw NativeError("ERR_LENET5_INVALID_ARGUMENT", "Expected finite pixel values but pixels[" +
-                                                       std::to_string(bad - values) + "] is " + value +
-                                                       ". Replace NaN/Infinity before predicting.");
-}
-
 }  // namespace
 
 void predict(Model& model, const PredictInput& input, const PredictOutput& output) {

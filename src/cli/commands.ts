@@ -305,6 +305,7 @@ export async function infoCommand(options: CommonOptions): Promise<number> {
     );
     say(options, `CPU threads: ${details.threads}`);
     say(options, `CPU engine kernels: ${details.engineKernels} (LENET5_ENGINE=libtorch uses LibTorch's operators instead)`);
+    say(options, `int8 kernels: ${details.int8Kernels}`);
   }
   return 0;
 }

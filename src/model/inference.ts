@@ -69,8 +69,7 @@ export function checkPredictInput(pixels: unknown, options: { shape?: number[] }
     );
   }
   // Float32Array values must be finite: the addon checks them while it copies them (a scan here
-  // would cost more than the forward pass), rejecting with ERR_LENET5_INVALID_ARGUMENT; a forward
-  // pass in JavaScript calls requireFinitePixels.
+  // would cost more than the forward pass), rejecting with ERR_LENET5_INVALID_ARGUMENT.
   return pixels.length / IMAGE_PIXELS;
 }
 
@@ -112,37 +111,26 @@ export function predictionFromNative(raw: NativePrediction, count: number, numCl
   return { classes, probabilities: rows(raw.probabilities), logits: rows(raw.logits) };
 }
 
-/** The addon's check of Float32Array pixels, for a forward pass that runs in JavaScript. */
-export function requireFinitePixels(pixels: Uint8Array | Float32Array): void {
-  if (pixels instanceof Uint8Array) return;
-  for (let i = 0; i < pixels.length; i++) {
-    if (!Number.isFinite(pixels[i])) {
-      throw new Lenet5Error(
-        'ERR_LENET5_INVALID_ARGUMENT',
-        `Expected finite pixel values but pixels[${i}] is ${pixels[i]}. Replace NaN/Infinity before predicting.`,
-      );
-    }
-  }
-}
-
 /**
- * predict()'s result from logits computed in JavaScript (the int8 model): the softmax (in double)
+ * predict()'s result from logits alone (the int8 model's native pass returns only logits): the softmax (in double)
  * and the first maximum as the addon computes them (native/core/trainer.cc, softmaxRows).
  */
 export function predictionFromLogits(logits: Float32Array, count: number, numClasses: number): Prediction {
   const probabilities = new Float32Array(logits.length);
   const classes = new Int32Array(count);
-  for (let n = 0; n < count; n++) {
-    const row = logits.subarray(n * numClasses, (n + 1) * numClasses);
-    let top = 0;
+  // Plain loops: a batch of 1000 took 1.5 ms with forEach/reduce callbacks, several times these.
+  for (let n = 0, start = 0; n < count; n++, start += numClasses) {
+    const end = start + numClasses;
+    let top = start;
     let finite = true;
-    row.forEach((v, c) => {
-      finite &&= Number.isFinite(v);
-      if (v > row[top]) top = c;
-    });
-    const sum = row.reduce((a, v) => a + Math.exp(v - row[top]), 0);
-    row.forEach((v, c) => (probabilities[n * numClasses + c] = Math.exp(v - row[top]) / sum));
-    classes[n] = finite ? top : -1;
+    for (let k = start; k < end; k++) {
+      finite &&= Number.isFinite(logits[k]);
+      if (logits[k] > logits[top]) top = k;
+    }
+    let sum = 0;
+    for (let k = start; k < end; k++) sum += Math.exp(logits[k] - logits[top]);
+    for (let k = start; k < end; k++) probabilities[k] = Math.exp(logits[k] - logits[top]) / sum;
+    classes[n] = finite ? top - start : -1;
   }
   return predictionFromNative({ logits, probabilities, classes }, count, numClasses);
 }

@@ -134,7 +134,10 @@ export function decodeInt8Model(path: string, bytes: Uint8Array): { network: Qua
   const scales = header.activationScales ?? {};
   for (const a of ACTIVATIONS) {
     const s = (scales as Record<string, unknown>)[a];
-    if (typeof s !== 'number' || !(s > 0) || !Number.isFinite(s)) throw formatError(path, `activation scale ${a} is ${JSON.stringify(s)}`);
+    // float32 values, as quantize() makes them: the native int8 pass divides by them in float32.
+    if (typeof s !== 'number' || !(s > 0) || !Number.isFinite(s) || Math.fround(s) !== s) {
+      throw formatError(path, `activation scale ${a} is ${JSON.stringify(s)} (expected a positive float32 value)`);
+    }
   }
   const entries = new Map((Array.isArray(header.tensors) ? header.tensors : []).map((t) => [t?.name, t]));
   const tensor = <D extends DType>(name: string, dtype: D, shape: number[]): InstanceType<(typeof ARRAYS)[D]> => {

@@ -2,19 +2,20 @@
 import type { Dataset, Normalization } from '../data/dataset.js';
 import type { ImageOptions } from '../data/preprocess.js';
 import { writeFileAtomic } from '../atomic-write.js';
+import { awaitNative, callNative } from '../errors.js';
 import { lenet5ToQdqOnnx } from '../export/onnx-int8.js';
 import {
   checkEvaluateInput,
   checkPredictInput,
   evaluationResult,
   predictionFromLogits,
-  requireFinitePixels,
   type EvaluateResult,
   type Prediction,
 } from '../model/inference.js';
+import { native, type NativeQuantizedModel, type NativeQuantizedNetwork } from '../native.js';
 import { knownKeys, nonEmptyString, oneOf, optionsObject } from '../validate.js';
 import { encodeInt8Model, readInt8Model, type Int8ModelInfo } from './file.js';
-import { int8Logits, type QuantizedNetwork } from './int8.js';
+import { ACTIVATIONS, QUANTIZED_LAYERS, quantize, type QuantizedNetwork } from './int8.js';
 
 export class QuantizedLeNet5 {
   readonly numClasses: number;
@@ -24,6 +25,7 @@ export class QuantizedLeNet5 {
   /** The scales, int8 weights and int32 biases (src/quantize/int8.ts describes the scheme). */
   readonly network: QuantizedNetwork;
   private readonly calibration: Int8ModelInfo['calibration'];
+  private nativeModel: NativeQuantizedModel | undefined;
 
   constructor(network: QuantizedNetwork, info: Int8ModelInfo) {
     this.network = network;
@@ -50,15 +52,14 @@ export class QuantizedLeNet5 {
   /** Like LeNet5.predict: probabilities for Uint8Array 0-255 pixels or already-normalised Float32Array values. */
   async predict(pixels: Uint8Array | Float32Array, options: { shape?: number[] } = {}): Promise<Prediction> {
     const count = checkPredictInput(pixels, options);
-    requireFinitePixels(pixels);
-    return predictionFromLogits(int8Logits(this.network, this.normalised(pixels), count), count, this.numClasses);
+    return predictionFromLogits(await this.logits(pixels, count), count, this.numClasses);
   }
 
   /** Like LeNet5.evaluate: loss, accuracy, per-class accuracy and confusion matrix of the int8 model. */
   async evaluate(dataset: Dataset, options: { batchSize?: number } = {}): Promise<EvaluateResult> {
     checkEvaluateInput(dataset, options, this.numClasses);
     const { images, labels } = dataset.toArrays();
-    const logits = int8Logits(this.network, this.normalised(images), labels.length);
+    const logits = await this.logits(images, labels.length);
     const confusion = new Array<number>(this.numClasses * this.numClasses).fill(0);
     let loss = 0;
     let correct = 0;
@@ -88,7 +89,7 @@ export class QuantizedLeNet5 {
     return 'cpu';
   }
 
-  /** Nothing native to free; here so the commands can treat both kinds of model alike. */
+  /** Nothing to free by hand (the native network is freed with this object); here so the commands can treat both kinds of model alike. */
   dispose(): void {}
 
   /** The class names, or "0", "1", ... when the model has none. */
@@ -105,11 +106,30 @@ export class QuantizedLeNet5 {
     };
   }
 
-  private normalised(pixels: Uint8Array | Float32Array): Float32Array {
-    if (pixels instanceof Float32Array) return pixels;
+  /**
+   * The native int8 pass (built on first use, so loading and saving need no addon). Raw pixels go
+   * through a table of each pixel value's int8 input: the reference's normalise-then-quantize,
+   * computed here once rather than per pixel.
+   */
+  private logits(pixels: Uint8Array | Float32Array, count: number): Promise<Float32Array> {
+    const pass = (this.nativeModel ??= callNative(() => new (native().NativeQuantizedModel)(nativeNetwork(this.network), '')));
+    if (pixels instanceof Float32Array) return awaitNative(() => pass.logits(pixels, count));
     const { mean, std } = this.normalization;
-    const out = new Float32Array(pixels.length);
-    for (let i = 0; i < pixels.length; i++) out[i] = (pixels[i] / 255 - mean) / std;
-    return out;
+    const levels = Int8Array.from({ length: 256 }, (_, v) =>
+      quantize(Math.fround((v / 255 - mean) / std), this.network.activationScales.input),
+    );
+    return awaitNative(() => pass.logits(pixels, count, levels));
   }
+}
+
+/** The arrays the addon's NativeQuantizedModel takes, in layer order. */
+export function nativeNetwork(network: QuantizedNetwork): NativeQuantizedNetwork {
+  const layers = QUANTIZED_LAYERS.map((name) => network.layers[name]);
+  return {
+    numClasses: network.numClasses,
+    activationScales: Float32Array.from(ACTIVATIONS, (a) => network.activationScales[a]),
+    weights: layers.map((l) => l.weight),
+    weightScales: layers.map((l) => l.weightScales),
+    biases: layers.map((l) => l.bias),
+  };
 }

@@ -1,0 +1,32 @@
+// The int8 kernels for CPUs with AVX-512 VNNI (Ice Lake, Zen 4 and later): vpdpbusd and vpdpwssd
+// on 256-bit vectors, one instruction per dot product and its sum. Not run on hardware yet: the
+// machines this was written on lack VNNI; the tests run it wherever the CPU has it.
+#include <algorithm>
+#include <cstring>
+
+#include "int8.h"
+#include "kernels.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#include "isa_target.h"
+LENET5_TARGET_PUSH("avx512f,avx512vl,avx512vnni,avx2,fma")
+namespace lenet5::engine::int8::avx512vnni {
+#define LENET5_INT8_NAME "avx512vnni"
+#define LENET5_INT8_VNNI
+#include "int8_x86.inl"
+#include "int8_kernels.inl"
+#undef LENET5_INT8_VNNI
+#undef LENET5_INT8_NAME
+bool supported() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512vnni");
+}
+}  // namespace lenet5::engine::int8::avx512vnni
+LENET5_TARGET_POP
+#else
+namespace lenet5::engine::int8::avx512vnni {
+const Kernels kKernels = {};
+bool supported() { return false; }
+}  // namespace lenet5::engine::int8::avx512vnni
+#endif

@@ -1,0 +1,136 @@
+#include "quantized.h"
+
+#include <ATen/Parallel.h>
+
+#include <cstring>
+#include <vector>
+
+#include "errors.h"
+#include "job.h"
+
+namespace lenet5::js {
+namespace {
+
+// Up to this many images run on the JS thread, on the caller's arrays: a thread would cost more.
+constexpr int64_t kInlineImages = 16;
+
+// The layers' [outputs, inputs] (conv weights flattened), fc3's outputs being the class count.
+int64_t layerSize(int layer, int64_t classes, bool outputs) {
+  constexpr int64_t kShapes[4][2] = {{6, 25}, {16, 150}, {120, 400}, {84, 120}};
+  if (layer == 4) return outputs ? classes : 84;
+  return kShapes[layer][outputs ? 0 : 1];
+}
+
+template <typename Array>
+Array element(const Napi::Object& network, const char* key, uint32_t index, size_t expected) {
+  auto array = network.Get(key).As<Napi::Array>().Get(index).As<Array>();
+  requireElementLength(array, expected, key);
+  return array;
+}
+
+}  // namespace
+
+Napi::Function QuantizedModelWrap::define(Napi::Env env) {
+  return DefineClass(env, "NativeQuantizedModel",
+                     {InstanceAccessor("kernels", &QuantizedModelWrap::kernels, nullptr),
+                      InstanceMethod("logits", &QuantizedModelWrap::logits)});
+}
+
+QuantizedModelWrap::QuantizedModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<QuantizedModelWrap>(info) {
+  auto env = info.Env();
+  auto network = info[0].As<Napi::Object>();
+  const std::string kernels = info[1].As<Napi::String>().Utf8Value();
+  guarded(env, [&] {
+    engine::int8::NetworkArrays arrays;
+    arrays.classes = network.Get("numClasses").As<Napi::Number>().Int32Value();
+    auto scales = network.Get("activationScales").As<Napi::Float32Array>();
+    requireElementLength(scales, 5, "activationScales");
+    std::memcpy(arrays.activationScales, scales.Data(), sizeof(arrays.activationScales));
+    for (uint32_t layer = 0; layer < 5; ++layer) {
+      const int64_t outputs = layerSize(layer, arrays.classes, true);
+      arrays.weights[layer] =
+          element<Napi::Int8Array>(network, "weights", layer, outputs * layerSize(layer, arrays.classes, false)).Data();
+      arrays.weightScales[layer] = element<Napi::Float32Array>(network, "weightScales", layer, outputs).Data();
+      arrays.biases[layer] = element<Napi::Int32Array>(network, "biases", layer, outputs).Data();
+    }
+    network_ = std::make_shared<engine::int8::Network>(arrays, kernels);
+  });
+}
+
+Napi::Value QuantizedModelWrap::kernels(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), network_->kernelsName());
+}
+
+// logits(images: Uint8Array (raw, with pixelLevels) | Float32Array (normalised), count,
+//        pixelLevels: Int8Array(256) | undefined) -> Promise<Float32Array>, count x classes
+Napi::Value QuantizedModelWrap::logits(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  const int64_t count = info[1].As<Napi::Number>().Int64Value();
+  const bool raw = info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
+  const size_t values = static_cast<size_t>(count) * 784;
+  const size_t outputs = static_cast<size_t>(count * network_->classes());
+  guarded(env, [&] {
+    requireElementLength(info[0].As<Napi::TypedArray>(), values, "pixels");
+    if (raw) requireElementLength(info[2].As<Napi::TypedArray>(), 256, "pixelLevels");
+  });
+  auto network = network_;
+  std::vector<int8_t> levels;
+  if (raw) {
+    auto table = info[2].As<Napi::Int8Array>();
+    levels.assign(table.Data(), table.Data() + 256);
+  }
+  if (count <= kInlineImages) {
+    auto deferred = Napi::Promise::Deferred::New(env);
+    engine::int8::Input input;
+    if (raw) {
+      input.pixels = info[0].As<Napi::Uint8Array>().Data();
+      input.pixelLevels = levels.data();
+    } else {
+      input.normalized = info[0].As<Napi::Float32Array>().Data();
+    }
+    try {
+      if (!raw) requireFinitePixels(input.normalized, static_cast<int64_t>(values));
+      auto result = Napi::Float32Array::New(env, outputs);
+      network->logits(input, count, 1, result.Data());
+      deferred.Resolve(result);
+    } catch (const std::exception& error) { deferred.Reject(toJsError(env, describeException(error)).Value()); }
+    return deferred.Promise();
+  }
+  // Larger batches run on a job thread, on a copy of the input.
+  auto pixels = std::make_shared<std::vector<uint8_t>>();
+  auto normalized = std::make_shared<std::vector<float>>();
+  if (raw) {
+    auto array = info[0].As<Napi::Uint8Array>();
+    pixels->assign(array.Data(), array.Data() + values);
+  } else {
+    auto array = info[0].As<Napi::Float32Array>();
+    normalized->assign(array.Data(), array.Data() + values);
+  }
+  return Job::start(env, env.Undefined(), std::make_shared<std::atomic<bool>>(false), [=](Job&) {
+    engine::int8::Input input;
+    input.pixels = raw ? pixels->data() : nullptr;
+    input.pixelLevels = raw ? levels.data() : nullptr;
+    input.normalized = raw ? nullptr : normalized->data();
+    if (!raw) requireFinitePixels(input.normalized, static_cast<int64_t>(values));
+    auto result = std::make_shared<std::vector<float>>(outputs);
+    network->logits(input, count, at::get_num_threads(), result->data());
+    return std::function<Napi::Value(Napi::Env)>([result](Napi::Env env) {
+      auto array = Napi::Float32Array::New(env, result->size());
+      std::memcpy(array.Data(), result->data(), result->size() * sizeof(float));
+      return array;
+    });
+  });
+}
+
+Napi::Value int8Kernels(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto names = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (const auto* table : engine::int8::availableKernels()) names.Set(i++, table->name);
+  auto result = Napi::Object::New(env);
+  result.Set("selected", engine::int8::chooseKernels("").name);
+  result.Set("available", names);
+  return result;
+}
+
+}  // namespace lenet5::js
