@@ -144,6 +144,16 @@ void Job::finish(Napi::Env env, const std::function<Napi::Value(Napi::Env)>& res
   } catch (const Napi::Error& e) { deferred_->Reject(e.Value()); }
 }
 
+PixelsCopy::PixelsCopy(const Napi::TypedArray& array) {
+  if (array.TypedArrayType() == napi_uint8_array) {
+    auto bytes = array.As<Napi::Uint8Array>();
+    pixels.assign(bytes.Data(), bytes.Data() + bytes.ElementLength());
+  } else {
+    auto floats = array.As<Napi::Float32Array>();
+    normalized.assign(floats.Data(), floats.Data() + floats.ElementLength());
+  }
+}
+
 void Job::stopAll(napi_env env) {
   auto belongs = [env](const Job& job) { return env == nullptr || job.env_ == env; };
   {

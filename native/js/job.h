@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <functional>
+#include <cstring>
 #include <memory>
+#include <vector>
 
 #include <napi.h>
 
@@ -43,5 +45,22 @@ class Job : public std::enable_shared_from_this<Job> {
   std::unique_ptr<Napi::Promise::Deferred> deferred_;
   std::unique_ptr<Napi::ObjectReference> callbackError_;  // JS thread only
 };
+
+// predict()'s input copied for a job thread (the JavaScript array may change once the call has
+// returned): raw uint8 pixels or normalised floats, whichever the caller passed.
+struct PixelsCopy {
+  explicit PixelsCopy(const Napi::TypedArray& array);
+  bool raw() const { return !pixels.empty(); }
+  std::vector<uint8_t> pixels;
+  std::vector<float> normalized;
+};
+
+// A job's result made into a JavaScript typed array on the JS thread.
+template <typename Array, typename T>
+Array copyToJs(Napi::Env env, const std::vector<T>& values) {
+  auto array = Array::New(env, values.size());
+  std::memcpy(array.Data(), values.data(), values.size() * sizeof(T));
+  return array;
+}
 
 }  // namespace lenet5::js

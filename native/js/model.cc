@@ -65,13 +65,6 @@ Napi::Object predictionToJs(Napi::Env env, const Napi::Float32Array& logits, con
   return result;
 }
 
-template <typename Array, typename T>
-Array copyToJs(Napi::Env env, const std::vector<T>& values) {
-  auto array = Array::New(env, values.size());
-  std::memcpy(array.Data(), values.data(), values.size() * sizeof(T));
-  return array;
-}
-
 Normalization readNormalization(const Napi::Object& options) {
   return {options.Get("mean").As<Napi::Number>().DoubleValue(), options.Get("std").As<Napi::Number>().DoubleValue()};
 }
@@ -433,21 +426,13 @@ Napi::Value ModelWrap::predict(const Napi::CallbackInfo& info) {
     } catch (const std::exception& error) { deferred.Reject(toJsError(env, describeException(error)).Value()); }
     return deferred.Promise();
   }
-  auto pixels = std::make_shared<std::vector<uint8_t>>();
-  auto normalized = std::make_shared<std::vector<float>>();
-  if (raw) {
-    auto array = info[0].As<Napi::Uint8Array>();
-    pixels->assign(array.Data(), array.Data() + array.ElementLength());
-  } else {
-    auto array = info[0].As<Napi::Float32Array>();
-    normalized->assign(array.Data(), array.Data() + array.ElementLength());
-  }
+  auto copy = std::make_shared<const PixelsCopy>(info[0].As<Napi::TypedArray>());
   return Job::start(env, env.Undefined(), core->cancel, [=](Job&) mutable {
     BusyRelease release(core);
-    if (raw) {
-      input.pixels = pixels->data();
+    if (copy->raw()) {
+      input.pixels = copy->pixels.data();
     } else {
-      input.normalized = normalized->data();
+      input.normalized = copy->normalized.data();
     }
     auto logits = std::make_shared<std::vector<float>>(outputs);
     auto probabilities = std::make_shared<std::vector<float>>(outputs);

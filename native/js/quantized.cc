@@ -97,28 +97,17 @@ Napi::Value QuantizedModelWrap::logits(const Napi::CallbackInfo& info) {
     return deferred.Promise();
   }
   // Larger batches run on a job thread, on a copy of the input.
-  auto pixels = std::make_shared<std::vector<uint8_t>>();
-  auto normalized = std::make_shared<std::vector<float>>();
-  if (raw) {
-    auto array = info[0].As<Napi::Uint8Array>();
-    pixels->assign(array.Data(), array.Data() + values);
-  } else {
-    auto array = info[0].As<Napi::Float32Array>();
-    normalized->assign(array.Data(), array.Data() + values);
-  }
+  auto copy = std::make_shared<const PixelsCopy>(info[0].As<Napi::TypedArray>());
   return Job::start(env, env.Undefined(), std::make_shared<std::atomic<bool>>(false), [=](Job&) {
     engine::int8::Input input;
-    input.pixels = raw ? pixels->data() : nullptr;
+    input.pixels = raw ? copy->pixels.data() : nullptr;
     input.pixelLevels = raw ? levels.data() : nullptr;
-    input.normalized = raw ? nullptr : normalized->data();
+    input.normalized = raw ? nullptr : copy->normalized.data();
     if (!raw) requireFinitePixels(input.normalized, static_cast<int64_t>(values));
     auto result = std::make_shared<std::vector<float>>(outputs);
     network->logits(input, count, at::get_num_threads(), result->data());
-    return std::function<Napi::Value(Napi::Env)>([result](Napi::Env env) {
-      auto array = Napi::Float32Array::New(env, result->size());
-      std::memcpy(array.Data(), result->data(), result->size() * sizeof(float));
-      return array;
-    });
+    return std::function<Napi::Value(Napi::Env)>(
+        [result](Napi::Env env) { return copyToJs<Napi::Float32Array>(env, *result); });
   });
 }
 
