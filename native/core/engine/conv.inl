@@ -1,7 +1,8 @@
 // The two convolutions, per image, each laid out for the 2x2 max-pooling that follows: output
 // pixel (y, x) = (2py + dy, 2px + dx) belongs to pooling phase (dy, dx), and each phase is a plane
-// (conv1) or a block of pixel rows (conv2) of its own, so pooling is an element-wise max of four. The input is split
-// into its four row/column parity phases, where the W outputs of one phase row read W consecutive values.
+// (conv1) or a block of pixel rows (conv2) of its own, so pooling is an element-wise max of four.
+// conv1's input is split into its four row/column parity phases, where the W outputs of one phase
+// row read W consecutive values.
 //
 // conv1: 1x28x28, zero padding 2, 6 filters of 5x5 -> 6 x 4 phases x 14 rows of 16 (14 outputs
 //   and 2 lanes of spill). It runs directly on the input's phase planes (no im2col): an output
@@ -10,19 +11,21 @@
 //   forward   out[6][row] = sum over taps W[6][tap] * in(tap, row) + b     117,600 MAC
 //   backward  from the pooling winners only (at most 1,176 of the 4,704 output gradients are
 //             nonzero): each nonzero g at (y, x) adds g * the 5x5 input window there to its
-//             channel's dW, a kernel row at a time from the zero-padded 32x32 image    <= 29,400 MAC
-//             (no input gradient)
+//             channel's dW, a kernel row at a time from the zero-padded 32x32 image
+//             (<= 29,400 MAC; no input gradient)
 // conv2: 6x14x14, 16 filters of 6x5x5. Forward: a matrix product over the input's im2row rows
 //   (one row of 150 taps per output pixel, pixels in the pooling-phase order; read in place
 //   through two offset tables, not copied) with the 16 output channels along the vector lanes:
-//   100 rows x 16 columns in tiles of 12 vectors on every lane width. Backward: after the max pooling, each channel's
-//   25 pooling cells pass their gradient to one output pixel each, so at most 400 of the output gradient's 1,600 values
-//   are nonzero; the weight and input gradients are summed from those alone, straight from and into the 14x14 planes, a
-//   kernel row (5 taps, padded to whole vectors) at a time. forward   out[100][16] = rows[100][150] . W^T[150][16] + b
-//   240,000 MAC backward  dW[c][ic][ky][:] += g * in[ic][y+ky][x:x+5]   per nonzero g   <= 60,000 MAC
-//             dIn[ic][y+ky][x:x+5] += g * W[c][ic][ky][:]                   <= 60,000 MAC
-//   W^T and the widened W are packed once per call; the padded dW is summed over the call's images
-//   and added to the gradient at its end.
+//   100 rows x 16 columns in tiles of 12 vectors on every lane width. Backward: after the max
+//   pooling, each channel's 25 pooling cells pass their gradient to one output pixel each, so at
+//   most 400 of the output gradient's 1,600 values are nonzero; the weight and input gradients
+//   are summed from those alone, straight from and into the 14x14 planes, a kernel row (5 taps,
+//   padded to whole vectors) at a time.
+//   forward   out[100][16] = rows[100][150] . W^T[150][16] + b                240,000 MAC
+//   backward  dW[c][ic][ky][:] += g * in[ic][y+ky][x:x+5], per nonzero g       <= 60,000 MAC
+//             dIn[ic][y+ky][x:x+5] += g * W[c][ic][ky][:]                      <= 60,000 MAC
+//   W^T and the widened W are packed once per call; the padded dW is summed over the call's
+//   images and added to the gradient at its end.
 
 constexpr int kConv1Row = 16;                   // one phase row of conv1's output, 14 used
 constexpr int kConv1Phase = 14 * kConv1Row;     // a phase plane
@@ -35,6 +38,15 @@ constexpr int kConv2Taps = 6 * 25;
 constexpr int kPool1Size = 6 * 14 * 14;  // conv2's input per image
 // conv2's input gradient: channels 2 floats apart, so rows stored 16 wide never overwrite the next channel.
 constexpr int kPool1GradientChannel = 196 + 2;
+
+// The output pixel (y, x) whose value pooling cell `cell` (cells in rows of `cellsPerRow`) took as
+// its maximum: `which` is the window element, 0-3 row-major, which is also the pooling phase.
+struct Pixel {
+  int y, x;
+};
+constexpr Pixel pooledPixel(int cell, int which, int cellsPerRow) {
+  return {2 * (cell / cellsPerRow) + (which >> 1), 2 * (cell % cellsPerRow) + (which & 1)};
+}
 
 // The image zero-padded to 32x32 and split into its four 16x16 phase planes: padded (R, C) is
 // phases[((R & 1) * 2 + (C & 1)) * 256 + (R / 2) * 16 + C / 2]. The border (phase rows 0 and 15,
@@ -130,8 +142,8 @@ inline void pool1Conv1Backward(const float* dPooled, const float* pooled, const 
     float biasSum = 0;
     auto addWindow = [&](int k, Vec(&acc)[5][kKernelRunVecs]) {
       const int cell = passed[k];
-      const int which = static_cast<int>(winner[c * 196 + cell]);
-      const float* window = padded + (2 * (cell / 14) + (which >> 1)) * 32 + 2 * (cell % 14) + (which & 1);
+      const Pixel pixel = pooledPixel(cell, static_cast<int>(winner[c * 196 + cell]), 14);
+      const float* window = padded + pixel.y * 32 + pixel.x;
       const float gradient = dPooled[c * kPool1GradientChannel + cell];
       const Vec g = splat(gradient);
       biasSum += gradient;
@@ -171,8 +183,8 @@ struct Conv2Offsets {
 constexpr Conv2Offsets conv2Offsets() {
   Conv2Offsets offsets{};
   for (int p = 0; p < kConv2Pixels; ++p) {
-    const int phase = p / kConv2Phase, cell = p % kConv2Phase;
-    offsets.corner[p] = (2 * (cell / 5) + (phase >> 1)) * 14 + 2 * (cell % 5) + (phase & 1);
+    const Pixel pixel = pooledPixel(p % kConv2Phase, p / kConv2Phase, 5);
+    offsets.corner[p] = pixel.y * 14 + pixel.x;
   }
   for (int t = 0; t < kConv2Taps; ++t) offsets.tap[t] = (t / 25) * 196 + (t % 25 / 5) * 14 + t % 5;
   return offsets;
@@ -251,8 +263,8 @@ inline void pool2Conv2Backward(const float* dPooled, const float* pooled, const 
     for (int cell = 0; cell < kConv2Phase; ++cell) {  // branch-free: the test is unpredictable
       const int at = c * kConv2Phase + cell;
       const bool passes = pooled[at] > 0;
-      const int which = static_cast<int>(winner[at]);
-      nonzero[count] = {dPooled[at], c, 2 * (cell / 5) + (which >> 1), 2 * (cell % 5) + (which & 1)};
+      const Pixel pixel = pooledPixel(cell, static_cast<int>(winner[at]), 5);
+      nonzero[count] = {dPooled[at], c, pixel.y, pixel.x};
       count += passes;
       biasSum += passes ? dPooled[at] : 0.0f;
     }

@@ -127,11 +127,3 @@ inline void productDot(int M, int N, int K, const float* A, int lda, const float
     }
   }
 }
-
-inline float rowSum(const float* x, int n) {
-  Vec acc = {};
-  int i = 0;
-  for (; i + kLanes <= n; i += kLanes) acc += load(x + i);
-  if (i < n) acc += loadFirst(x + i, n - i);
-  return laneSum(acc);
-}
