@@ -42,13 +42,17 @@ struct Workspace {
     size = cursor - reinterpret_cast<uintptr_t>(memory);
   }
   // Padding that the kernels read but never write must be zero; conv2's weight is packed as its
-  // forward pass reads it (the backward pass's copy: packWeightsForBackward).
+  // forward pass reads it.
   void prepare(const float* conv2Weight) {
     std::memset(imagePhases, 0, (kInputPhases + kLanes) * sizeof(float));
-    std::memset(paddedImage, 0, (32 * 32 + kKernelRun) * sizeof(float));
     conv2TransposeWeight(conv2Weight, conv2WeightT);
   }
-  void packWeightsForBackward(const float* conv2Weight) { conv2WidenWeight(conv2Weight, conv2WideWeight); }
+  // The same for the backward pass, and its conv2 weight gradient (summed over a call) cleared.
+  void prepareBackward(const float* conv2Weight) {
+    std::memset(paddedImage, 0, (32 * 32 + kKernelRun) * sizeof(float));
+    conv2WidenWeight(conv2Weight, conv2WideWeight);
+    std::memset(dConv2PaddedWeight, 0, kConv2PaddedWeights * sizeof(float));
+  }
   float *image, *imagePhases, *paddedImage, *conv1, *pool1, *conv2WeightT, *conv2, *features, *hidden1, *hidden2,
       *logits;
   float *dFeatures, *dHidden1, *dHidden2, *conv2WideWeight, *dConv2PaddedWeight, *dPool1;
@@ -133,8 +137,7 @@ inline double trainImages(const float* params, float* gradients, int classes, co
   const Weights w(params, layout);
   Workspace ws(memory, classes);
   ws.prepare(w.conv2);
-  ws.packWeightsForBackward(w.conv2);
-  std::memset(ws.dConv2PaddedWeight, 0, kConv2PaddedWeights * sizeof(float));
+  ws.prepareBackward(w.conv2);
   double loss = 0;
   for (int64_t first = begin; first < end; first += kBlockImages) {
     const int n = static_cast<int>(std::min<int64_t>(kBlockImages, end - first));
