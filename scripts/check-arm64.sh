@@ -15,7 +15,8 @@
 #      checked for NEON multiply-adds in the machine code
 #   5. the unit tests on arm64 against each build: model, engine (against LibTorch), pth (Python
 #      on x86-64 reads what arm64 Node wrote, and the reverse), idx
-# ARM64_TESTS="test/x.test.ts ..." runs other test files; ARM64_LIBTORCH="2.x" or "1.13" one build;
+# ARM64_TESTS="test/x.test.ts ..." runs other test files, ARM64_TEST_NAMES="pattern" only the tests whose
+# names match (vitest -t); ARM64_LIBTORCH="2.x" or "1.13" one build;
 # ARM64_QEMU=/path/to/qemu-aarch64 (version 8 or newer) skips the download.
 # Needs root or sudo (apt, binfmt_misc) and the package registries.
 set -euo pipefail
@@ -33,6 +34,8 @@ ARM=build/arm64
 ROOT="$PWD/$ARM/root"
 NODE_VERSION=20.20.2
 read -r -a TESTS <<<"${ARM64_TESTS:-test/model.test.ts test/engine.test.ts test/pth.test.ts test/idx.test.ts}"
+NAMES=()
+[ -n "${ARM64_TEST_NAMES:-}" ] && NAMES=(-t "$ARM64_TEST_NAMES")
 read -r -a LIBTORCHES <<<"${ARM64_LIBTORCH:-2.x 1.13}"
 wants() { [[ " ${LIBTORCHES[*]} " == *" $1 "* ]]; }
 
@@ -217,7 +220,7 @@ build() { # LIBTORCH folder, output folder
 }
 run_tests() { # addon, label
   log "tests on arm64 with $2: ${TESTS[*]}"
-  LENET5_ADDON="$1" LENET5_ARM64_NODE="$ARM_NODE" npx vitest run --config vitest.arm64.config.ts "${TESTS[@]}"
+  LENET5_ADDON="$1" LENET5_ARM64_NODE="$ARM_NODE" npx vitest run --config vitest.arm64.config.ts "${NAMES[@]}" "${TESTS[@]}"
 }
 for libtorch in "${LIBTORCHES[@]}"; do
   case "$libtorch" in
