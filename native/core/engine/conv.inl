@@ -227,17 +227,24 @@ inline void conv2Forward(const float* in, const float* weightT, const float* bia
 
 // conv2's weight gradient as padded kernel rows.
 constexpr int kConv2PaddedWeights = 16 * 30 * kKernelRun;  // [16][6 ic x 5 ky][kKernelRun]
-// A kernel row placed at columns 16-20 of 32 zeros, so that one unaligned load of 16 from
-// 16 - x puts its taps at columns x..x+4 of an input row (and zeros around them).
-constexpr int kConv2Wide = 32;
-constexpr int kConv2WideWeights = 16 * 30 * kConv2Wide;
+// conv2's weight for the input gradient, widened: kernel row (c, ic, ky) at the start of slot
+// (ky, c, ic) + 1 of 16 floats, slot 0 zero, so that one unaligned load of 16 from 16 - x puts its
+// 5 taps at columns x..x+4 of an input row (x <= 9) and zeros around them (slots of 16 are the
+// least that keeps a neighbour's taps out). Kernel row ky's 96 slots (6 KB) are read together.
+constexpr int kConv2Wide = 16;
+constexpr int kConv2WideWeights = (16 * 30 + 1) * kConv2Wide;
 constexpr int kInputRowVecs = 16 / kLanes;  // a 14-wide input row and 2 lanes of spill
 
 // W[16][6][5][5] -> the widened rows.
 inline void conv2WidenWeight(const float* weight, float* wide) {
   std::memset(wide, 0, kConv2WideWeights * sizeof(float));
-  for (int row = 0; row < 16 * 30; ++row) {
-    for (int kx = 0; kx < 5; ++kx) wide[row * kConv2Wide + 16 + kx] = weight[row * 5 + kx];
+  for (int c = 0; c < 16; ++c) {
+    for (int ic = 0; ic < 6; ++ic) {
+      for (int ky = 0; ky < 5; ++ky) {
+        const int slot = (ky * 16 + c) * 6 + ic + 1;
+        for (int kx = 0; kx < 5; ++kx) wide[slot * kConv2Wide + kx] = weight[((c * 6 + ic) * 5 + ky) * 5 + kx];
+      }
+    }
   }
 }
 
@@ -302,9 +309,9 @@ inline void pool2Conv2Backward(const float* dPooled, const float* pooled, const 
     }
   }
 
-  // Input gradient, row Y of several input channels at a time, summed in registers and stored
-  // once: it collects, from every nonzero at output row y = Y - ky, g * W[c][ic][ky] at columns
-  // x..x+4.
+  // Input gradient: for each kernel row ky (so that one ky's weights, 6 KB, stay in L1), each input
+  // row Y of several input channels is summed in registers from every nonzero at output row
+  // y = Y - ky (g * W[c][ic][ky] at columns x..x+4) onto what earlier kernel rows left there.
   int rowStart[11] = {};
   for (int k = 0; k < count; ++k) ++rowStart[nonzero[k].y + 1];
   for (int y = 0; y < 10; ++y) rowStart[y + 1] += rowStart[y];
@@ -313,23 +320,28 @@ inline void pool2Conv2Backward(const float* dPooled, const float* pooled, const 
   std::memcpy(next, rowStart, sizeof(next));
   for (int k = 0; k < count; ++k) byRow[next[nonzero[k].y]++] = nonzero[k];
   constexpr int kChannelsAtOnce = kInputRowVecs >= 4 ? 3 : 6;  // 12 or more independent sums
-  for (int first = 0; first < 6; first += kChannelsAtOnce) {
-    for (int row = 0; row < 14; ++row) {
-      Vec acc[kChannelsAtOnce][kInputRowVecs] = {};
-      for (int ky = 0; ky < 5; ++ky) {
-        const int y = row - ky;
-        if (y < 0 || y > 9) continue;
+  for (int ky = 0; ky < 5; ++ky) {
+    for (int first = 0; first < 6; first += kChannelsAtOnce) {
+      for (int y = 0; y < 10; ++y) {
+        const int row = y + ky;
+        const bool firstTouch = ky == 0 || y == 9;  // rows 0-9 first at ky 0, row 9 + ky first at ky
+        Vec acc[kChannelsAtOnce][kInputRowVecs];
+        for (int i = 0; i < kChannelsAtOnce; ++i) {
+          for (int v = 0; v < kInputRowVecs; ++v)
+            acc[i][v] =
+                firstTouch ? splat(0.0f) : load(dIn + (first + i) * kPool1GradientChannel + row * 14 + v * kLanes);
+        }
         for (int k = rowStart[y]; k < rowStart[y + 1]; ++k) {
           const Vec g = splat(byRow[k].gradient);
-          const float* taps = wideWeight + ((byRow[k].channel * 6 + first) * 5 + ky) * kConv2Wide + 16 - byRow[k].x;
+          const float* taps = wideWeight + ((ky * 16 + byRow[k].channel) * 6 + first) * kConv2Wide + 16 - byRow[k].x;
           for (int i = 0; i < kChannelsAtOnce; ++i) {
-            for (int v = 0; v < kInputRowVecs; ++v) acc[i][v] += g * load(taps + i * 5 * kConv2Wide + v * kLanes);
+            for (int v = 0; v < kInputRowVecs; ++v) acc[i][v] += g * load(taps + i * kConv2Wide + v * kLanes);
           }
         }
-      }
-      for (int i = 0; i < kChannelsAtOnce; ++i) {
-        for (int v = 0; v < kInputRowVecs; ++v)
-          store(dIn + (first + i) * kPool1GradientChannel + row * 14 + v * kLanes, acc[i][v]);
+        for (int i = 0; i < kChannelsAtOnce; ++i) {
+          for (int v = 0; v < kInputRowVecs; ++v)
+            store(dIn + (first + i) * kPool1GradientChannel + row * 14 + v * kLanes, acc[i][v]);
+        }
       }
     }
   }
