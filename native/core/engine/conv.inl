@@ -235,6 +235,36 @@ constexpr int kConv2Wide = 16;
 constexpr int kConv2WideWeights = (16 * 30 + 1) * kConv2Wide;
 constexpr int kInputRowVecs = 16 / kLanes;  // a 14-wide input row and 2 lanes of spill
 
+// The vectors of an input row that a kernel row placed at column x (0-9) covers, x..x+4: from
+// x / kLanes to (x + 4) / kLanes. Each distinct (first, last) pair is a span; 3 spans on 8 and on
+// 4 lanes, 1 on 16.
+constexpr int kRowSpans = kLanes == 16 ? 1 : 3;
+constexpr int rowSpanOf(int x) {
+  const int first = x / kLanes;
+  return kLanes == 8 ? first + (x + 4) / kLanes : kLanes == 4 ? first : 0;
+}
+constexpr int kRowSpanOf[10] = {rowSpanOf(0), rowSpanOf(1), rowSpanOf(2), rowSpanOf(3), rowSpanOf(4),
+                                rowSpanOf(5), rowSpanOf(6), rowSpanOf(7), rowSpanOf(8), rowSpanOf(9)};
+// Span s's first and last vector (the x of the first column with span s gives them).
+constexpr int spanFirst(int span) {
+  int x = 0;
+  while (rowSpanOf(x) != span) ++x;
+  return x / kLanes;
+}
+constexpr int spanLast(int span) {
+  int x = 0;
+  while (rowSpanOf(x) != span) ++x;
+  return (x + 4) / kLanes;
+}
+constexpr int kRowSpanFirst[3] = {spanFirst(0), kRowSpans > 1 ? spanFirst(1) : 0, kRowSpans > 2 ? spanFirst(2) : 0};
+constexpr int kRowSpanLast[3] = {spanLast(0), kRowSpans > 1 ? spanLast(1) : 0, kRowSpans > 2 ? spanLast(2) : 0};
+template <typename Body>
+inline void forEachRowSpan(Body body) {
+  body(std::integral_constant<int, 0>{});
+  if constexpr (kRowSpans > 1) body(std::integral_constant<int, 1>{});
+  if constexpr (kRowSpans > 2) body(std::integral_constant<int, 2>{});
+}
+
 // W[16][6][5][5] -> the widened rows.
 inline void conv2WidenWeight(const float* weight, float* wide) {
   std::memset(wide, 0, kConv2WideWeights * sizeof(float));
@@ -311,17 +341,27 @@ inline void pool2Conv2Backward(const float* dPooled, const float* pooled, const 
 
   // Input gradient: for each kernel row ky (so that one ky's weights, 6 KB, stay in L1), each input
   // row Y of several input channels is summed in registers from every nonzero at output row
-  // y = Y - ky (g * W[c][ic][ky] at columns x..x+4) onto what earlier kernel rows left there.
-  int rowStart[11] = {};
-  for (int k = 0; k < count; ++k) ++rowStart[nonzero[k].y + 1];
-  for (int y = 0; y < 10; ++y) rowStart[y + 1] += rowStart[y];
-  Nonzero byRow[16 * kConv2Phase];
-  int next[10];
-  std::memcpy(next, rowStart, sizeof(next));
-  for (int k = 0; k < count; ++k) byRow[next[nonzero[k].y]++] = nonzero[k];
+  // y = Y - ky (g * W[c][ic][ky] at columns x..x+4) onto what earlier kernel rows left there, with
+  // multiply-adds only on the row's vectors that columns x..x+4 fall in: the nonzeros are sorted
+  // by output row and by that span.
+  struct Tap {
+    float gradient;
+    int offset;  // of the nonzero's widened kernel row in kernel row 0's slots, minus x
+  };
+  int bucketStart[10 * kRowSpans + 1] = {};
+  for (int k = 0; k < count; ++k) ++bucketStart[nonzero[k].y * kRowSpans + kRowSpanOf[nonzero[k].x] + 1];
+  for (int b = 0; b < 10 * kRowSpans; ++b) bucketStart[b + 1] += bucketStart[b];
+  Tap sorted[16 * kConv2Phase];
+  int next[10 * kRowSpans];
+  std::memcpy(next, bucketStart, sizeof(next));
+  for (int k = 0; k < count; ++k) {
+    sorted[next[nonzero[k].y * kRowSpans + kRowSpanOf[nonzero[k].x]]++] = {
+        nonzero[k].gradient, nonzero[k].channel * 6 * kConv2Wide + 16 - nonzero[k].x};
+  }
   constexpr int kChannelsAtOnce = kInputRowVecs >= 4 ? 3 : 6;  // 12 or more independent sums
   for (int ky = 0; ky < 5; ++ky) {
     for (int first = 0; first < 6; first += kChannelsAtOnce) {
+      const float* weights = wideWeight + (ky * 16 * 6 + first) * kConv2Wide;
       for (int y = 0; y < 10; ++y) {
         const int row = y + ky;
         const bool firstTouch = ky == 0 || y == 9;  // rows 0-9 first at ky 0, row 9 + ky first at ky
@@ -331,13 +371,17 @@ inline void pool2Conv2Backward(const float* dPooled, const float* pooled, const 
             acc[i][v] =
                 firstTouch ? splat(0.0f) : load(dIn + (first + i) * kPool1GradientChannel + row * 14 + v * kLanes);
         }
-        for (int k = rowStart[y]; k < rowStart[y + 1]; ++k) {
-          const Vec g = splat(byRow[k].gradient);
-          const float* taps = wideWeight + ((ky * 16 + byRow[k].channel) * 6 + first) * kConv2Wide + 16 - byRow[k].x;
-          for (int i = 0; i < kChannelsAtOnce; ++i) {
-            for (int v = 0; v < kInputRowVecs; ++v) acc[i][v] += g * load(taps + i * kConv2Wide + v * kLanes);
+        forEachRowSpan([&](auto span) {
+          constexpr int kFirst = kRowSpanFirst[span], kLast = kRowSpanLast[span];
+          const int bucket = y * kRowSpans + span;
+          for (int k = bucketStart[bucket]; k < bucketStart[bucket + 1]; ++k) {
+            const Vec g = splat(sorted[k].gradient);
+            const float* taps = weights + sorted[k].offset;
+            for (int i = 0; i < kChannelsAtOnce; ++i) {
+              for (int v = kFirst; v <= kLast; ++v) acc[i][v] += g * load(taps + i * kConv2Wide + v * kLanes);
+            }
           }
-        }
+        });
         for (int i = 0; i < kChannelsAtOnce; ++i) {
           for (int v = 0; v < kInputRowVecs; ++v)
             store(dIn + (first + i) * kPool1GradientChannel + row * 14 + v * kLanes, acc[i][v]);
