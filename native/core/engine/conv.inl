@@ -310,12 +310,13 @@ inline void pool2Conv2Backward(const float* dPooled, const float* pooled, const 
   channelStart[16] = count;
 
   // Weight gradient: each nonzero adds g * in[ic][y + ky][x .. x + 4] to row (ic, ky) of its
-  // channel's kernel, two input channels (10 or more independent sums) at a time.
+  // channel's kernel, kWeightChannels input channels (15 or more independent sums) at a time.
+  constexpr int kWeightChannels = kKernelRunVecs == 1 ? 3 : 2;
   for (int c = 0; c < 16; ++c) {
     float* dWeight = dPaddedWeight + c * 30 * kKernelRun;
-    for (int ic = 0; ic < 6; ic += 2) {
-      Vec acc[2][5][kKernelRunVecs];
-      for (int i = 0; i < 2; ++i) {
+    for (int ic = 0; ic < 6; ic += kWeightChannels) {
+      Vec acc[kWeightChannels][5][kKernelRunVecs];
+      for (int i = 0; i < kWeightChannels; ++i) {
         for (int ky = 0; ky < 5; ++ky) {
           for (int v = 0; v < kKernelRunVecs; ++v)
             acc[i][ky][v] = load(dWeight + ((ic + i) * 5 + ky) * kKernelRun + v * kLanes);
@@ -324,13 +325,13 @@ inline void pool2Conv2Backward(const float* dPooled, const float* pooled, const 
       for (int k = channelStart[c]; k < channelStart[c + 1]; ++k) {
         const Vec g = splat(nonzero[k].gradient);
         const float* window = in + ic * 196 + nonzero[k].y * 14 + nonzero[k].x;
-        for (int i = 0; i < 2; ++i) {
+        for (int i = 0; i < kWeightChannels; ++i) {
           for (int ky = 0; ky < 5; ++ky) {
             for (int v = 0; v < kKernelRunVecs; ++v) acc[i][ky][v] += g * load(window + i * 196 + ky * 14 + v * kLanes);
           }
         }
       }
-      for (int i = 0; i < 2; ++i) {
+      for (int i = 0; i < kWeightChannels; ++i) {
         for (int ky = 0; ky < 5; ++ky) {
           for (int v = 0; v < kKernelRunVecs; ++v)
             store(dWeight + ((ic + i) * 5 + ky) * kKernelRun + v * kLanes, acc[i][ky][v]);
