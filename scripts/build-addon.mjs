@@ -35,7 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { checkBuildTools, describeLibtorch, findLibtorch, retryCommand } from './find-libtorch.mjs';
 import { makeTemp, removeAbandonedTemps, say, sha256OfFile, withLock } from './libtorch/cache.mjs';
 import { fittingPrebuilt, sourcesHash } from './libtorch/prebuilt.mjs';
-import { cacheRoot, libtorchDamage, provisionLibtorch } from './libtorch/pypi.mjs';
+import { cacheRoot, libtorchDamage, librariesOnly, provisionLibtorch } from './libtorch/pypi.mjs';
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const buildDir = join(packageRoot, 'build/cmake');
@@ -106,9 +106,9 @@ function fingerprint(addon) {
  * Compiles into build/cmake/Release with cmake-js, or with node-gyp (scripts/build-gyp.mjs, into
  * build/Release, then copied) where cmake is missing; without blocking the event loop, so that the
  * cache lock stays fresh meanwhile.
+ * @param {'cmake-js' | 'node-gyp'} tool
  */
-async function compile() {
-  const tool = checkBuildTools('before compiling');
+async function compile(tool) {
   const args =
     tool === 'cmake-js'
       ? [join(dirname(createRequire(import.meta.url).resolve('cmake-js/package.json')), 'bin/cmake-js'), 'compile', '--out', 'build/cmake']
@@ -223,17 +223,20 @@ async function reuseOrCompile(key, libtorch, force) {
 
 /**
  * Compares the cached LibTorch's files with the SHA-256 recorded when it was fetched, and fetches it
- * again when they differ. The resolver compares sizes only (it runs often, and hashing 500 MB takes
- * seconds); a compile links against the libraries, so it checks them whole first, rather than fail
- * after a minute with a linker message that blames the compiler.
+ * again when they differ, or when it was fetched without its headers (for a prebuilt addon). The
+ * resolver compares sizes only (it runs often, and hashing 500 MB takes seconds); a compile links
+ * against the libraries, so it checks them whole first, rather than fail after a minute with a
+ * linker message that blames the compiler.
  * @param {string} dir
  */
 async function checkLibtorchContents(dir) {
-  const damage = libtorchDamage(dir, true);
+  const damage =
+    libtorchDamage(dir, true) ??
+    (librariesOnly(dir) ? 'it holds the libraries only (fetched for the prebuilt addon), without the headers a compile needs' : undefined);
   if (!damage) return;
   if (process.env.LENET5_LIBTORCH_DOWNLOAD === '0') {
     throw new Error(
-      `The cached LibTorch ${dir} is damaged: ${damage}.\n` +
+      `The cached LibTorch ${dir} cannot be compiled against: ${damage}.\n` +
         'LENET5_LIBTORCH_DOWNLOAD=0 forbids fetching it again: allow it, or remove that folder and provide a LibTorch another way (LIBTORCH, LENET5_PYTHON).',
     );
   }
@@ -247,6 +250,8 @@ async function checkLibtorchContents(dir) {
  * @param {ReturnType<typeof findLibtorch>} libtorch
  */
 async function compileHere(libtorch) {
+  // Before anything is fetched for it: a compile this machine cannot do must not download first.
+  const tool = checkBuildTools('before compiling');
   if (libtorch.source === 'pypi') await checkLibtorchContents(libtorch.root);
   const record = readRecord(recordPath);
   const kept = join(packageRoot, 'build/previous-addon');
@@ -260,7 +265,7 @@ async function compileHere(libtorch) {
   const sameLibtorch = record && JSON.stringify(record.libtorch) === JSON.stringify(libtorchIdentity(libtorch));
   if (!sameLibtorch) rmSync(buildDir, { recursive: true, force: true });
   try {
-    await compile();
+    await compile(tool);
     // A compiled addon finds LibTorch through the path recorded at build time: a prebuilt's link is stale now.
     rmSync(join(dirname(addonPath), LIBTORCH_LINK), { force: true });
   } catch (error) {

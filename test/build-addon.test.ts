@@ -298,7 +298,7 @@ describe('the prebuilt addon', () => {
     expect(readFileSync(addonOf(pkg)).equals(readFileSync(builtAddon))).toBe(true);
   });
 
-  it('lets a machine without cmake or a compiler fetch LibTorch, since nothing will be compiled', () => {
+  it('lets a machine without cmake or a compiler fetch LibTorch, its libraries only, since nothing will be compiled', () => {
     const noTools = join(dir, 'prebuilt-no-tools-bin');
     mkdirSync(noTools);
     const pkg = withPrebuilt(installedPackage('prebuilt-no-tools'));
@@ -309,6 +309,35 @@ describe('the prebuilt addon', () => {
       LENET5_PYTHON: writeFakePython(join(dir, 'python-prebuilt'), 'not a wheel'),
     });
     expect(result.log).not.toContain('the addon has to be compiled on this machine');
-    expect(result.log).toContain('fetching LibTorch');
+    expect(result.log).toMatch(/fetching LibTorch .*; its libraries only, as the prebuilt addon needs no headers/);
+  });
+
+  it("serves from a LibTorch fetched without headers, whose folder a compile fetches again with them; the addon's key is the same either way", () => {
+    const cache = writeLibtorchCache(join(dir, 'cache-libraries-only'), { headers: false });
+    const libtorch = join(cache, libtorchName);
+    const pkg = withPrebuilt(installedPackage('prebuilt-libraries-only'));
+    const served = build(pkg, cache, [], pypiOnly);
+    expect(served.status, served.log).toBe(0);
+    expect(served.log).toContain('using the prebuilt addon');
+
+    const forbidden = build(pkg, cache, ['--force'], { ...pypiOnly, LENET5_PREBUILT: '0', LENET5_LIBTORCH_DOWNLOAD: '0' });
+    expect(forbidden.status).toBe(1);
+    expect(forbidden.log).toContain(
+      `The cached LibTorch ${libtorch} cannot be compiled against: it holds the libraries only (fetched for the prebuilt addon), without the headers a compile needs.`,
+    );
+    const completed = build(pkg, cache, ['--force'], {
+      ...pypiOnly,
+      LENET5_PREBUILT: '0',
+      LENET5_PYTHON: writeFakePython(join(dir, 'python-libraries-only'), 'not a wheel'),
+    });
+    expect(completed.log).toContain(
+      `the cached LibTorch ${libtorch} holds its libraries only (fetched for the prebuilt addon), and compiling needs its headers too. Fetching it again with them.`,
+    );
+    expect(completed.log).not.toContain('its libraries only, as the prebuilt addon needs no headers');
+    expect(completed.log).not.toContain('fake cmake-js: compiled');
+
+    // The folder as a full fetch leaves it: the addon already there still matches its key.
+    writeLibtorchCache(cache);
+    expect(build(pkg, cache, [], pypiOnly).log).toContain('the addon is up to date');
   });
 });

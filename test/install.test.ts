@@ -1,14 +1,16 @@
 // A user's install, end to end: the package as `npm pack` makes it (its prepack step builds the
 // prebuilt addon, scripts/prebuild.mjs), installed into an empty project with an empty LibTorch
 // cache and the PyPI fetch forced (as on a machine with no LibTorch), uses the prebuilt addon and
-// trains an epoch from a Node script; a second project then compiles the addon from source
-// (LENET5_PREBUILT=0) against the cached LibTorch without fetching it. Slow (a 550 MB download and
-// one addon build, two with the prebuilt's), so not in test:unit.
+// trains an epoch from a Node script, having fetched LibTorch's libraries only; a second project
+// then compiles the addon from source (LENET5_PREBUILT=0), which fetches the cached LibTorch again
+// with its headers. Slow (a 550 MB download and one addon build, two with the prebuilt's), so not
+// in test:unit.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { root, tempDir } from './helpers.js';
+import { libtorchName } from './libtorch-fixtures.js';
 
 // Under qemu (npm run check:arm64) the epoch alone takes about 11 minutes.
 const INSTALL_TIMEOUT = (process.env.LENET5_TEST_EMULATED ? 60 : 20) * 60_000;
@@ -62,10 +64,15 @@ describe('npm install into an empty project', () => {
     () => {
       const first = installInto('first');
       console.log(`first install: ${first.seconds.toFixed(0)} s`);
-      expect(first.log).toMatch(new RegExp(`fetching LibTorch 2\\.\\d+\\.\\d+ \\(CPU, linux-${process.arch}\\) from PyPI`));
+      expect(first.log).toMatch(
+        new RegExp(
+          `fetching LibTorch 2\\.\\d+\\.\\d+ \\(CPU, linux-${process.arch}\\) from PyPI.*; its libraries only, as the prebuilt addon needs no headers`,
+        ),
+      );
       expect(first.log).toMatch(/SHA-256 of each wheel checked/);
       expect(readdirSync(cache).filter((name) => name.startsWith('.tmp-'))).toEqual([]);
       expect(first.log).toMatch(/using the prebuilt addon \(built on .*\): nothing to compile/);
+      expect(readdirSync(join(cache, libtorchName))).toEqual(['lenet5-libtorch.json', 'lib']);
 
       const installed = join(first.dir, 'node_modules/lenet5-libtorch');
       expect(filesUnder(join(installed, 'build'))).toEqual(['cmake/Release/lenet5_native.json', 'cmake/Release/lenet5_native.node']);
@@ -96,8 +103,9 @@ console.log(JSON.stringify({ accuracy, libtorchSource, libtorchDir }));`,
 
       const second = installInto('second', { LENET5_PREBUILT: '0' });
       console.log(`second install (compiled): ${second.seconds.toFixed(0)} s`);
-      expect(second.log).not.toMatch(/fetching LibTorch/);
       expect(second.log).toContain('not using a prebuilt addon: LENET5_PREBUILT=0 asks for a compile');
+      expect(second.log).toContain('holds its libraries only (fetched for the prebuilt addon), and compiling needs its headers too.');
+      expect(existsSync(join(cache, libtorchName, 'include/torch/csrc/api/include/torch/torch.h'))).toBe(true);
       expect(second.log).toMatch(/built the addon in \d+ s/);
       const info = JSON.parse(
         execFileSync(process.execPath, [join(second.dir, 'node_modules/.bin/lenet5'), 'info', '--json'], { env, encoding: 'utf8' }),

@@ -15,20 +15,26 @@ export const libtorchName = `libtorch-${pins.version}-linux-${process.arch}-cpu`
 
 /**
  * Makes `cache` hold a complete PyPI LibTorch folder as the fetch leaves it: a stand-in header and
- * library (`lib/libc10.so`, 17 bytes), and the manifest that records their sizes and SHA-256.
+ * library (`lib/libc10.so`, 17 bytes), and the manifest that records their sizes and SHA-256; with
+ * `headers: false`, as a fetch for the prebuilt addon leaves it (the library only).
  */
-export function writeLibtorchCache(cache: string): string {
+export function writeLibtorchCache(cache: string, { headers = true } = {}): string {
   const libtorch = join(cache, libtorchName);
   const files: Record<string, { size: number; sha256: string }> = {};
   for (const [file, text] of [
-    ['include/torch/csrc/api/include/torch/torch.h', '#pragma once\n'],
+    ...(headers
+      ? [
+          ['include/torch/csrc/api/include/torch/torch.h', '#pragma once\n'],
+          ['include/torch/csrc/api/include/torch/all.h', '#error "C++20 or later compiler required"\n'],
+        ]
+      : []),
     ['lib/libc10.so', 'ELF and then some'],
   ]) {
     mkdirSync(dirname(join(libtorch, file)), { recursive: true });
     writeFileSync(join(libtorch, file), text);
     files[file] = { size: text.length, sha256: createHash('sha256').update(text).digest('hex') };
   }
-  writeFileSync(join(libtorch, 'lenet5-libtorch.json'), JSON.stringify({ version: pins.version, cxx11Abi: true, files }));
+  writeFileSync(join(libtorch, 'lenet5-libtorch.json'), JSON.stringify({ version: pins.version, cxx11Abi: true, headers, files }));
   return cache;
 }
 
