@@ -72,18 +72,16 @@ function readRecord(path) {
 const LOAD_TEST_TIMEOUT_MS = 120_000;
 
 /**
- * What is wrong with the addon at `path` against its record, or undefined when it is the file that
- * was built (size and SHA-256) and loads in a child process. The child takes the crash (a Bus
- * error from a truncated library, a missing symbol) so that this process can say what happened.
- * @param {string} path @param {{ size?: number, sha256?: string } | undefined} record
+ * Why the addon at `path` does not load, or undefined when it does, loaded in a child process that
+ * takes the crash (a Bus error from a truncated library) so that this process can say what
+ * happened. Every symbol is bound at load (RTLD_NOW): an addon compiled against the headers of
+ * another LibTorch than the libraries it finds fails here with the missing symbol named, instead of
+ * at its first call with "symbol lookup error" (exit 127).
+ * @param {string} path
  */
-function addonDamage(path, record) {
-  if (!existsSync(path)) return 'it is not there';
-  if (!record?.sha256) return 'its record has no size and SHA-256 (built by an older lenet5-libtorch)';
-  const size = statSync(path).size;
-  if (size !== record.size) return `it has ${size} bytes, expected ${record.size}`;
-  if (sha256OfFile(path) !== record.sha256) return 'it has changed since it was built (its SHA-256 differs)';
-  const child = spawnSync(process.execPath, ['-e', 'process.dlopen({ exports: {} }, process.argv[1])', path], {
+function loadFailure(path) {
+  const load = 'process.dlopen({ exports: {} }, process.argv[1], require("node:os").constants.dlopen.RTLD_NOW)';
+  const child = spawnSync(process.execPath, ['-e', load, path], {
     encoding: 'utf8',
     stdio: ['ignore', 'ignore', 'pipe'],
     timeout: LOAD_TEST_TIMEOUT_MS,
@@ -94,7 +92,39 @@ function addonDamage(path, record) {
     .split('\n')
     .find((line) => /error/i.test(line))
     ?.trim();
-  return `it does not load (${reason}${message ? `: ${message}` : ''})`;
+  return `${reason}${message ? `: ${message}` : ''}`;
+}
+
+/**
+ * What is wrong with the addon at `path` against its record, or undefined when it is the file that
+ * was built (size and SHA-256) and loads (loadFailure).
+ * @param {string} path @param {{ size?: number, sha256?: string } | undefined} record
+ */
+function addonDamage(path, record) {
+  if (!existsSync(path)) return 'it is not there';
+  if (!record?.sha256) return 'its record has no size and SHA-256 (built by an older lenet5-libtorch)';
+  const size = statSync(path).size;
+  if (size !== record.size) return `it has ${size} bytes, expected ${record.size}`;
+  if (sha256OfFile(path) !== record.sha256) return 'it has changed since it was built (its SHA-256 differs)';
+  const failure = loadFailure(path);
+  return failure && `it does not load (${failure})`;
+}
+
+/**
+ * Throws when the addon just compiled does not load: with an undefined symbol, the usual cause is a
+ * LIBTORCH whose headers and libraries come from different LibTorch builds (the compile reads one,
+ * the loader the other), so both are named.
+ * @param {ReturnType<typeof findLibtorch>} libtorch
+ */
+function checkCompiledAddonLoads(libtorch) {
+  const failure = loadFailure(addonPath);
+  if (!failure) return;
+  const mismatch = /undefined symbol/.test(failure)
+    ? `\nIts headers (${libtorch.includeDirs[0]}, LibTorch ${libtorch.version}) declare a symbol its libraries (${libtorch.libDir}) lack: ` +
+      'they look like parts of different LibTorch builds. Point LIBTORCH at one unpacked LibTorch whose include/ and lib/ belong together ' +
+      '(or unset it to let the install fetch one).'
+    : '';
+  throw new Error(`The addon compiled against ${describeLibtorch(libtorch)} does not load (${failure}).${mismatch}`);
 }
 
 /** @param {string} addon @returns {{ size: number, sha256: string }} */
@@ -244,9 +274,9 @@ async function checkLibtorchContents(dir) {
 }
 
 /**
- * Compiles into build/cmake. The addon already there is set aside first and put back when the
- * compile fails (cmake-js deletes the build folder to "try a full rebuild"), so a failed
- * `lenet5 build --force` leaves the working addon in place.
+ * Compiles into build/cmake, then load-tests the result. The addon already there is set aside first
+ * and put back when the compile or the load test fails (cmake-js deletes the build folder to "try a
+ * full rebuild"), so a failed `lenet5 build --force` leaves the working addon in place.
  * @param {ReturnType<typeof findLibtorch>} libtorch
  */
 async function compileHere(libtorch) {
@@ -266,6 +296,7 @@ async function compileHere(libtorch) {
   if (!sameLibtorch) rmSync(buildDir, { recursive: true, force: true });
   try {
     await compile(tool);
+    checkCompiledAddonLoads(libtorch);
     // A compiled addon finds LibTorch through the path recorded at build time: a prebuilt's link is stale now.
     rmSync(join(dirname(addonPath), LIBTORCH_LINK), { force: true });
   } catch (error) {
@@ -273,6 +304,8 @@ async function compileHere(libtorch) {
       copyAtomically(join(kept, 'lenet5_native.node'), addonPath);
       copyAtomically(join(kept, 'lenet5_native.json'), recordPath);
       /** @type {Error} */ (error).message += `\nThe addon that was there before is kept: ${addonPath}.`;
+    } else {
+      rmSync(addonPath, { force: true }); // one that does not load must not be found by the next run
     }
     throw error;
   } finally {

@@ -2,7 +2,7 @@
 // folder (so it shares addons through the cache) with a LibTorch folder that has only the files the
 // resolver reads, and a stand-in cmake-js that "compiles" by copying this checkout's built addon.
 // The real compile runs in install.test.ts.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,7 +50,7 @@ if (process.env.FAKE_COMPILE_FAIL) {
   process.exit(1);
 }
 mkdirSync('build/cmake/Release', { recursive: true });
-cpSync(${JSON.stringify(builtAddon)}, 'build/cmake/Release/lenet5_native.node');
+cpSync(process.env.FAKE_COMPILE_OUTPUT || ${JSON.stringify(builtAddon)}, 'build/cmake/Release/lenet5_native.node');
 console.error('fake cmake-js: compiled');
 `,
   );
@@ -205,6 +205,46 @@ console.error('fake node-gyp: ' + process.argv.slice(2).join(' '));
     expect(result.log).toMatch(/built the addon in \d+ s \(node-gyp\)/);
     expect(result.log).not.toContain('fake cmake-js: compiled');
     expect(readFileSync(addonOf(pkg)).equals(readFileSync(builtAddon))).toBe(true);
+  });
+});
+
+describe('the compiled addon', () => {
+  it('is load-tested with every symbol bound: headers and libraries of different LibTorch builds fail the build, both named', () => {
+    // What a compile against LibTorch 1.13's headers leaves when LIBTORCH's lib/ holds 2.x's: an addon
+    // that loads lazily (so today's load test passes it) and calls a symbol those libraries lack.
+    const source = join(dir, 'other-headers.c');
+    writeFileSync(
+      source,
+      `typedef void *napi_env;
+typedef void *napi_value;
+void lenet5_symbol_of_other_headers(void);
+napi_value napi_register_module_v1(napi_env env, napi_value exports) {
+  if (!env) lenet5_symbol_of_other_headers();
+  return exports;
+}
+`,
+    );
+    const stub = join(dir, 'other-headers.node');
+    execFileSync('cc', ['-shared', '-fPIC', '-o', stub, source]);
+    const mixed = join(dir, 'libtorch-mixed');
+    mkdirSync(join(mixed, 'include/torch/csrc/api/include/torch'), { recursive: true });
+    mkdirSync(join(mixed, 'lib'));
+    writeFileSync(
+      join(mixed, 'include/torch/csrc/api/include/torch/version.h'),
+      '#define TORCH_VERSION_MAJOR 1\n#define TORCH_VERSION_MINOR 13\n#define TORCH_VERSION_PATCH 1\n',
+    );
+    const pkg = installedPackage('mixed-libtorch');
+    const result = build(pkg, join(dir, 'cache-mixed'), [], { LIBTORCH: mixed, FAKE_COMPILE_OUTPUT: stub });
+    expect(result.status).toBe(1);
+    expect(result.log).toContain('fake cmake-js: compiled');
+    expect(result.log).toContain(
+      `The addon compiled against LibTorch 1.13.1 (CPU only) from LIBTORCH: ${join(mixed, 'lib')} does not load (exit 1:`,
+    );
+    expect(result.log).toContain('undefined symbol: lenet5_symbol_of_other_headers');
+    expect(result.log).toContain(
+      `Its headers (${join(mixed, 'include')}, LibTorch 1.13.1) declare a symbol its libraries (${join(mixed, 'lib')}) lack: they look like parts of different LibTorch builds.`,
+    );
+    expect(existsSync(addonOf(pkg))).toBe(false);
   });
 });
 
