@@ -375,6 +375,8 @@ describe('the prebuilt addon', () => {
     );
     expect(completed.log).not.toContain('its libraries only, as the prebuilt addon needs no headers');
     expect(completed.log).not.toContain('fake cmake-js: compiled');
+    // The fetch failed (the stand-in pip's wheels): the folder the prebuilt addon uses is still there, whole.
+    expect(build(pkg, cache, [], { ...pypiOnly, LENET5_LIBTORCH_DOWNLOAD: '0' }).log).toContain('the addon is up to date');
 
     // The folder as a full fetch leaves it: the addon already there still matches its key.
     writeLibtorchCache(cache);

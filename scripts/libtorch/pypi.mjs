@@ -209,13 +209,14 @@ export async function provisionLibtorch({ arch = hostArch(), variant = wantedVar
   return withLock(root, basename(dir), async () => {
     if (usable()) return dir;
     const damage = libtorchDamage(dir, hashes);
-    if (existsSync(dir)) {
-      say(
-        damage
-          ? `the cached LibTorch ${dir} is damaged: ${damage}. Fetching it again.`
-          : `the cached LibTorch ${dir} holds its libraries only (fetched for the prebuilt addon), and compiling needs its headers too. Fetching it again with them.`,
-      );
+    if (damage && existsSync(dir)) {
+      say(`the cached LibTorch ${dir} is damaged: ${damage}. Fetching it again.`);
       rmSync(dir, { recursive: true, force: true });
+    } else if (!damage) {
+      // Whole, and maybe in use by the prebuilt addon of a running project: it stays until the new folder replaces it.
+      say(
+        `the cached LibTorch ${dir} holds its libraries only (fetched for the prebuilt addon), and compiling needs its headers too. Fetching it again with them.`,
+      );
     }
     checkFreeSpace(root, PINS.arches[arch].megabytes[variant].peak);
     const temp = makeTemp(root, basename(dir));
@@ -309,6 +310,8 @@ async function fetchInto(temp, dir, wheels, arch, variant, headers) {
     files,
   };
   writeFileSync(join(staged, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+  // A folder still there is whole (a damaged one was removed first): swapped out in one rename, then deleted with the temp folder.
+  if (existsSync(dir)) renameSync(dir, join(temp, 'replaced'));
   renameSync(staged, dir);
   say(
     `LibTorch ${PINS.version} ready in ${dir} (${(extracted / 1e6).toFixed(0)} MB, extracted in ${((Date.now() - extracting) / 1000).toFixed(0)} s)`,
