@@ -2,14 +2,14 @@
 // folder (so it shares addons through the cache) with a LibTorch folder that has only the files the
 // resolver reads, and a stand-in cmake-js that "compiles" by copying this checkout's built addon.
 // The real compile runs in install.test.ts.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sourcesHash } from '../scripts/libtorch/prebuilt.mjs';
 import { root, tempDir } from './helpers.js';
-import { libtorchName, pins, writeFakePython, writeLibtorchCache } from './libtorch-fixtures.js';
+import { libtorchName, pins, writeFakePython, writeLibtorchCache, writeUnboundAddon } from './libtorch-fixtures.js';
 
 const dir = tempDir();
 const builtAddon = join(root, 'build/cmake/Release/lenet5_native.node');
@@ -210,22 +210,7 @@ console.error('fake node-gyp: ' + process.argv.slice(2).join(' '));
 
 describe('the compiled addon', () => {
   it('is load-tested with every symbol bound: headers and libraries of different LibTorch builds fail the build, both named', () => {
-    // What a compile against LibTorch 1.13's headers leaves when LIBTORCH's lib/ holds 2.x's: an addon
-    // that loads lazily (so today's load test passes it) and calls a symbol those libraries lack.
-    const source = join(dir, 'other-headers.c');
-    writeFileSync(
-      source,
-      `typedef void *napi_env;
-typedef void *napi_value;
-void lenet5_symbol_of_other_headers(void);
-napi_value napi_register_module_v1(napi_env env, napi_value exports) {
-  if (!env) lenet5_symbol_of_other_headers();
-  return exports;
-}
-`,
-    );
-    const stub = join(dir, 'other-headers.node');
-    execFileSync('cc', ['-shared', '-fPIC', '-o', stub, source]);
+    const stub = writeUnboundAddon(dir);
     const mixed = join(dir, 'libtorch-mixed');
     mkdirSync(join(mixed, 'include/torch/csrc/api/include/torch'), { recursive: true });
     mkdirSync(join(mixed, 'lib'));
@@ -245,6 +230,18 @@ napi_value napi_register_module_v1(napi_env env, napi_value exports) {
       `Its headers (${join(mixed, 'include')}, LibTorch 1.13.1) declare a symbol its libraries (${join(mixed, 'lib')}) lack: they look like parts of different LibTorch builds.`,
     );
     expect(existsSync(addonOf(pkg))).toBe(false);
+  });
+});
+
+describe('the addon at run time', () => {
+  it('is loaded with every symbol bound: one whose LibTorch lacks a symbol is a clear load error, not exit 127 at a later call', () => {
+    const result = spawnSync(process.execPath, [join(root, 'dist/cli/main.js'), 'info'], {
+      env: { ...process.env, LENET5_ADDON: writeUnboundAddon(dir) },
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('Could not load the lenet5 native addon');
+    expect(result.stderr).toContain('undefined symbol: lenet5_symbol_of_other_headers');
   });
 });
 

@@ -1,6 +1,7 @@
 // Stand-ins for the PyPI LibTorch fetch (scripts/libtorch/pypi.mjs), shared by the tests of the
 // resolver, the fetch and the install script: a cached LibTorch folder and a pip.
 import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { root } from './helpers.js';
@@ -51,4 +52,27 @@ for f in ${files.join(' ')}; do printf '%s' '${content}' > "$out/$f"; done
   );
   chmodSync(path, 0o755);
   return path;
+}
+
+/**
+ * Compiles (with cc) into `dir` a stand-in for an addon built against the headers of another
+ * LibTorch than the libraries it finds (1.13's headers, 2.x's lib/): it loads when symbols are bound
+ * lazily, and calls one, `lenet5_symbol_of_other_headers`, that nothing defines. Returns its path.
+ */
+export function writeUnboundAddon(dir: string): string {
+  const source = join(dir, 'other-headers.c');
+  writeFileSync(
+    source,
+    `typedef void *napi_env;
+typedef void *napi_value;
+void lenet5_symbol_of_other_headers(void);
+napi_value napi_register_module_v1(napi_env env, napi_value exports) {
+  if (!env) lenet5_symbol_of_other_headers();
+  return exports;
+}
+`,
+  );
+  const addon = join(dir, 'other-headers.node');
+  execFileSync('cc', ['-shared', '-fPIC', '-o', addon, source]);
+  return addon;
 }
