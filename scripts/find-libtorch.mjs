@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fittingPrebuilt } from './libtorch/prebuilt.mjs';
-import { PINS, cacheRoot, cachedLibtorch, hostArch, libtorchDamage, libtorchDir, wantedVariant } from './libtorch/pypi.mjs';
+import { PINS, cacheRoot, cachedLibtorch, hostArch, libtorchDamage, libtorchDir, librariesOnly, wantedVariant } from './libtorch/pypi.mjs';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCES = ['pypi', 'python', 'system'];
@@ -314,6 +314,15 @@ function main(argv) {
     process.exit(1);
   }
   const [mode, what] = argv;
+  // --json and --gyp answer a compile (CMakeLists.txt, binding.gyp): without headers it would fall back on
+  // whatever /usr/include holds. build-addon.mjs fetches them first; a compile started another way stops here.
+  if (mode !== '--describe' && found.source === 'pypi' && librariesOnly(found.root)) {
+    console.error(
+      `lenet5-libtorch: the cached LibTorch ${found.root} holds its libraries only (fetched for the prebuilt addon), without the headers a compile needs.\n` +
+        `Build with "${retryCommand()}", which fetches it again with its headers first.`,
+    );
+    process.exit(1);
+  }
   if (mode === '--gyp') {
     const values = {
       include: found.includeDirs,
