@@ -35,7 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { checkBuildTools, describeLibtorch, findLibtorch, retryCommand } from './find-libtorch.mjs';
 import { makeTemp, removeAbandonedTemps, say, sha256OfFile, withLock } from './libtorch/cache.mjs';
 import { fittingPrebuilt, sourcesHash } from './libtorch/prebuilt.mjs';
-import { cacheRoot, libtorchDamage, provisionLibtorch } from './libtorch/pypi.mjs';
+import { cacheRoot, libtorchDamage, librariesOnly, provisionLibtorch } from './libtorch/pypi.mjs';
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const buildDir = join(packageRoot, 'build/cmake');
@@ -72,18 +72,16 @@ function readRecord(path) {
 const LOAD_TEST_TIMEOUT_MS = 120_000;
 
 /**
- * What is wrong with the addon at `path` against its record, or undefined when it is the file that
- * was built (size and SHA-256) and loads in a child process. The child takes the crash (a Bus
- * error from a truncated library, a missing symbol) so that this process can say what happened.
- * @param {string} path @param {{ size?: number, sha256?: string } | undefined} record
+ * Why the addon at `path` does not load, or undefined when it does, loaded in a child process that
+ * takes the crash (a Bus error from a truncated library) so that this process can say what
+ * happened. Every symbol is bound at load (RTLD_NOW): an addon compiled against the headers of
+ * another LibTorch than the libraries it finds fails here with the missing symbol named, instead of
+ * at its first call with "symbol lookup error" (exit 127).
+ * @param {string} path
  */
-function addonDamage(path, record) {
-  if (!existsSync(path)) return 'it is not there';
-  if (!record?.sha256) return 'its record has no size and SHA-256 (built by an older lenet5-libtorch)';
-  const size = statSync(path).size;
-  if (size !== record.size) return `it has ${size} bytes, expected ${record.size}`;
-  if (sha256OfFile(path) !== record.sha256) return 'it has changed since it was built (its SHA-256 differs)';
-  const child = spawnSync(process.execPath, ['-e', 'process.dlopen({ exports: {} }, process.argv[1])', path], {
+function loadFailure(path) {
+  const load = 'process.dlopen({ exports: {} }, process.argv[1], require("node:os").constants.dlopen.RTLD_NOW)';
+  const child = spawnSync(process.execPath, ['-e', load, path], {
     encoding: 'utf8',
     stdio: ['ignore', 'ignore', 'pipe'],
     timeout: LOAD_TEST_TIMEOUT_MS,
@@ -94,7 +92,39 @@ function addonDamage(path, record) {
     .split('\n')
     .find((line) => /error/i.test(line))
     ?.trim();
-  return `it does not load (${reason}${message ? `: ${message}` : ''})`;
+  return `${reason}${message ? `: ${message}` : ''}`;
+}
+
+/**
+ * What is wrong with the addon at `path` against its record, or undefined when it is the file that
+ * was built (size and SHA-256) and loads (loadFailure).
+ * @param {string} path @param {{ size?: number, sha256?: string } | undefined} record
+ */
+function addonDamage(path, record) {
+  if (!existsSync(path)) return 'it is not there';
+  if (!record?.sha256) return 'its record has no size and SHA-256 (built by an older lenet5-libtorch)';
+  const size = statSync(path).size;
+  if (size !== record.size) return `it has ${size} bytes, expected ${record.size}`;
+  if (sha256OfFile(path) !== record.sha256) return 'it has changed since it was built (its SHA-256 differs)';
+  const failure = loadFailure(path);
+  return failure && `it does not load (${failure})`;
+}
+
+/**
+ * Throws when the addon just compiled does not load: with an undefined symbol, the usual cause is a
+ * LIBTORCH whose headers and libraries come from different LibTorch builds (the compile reads one,
+ * the loader the other), so both are named.
+ * @param {ReturnType<typeof findLibtorch>} libtorch
+ */
+function checkCompiledAddonLoads(libtorch) {
+  const failure = loadFailure(addonPath);
+  if (!failure) return;
+  const mismatch = /undefined symbol/.test(failure)
+    ? `\nIts headers (${libtorch.includeDirs[0]}, LibTorch ${libtorch.version}) declare a symbol its libraries (${libtorch.libDir}) lack: ` +
+      'they look like parts of different LibTorch builds. Point LIBTORCH at one unpacked LibTorch whose include/ and lib/ belong together ' +
+      '(or unset it to let the install fetch one).'
+    : '';
+  throw new Error(`The addon compiled against ${describeLibtorch(libtorch)} does not load (${failure}).${mismatch}`);
 }
 
 /** @param {string} addon @returns {{ size: number, sha256: string }} */
@@ -106,9 +136,9 @@ function fingerprint(addon) {
  * Compiles into build/cmake/Release with cmake-js, or with node-gyp (scripts/build-gyp.mjs, into
  * build/Release, then copied) where cmake is missing; without blocking the event loop, so that the
  * cache lock stays fresh meanwhile.
+ * @param {'cmake-js' | 'node-gyp'} tool
  */
-async function compile() {
-  const tool = checkBuildTools('before compiling');
+async function compile(tool) {
   const args =
     tool === 'cmake-js'
       ? [join(dirname(createRequire(import.meta.url).resolve('cmake-js/package.json')), 'bin/cmake-js'), 'compile', '--out', 'build/cmake']
@@ -223,17 +253,20 @@ async function reuseOrCompile(key, libtorch, force) {
 
 /**
  * Compares the cached LibTorch's files with the SHA-256 recorded when it was fetched, and fetches it
- * again when they differ. The resolver compares sizes only (it runs often, and hashing 500 MB takes
- * seconds); a compile links against the libraries, so it checks them whole first, rather than fail
- * after a minute with a linker message that blames the compiler.
+ * again when they differ, or when it was fetched without its headers (for a prebuilt addon). The
+ * resolver compares sizes only (it runs often, and hashing 500 MB takes seconds); a compile links
+ * against the libraries, so it checks them whole first, rather than fail after a minute with a
+ * linker message that blames the compiler.
  * @param {string} dir
  */
 async function checkLibtorchContents(dir) {
-  const damage = libtorchDamage(dir, true);
+  const damage =
+    libtorchDamage(dir, true) ??
+    (librariesOnly(dir) ? 'it holds the libraries only (fetched for the prebuilt addon), without the headers a compile needs' : undefined);
   if (!damage) return;
   if (process.env.LENET5_LIBTORCH_DOWNLOAD === '0') {
     throw new Error(
-      `The cached LibTorch ${dir} is damaged: ${damage}.\n` +
+      `The cached LibTorch ${dir} cannot be compiled against: ${damage}.\n` +
         'LENET5_LIBTORCH_DOWNLOAD=0 forbids fetching it again: allow it, or remove that folder and provide a LibTorch another way (LIBTORCH, LENET5_PYTHON).',
     );
   }
@@ -241,12 +274,14 @@ async function checkLibtorchContents(dir) {
 }
 
 /**
- * Compiles into build/cmake. The addon already there is set aside first and put back when the
- * compile fails (cmake-js deletes the build folder to "try a full rebuild"), so a failed
- * `lenet5 build --force` leaves the working addon in place.
+ * Compiles into build/cmake, then load-tests the result. The addon already there is set aside first
+ * and put back when the compile or the load test fails (cmake-js deletes the build folder to "try a
+ * full rebuild"), so a failed `lenet5 build --force` leaves the working addon in place.
  * @param {ReturnType<typeof findLibtorch>} libtorch
  */
 async function compileHere(libtorch) {
+  // Before anything is fetched for it: a compile this machine cannot do must not download first.
+  const tool = checkBuildTools('before compiling');
   if (libtorch.source === 'pypi') await checkLibtorchContents(libtorch.root);
   const record = readRecord(recordPath);
   const kept = join(packageRoot, 'build/previous-addon');
@@ -260,7 +295,8 @@ async function compileHere(libtorch) {
   const sameLibtorch = record && JSON.stringify(record.libtorch) === JSON.stringify(libtorchIdentity(libtorch));
   if (!sameLibtorch) rmSync(buildDir, { recursive: true, force: true });
   try {
-    await compile();
+    await compile(tool);
+    checkCompiledAddonLoads(libtorch);
     // A compiled addon finds LibTorch through the path recorded at build time: a prebuilt's link is stale now.
     rmSync(join(dirname(addonPath), LIBTORCH_LINK), { force: true });
   } catch (error) {
@@ -268,6 +304,8 @@ async function compileHere(libtorch) {
       copyAtomically(join(kept, 'lenet5_native.node'), addonPath);
       copyAtomically(join(kept, 'lenet5_native.json'), recordPath);
       /** @type {Error} */ (error).message += `\nThe addon that was there before is kept: ${addonPath}.`;
+    } else {
+      rmSync(addonPath, { force: true }); // one that does not load must not be found by the next run
     }
     throw error;
   } finally {

@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fittingPrebuilt } from './libtorch/prebuilt.mjs';
-import { PINS, cacheRoot, cachedLibtorch, hostArch, libtorchDamage, libtorchDir, wantedVariant } from './libtorch/pypi.mjs';
+import { PINS, cacheRoot, cachedLibtorch, hostArch, libtorchDamage, libtorchDir, librariesOnly, wantedVariant } from './libtorch/pypi.mjs';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCES = ['pypi', 'python', 'system'];
@@ -86,7 +86,7 @@ function describeLayout(source, root, includeRoot, libDir, extra = {}) {
     libs,
     cuda,
     version: extra.version ?? readVersion(includeRoot) ?? 'unknown',
-    cxxStandard: readCxxStandard(includeRoot),
+    cxxStandard: extra.cxxStandard ?? readCxxStandard(includeRoot),
     cxx11Abi: extra.cxx11Abi ?? readCxx11Abi([join(root, 'share/cmake/Torch'), join(libDir, 'cmake/Torch')]),
   };
 }
@@ -237,16 +237,20 @@ function fromPypi(tried, fetch) {
     return undefined;
   }
   if (!dir) {
-    // Only a compile needs the tools: not with the package's prebuilt addon, nor with one another project built.
+    // Only a compile needs the tools and LibTorch's headers: the package's prebuilt addon, or one another
+    // project built, needs its libraries only (a compile later fetches the folder again with its headers).
     const prebuilt = fittingPrebuilt({ version: PINS.version, cuda: variant === 'cuda', cxx11Abi: true });
-    if (!('addon' in prebuilt) && !addonSharedFor(libtorchDir(arch, variant))) {
-      checkBuildTools(`before downloading LibTorch ${PINS.version} (about 550 MB)`);
-    }
+    const librariesOnly = 'addon' in prebuilt || addonSharedFor(libtorchDir(arch, variant));
+    if (!librariesOnly) checkBuildTools(`before downloading LibTorch ${PINS.version} (about 550 MB)`);
     // The fetch is asynchronous (pip, hashing, unzip); this resolver answers build tools synchronously.
-    const fetcher = spawnSync(process.execPath, [join(projectRoot, 'scripts/libtorch/pypi.mjs')], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const fetcher = spawnSync(
+      process.execPath,
+      [join(projectRoot, 'scripts/libtorch/pypi.mjs'), ...(librariesOnly ? ['--libraries-only'] : [])],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     if (fetcher.status !== 0) {
       tried.push(`PyPI's LibTorch ${PINS.version}: fetching it failed (the reason is printed above)`);
       return undefined;
@@ -254,7 +258,11 @@ function fromPypi(tried, fetch) {
     dir = fetcher.stdout.trim();
   }
   const manifest = JSON.parse(readFileSync(join(dir, 'lenet5-libtorch.json'), 'utf8'));
-  return describeLayout('pypi', dir, join(dir, 'include'), join(dir, 'lib'), { version: manifest.version, cxx11Abi: manifest.cxx11Abi });
+  return describeLayout('pypi', dir, join(dir, 'include'), join(dir, 'lib'), {
+    version: manifest.version,
+    cxx11Abi: manifest.cxx11Abi,
+    cxxStandard: PINS.cxxStandard,
+  });
 }
 
 /** @param {string[]} tried */
@@ -306,6 +314,15 @@ function main(argv) {
     process.exit(1);
   }
   const [mode, what] = argv;
+  // --json and --gyp answer a compile (CMakeLists.txt, binding.gyp): without headers it would fall back on
+  // whatever /usr/include holds. build-addon.mjs fetches them first; a compile started another way stops here.
+  if (mode !== '--describe' && found.source === 'pypi' && librariesOnly(found.root)) {
+    console.error(
+      `lenet5-libtorch: the cached LibTorch ${found.root} holds its libraries only (fetched for the prebuilt addon), without the headers a compile needs.\n` +
+        `Build with "${retryCommand()}", which fetches it again with its headers first.`,
+    );
+    process.exit(1);
+  }
   if (mode === '--gyp') {
     const values = {
       include: found.includeDirs,

@@ -4,8 +4,7 @@
  * slower on the machines we measured (see BENCHMARKS.md).
  */
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lenet5Error } from './errors.js';
@@ -166,7 +165,6 @@ function wantedThreads(): number {
 function loadAddon(): NativeAddon {
   process.env.OPENBLAS_NUM_THREADS ??= '1';
   const wanted = wantedThreads();
-  const require = createRequire(import.meta.url);
   const path = process.env.LENET5_ADDON ? resolve(process.env.LENET5_ADDON) : candidates.find((candidate) => existsSync(candidate));
   if (!path) {
     throw new Lenet5Error(
@@ -181,7 +179,11 @@ function loadAddon(): NativeAddon {
   }
   let loaded: NativeAddon;
   try {
-    loaded = require(path) as NativeAddon;
+    // Every symbol bound now (RTLD_NOW): an addon whose LibTorch lacks one (headers and libraries of
+    // different builds) fails here with this message, not with "symbol lookup error" at a later call.
+    const module = { exports: {} };
+    process.dlopen(module, path, constants.dlopen.RTLD_NOW);
+    loaded = module.exports as NativeAddon;
   } catch (error) {
     throw new Lenet5Error(
       'ERR_LENET5_ADDON_LOAD',

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sourcesHash } from '../scripts/libtorch/prebuilt.mjs';
 import { root, tempDir } from './helpers.js';
-import { libtorchName, pins, writeFakePython, writeLibtorchCache } from './libtorch-fixtures.js';
+import { libtorchName, pins, writeFakePython, writeLibtorchCache, writeUnboundAddon } from './libtorch-fixtures.js';
 
 const dir = tempDir();
 const builtAddon = join(root, 'build/cmake/Release/lenet5_native.node');
@@ -50,7 +50,7 @@ if (process.env.FAKE_COMPILE_FAIL) {
   process.exit(1);
 }
 mkdirSync('build/cmake/Release', { recursive: true });
-cpSync(${JSON.stringify(builtAddon)}, 'build/cmake/Release/lenet5_native.node');
+cpSync(process.env.FAKE_COMPILE_OUTPUT || ${JSON.stringify(builtAddon)}, 'build/cmake/Release/lenet5_native.node');
 console.error('fake cmake-js: compiled');
 `,
   );
@@ -208,6 +208,43 @@ console.error('fake node-gyp: ' + process.argv.slice(2).join(' '));
   });
 });
 
+describe('the compiled addon', () => {
+  it('is load-tested with every symbol bound: headers and libraries of different LibTorch builds fail the build, both named', () => {
+    const stub = writeUnboundAddon(dir);
+    const mixed = join(dir, 'libtorch-mixed');
+    mkdirSync(join(mixed, 'include/torch/csrc/api/include/torch'), { recursive: true });
+    mkdirSync(join(mixed, 'lib'));
+    writeFileSync(
+      join(mixed, 'include/torch/csrc/api/include/torch/version.h'),
+      '#define TORCH_VERSION_MAJOR 1\n#define TORCH_VERSION_MINOR 13\n#define TORCH_VERSION_PATCH 1\n',
+    );
+    const pkg = installedPackage('mixed-libtorch');
+    const result = build(pkg, join(dir, 'cache-mixed'), [], { LIBTORCH: mixed, FAKE_COMPILE_OUTPUT: stub });
+    expect(result.status).toBe(1);
+    expect(result.log).toContain('fake cmake-js: compiled');
+    expect(result.log).toContain(
+      `The addon compiled against LibTorch 1.13.1 (CPU only) from LIBTORCH: ${join(mixed, 'lib')} does not load (exit 1:`,
+    );
+    expect(result.log).toContain('undefined symbol: lenet5_symbol_of_other_headers');
+    expect(result.log).toContain(
+      `Its headers (${join(mixed, 'include')}, LibTorch 1.13.1) declare a symbol its libraries (${join(mixed, 'lib')}) lack: they look like parts of different LibTorch builds.`,
+    );
+    expect(existsSync(addonOf(pkg))).toBe(false);
+  });
+});
+
+describe('the addon at run time', () => {
+  it('is loaded with every symbol bound: one whose LibTorch lacks a symbol is a clear load error, not exit 127 at a later call', () => {
+    const result = spawnSync(process.execPath, [join(root, 'dist/cli/main.js'), 'info'], {
+      env: { ...process.env, LENET5_ADDON: writeUnboundAddon(dir) },
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('Could not load the lenet5 native addon');
+    expect(result.stderr).toContain('undefined symbol: lenet5_symbol_of_other_headers');
+  });
+});
+
 describe('the cached LibTorch before a compile', () => {
   it('is checked whole (SHA-256), so a changed library is fetched again instead of failing the link', () => {
     const cache = writeLibtorchCache(join(dir, 'cache-bitrot'));
@@ -298,7 +335,7 @@ describe('the prebuilt addon', () => {
     expect(readFileSync(addonOf(pkg)).equals(readFileSync(builtAddon))).toBe(true);
   });
 
-  it('lets a machine without cmake or a compiler fetch LibTorch, since nothing will be compiled', () => {
+  it('lets a machine without cmake or a compiler fetch LibTorch, its libraries only, since nothing will be compiled', () => {
     const noTools = join(dir, 'prebuilt-no-tools-bin');
     mkdirSync(noTools);
     const pkg = withPrebuilt(installedPackage('prebuilt-no-tools'));
@@ -309,6 +346,37 @@ describe('the prebuilt addon', () => {
       LENET5_PYTHON: writeFakePython(join(dir, 'python-prebuilt'), 'not a wheel'),
     });
     expect(result.log).not.toContain('the addon has to be compiled on this machine');
-    expect(result.log).toContain('fetching LibTorch');
+    expect(result.log).toMatch(/fetching LibTorch .*; its libraries only, as the prebuilt addon needs no headers/);
+  });
+
+  it("serves from a LibTorch fetched without headers, whose folder a compile fetches again with them; the addon's key is the same either way", () => {
+    const cache = writeLibtorchCache(join(dir, 'cache-libraries-only'), { headers: false });
+    const libtorch = join(cache, libtorchName);
+    const pkg = withPrebuilt(installedPackage('prebuilt-libraries-only'));
+    const served = build(pkg, cache, [], pypiOnly);
+    expect(served.status, served.log).toBe(0);
+    expect(served.log).toContain('using the prebuilt addon');
+
+    const forbidden = build(pkg, cache, ['--force'], { ...pypiOnly, LENET5_PREBUILT: '0', LENET5_LIBTORCH_DOWNLOAD: '0' });
+    expect(forbidden.status).toBe(1);
+    expect(forbidden.log).toContain(
+      `The cached LibTorch ${libtorch} cannot be compiled against: it holds the libraries only (fetched for the prebuilt addon), without the headers a compile needs.`,
+    );
+    const completed = build(pkg, cache, ['--force'], {
+      ...pypiOnly,
+      LENET5_PREBUILT: '0',
+      LENET5_PYTHON: writeFakePython(join(dir, 'python-libraries-only'), 'not a wheel'),
+    });
+    expect(completed.log).toContain(
+      `the cached LibTorch ${libtorch} holds its libraries only (fetched for the prebuilt addon), and compiling needs its headers too. Fetching it again with them.`,
+    );
+    expect(completed.log).not.toContain('its libraries only, as the prebuilt addon needs no headers');
+    expect(completed.log).not.toContain('fake cmake-js: compiled');
+    // The fetch failed (the stand-in pip's wheels): the folder the prebuilt addon uses is still there, whole.
+    expect(build(pkg, cache, [], { ...pypiOnly, LENET5_LIBTORCH_DOWNLOAD: '0' }).log).toContain('the addon is up to date');
+
+    // The folder as a full fetch leaves it: the addon already there still matches its key.
+    writeLibtorchCache(cache);
+    expect(build(pkg, cache, [], pypiOnly).log).toContain('the addon is up to date');
   });
 });

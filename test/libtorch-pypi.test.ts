@@ -35,6 +35,16 @@ describe('the LibTorch choice', () => {
     });
   });
 
+  it('refuses a cached LibTorch without headers to a compile (CMake, node-gyp) rather than let /usr/include stand in', () => {
+    const cache = writeLibtorchCache(join(dir, 'libraries-only'), { headers: false });
+    const { status, stderr } = resolver({ LENET5_CACHE_DIR: cache, LENET5_LIBTORCH: 'pypi' });
+    expect(status).toBe(1);
+    expect(stderr).toContain(
+      `the cached LibTorch ${join(cache, libtorchName)} holds its libraries only (fetched for the prebuilt addon), without the headers a compile needs.`,
+    );
+    expect(stderr).toContain('Build with "npm run build", which fetches it again with its headers first.');
+  });
+
   it('LENET5_LIBTORCH=system takes only the system one; LIBTORCH wins over everything', () => {
     const cache = cacheWithLibtorch('cached-too');
     const system = resolver({ LENET5_CACHE_DIR: cache, LENET5_LIBTORCH: 'system' });

@@ -9,7 +9,11 @@
 // one install at a time (a lock per folder, scripts/libtorch/cache.mjs). Its manifest records the
 // size and SHA-256 of every file; a folder that no longer matches is fetched again.
 //
-// Usage: pypi.mjs [--arch x64|arm64] [--cuda] [--where]   prints the LibTorch folder on stdout
+// An install that will use the package's prebuilt addon needs LibTorch's libraries only, not its
+// 9,572 headers (most of the extraction's files and time): --libraries-only leaves them out and the
+// manifest says so (`headers: false`); a later compile fetches the folder again with them.
+//
+// Usage: pypi.mjs [--arch x64|arm64] [--cuda] [--libraries-only] [--where]   prints the LibTorch folder on stdout
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
@@ -18,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { findDamage, makeTemp, removeAbandonedTemps, say, sha256OfFile, withLock } from './cache.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** @type {{ version: string, pythonVersion: string, arches: Record<string, { megabytes: Record<string, { download: number, peak: number }>, platforms: string[], cpu: Wheel[], cuda?: { torchTake: string[], wheels: Wheel[] } }> }} */
+/** @type {{ version: string, cxxStandard: number, pythonVersion: string, arches: Record<string, { megabytes: Record<string, { download: number, peak: number }>, platforms: string[], cpu: Wheel[], cuda?: { torchTake: string[], wheels: Wheel[] } }> }} */
 export const PINS = JSON.parse(readFileSync(join(here, 'wheels.json'), 'utf8'));
 
 /** @typedef {{ requirement: string, file: string, sha256: string, take: string[] }} Wheel */
@@ -88,6 +92,17 @@ export function libtorchDir(arch, variant) {
 }
 
 const MANIFEST = 'lenet5-libtorch.json';
+/** The wheel's folder of C++ headers: only a compile reads them. */
+const HEADERS = 'torch/include/';
+
+/** @param {string} dir @returns {{ headers?: boolean, files?: Record<string, { size: number, sha256: string }> } | undefined} */
+function readManifest(dir) {
+  try {
+    return JSON.parse(readFileSync(join(dir, MANIFEST), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * What is wrong with the cached folder `dir`, or undefined when it is whole: its manifest (written
@@ -96,13 +111,14 @@ const MANIFEST = 'lenet5-libtorch.json';
  */
 export function libtorchDamage(dir, hashes) {
   if (!existsSync(dir)) return 'it is not there';
-  let manifest;
-  try {
-    manifest = JSON.parse(readFileSync(join(dir, MANIFEST), 'utf8'));
-  } catch {
-    return `it has no readable manifest (${MANIFEST}): a half-written or half-removed folder`;
-  }
+  const manifest = readManifest(dir);
+  if (!manifest) return `it has no readable manifest (${MANIFEST}): a half-written or half-removed folder`;
   return findDamage(dir, manifest.files, hashes);
+}
+
+/** Whether the cached folder `dir` was fetched without LibTorch's headers (for a prebuilt addon). @param {string} dir */
+export function librariesOnly(dir) {
+  return readManifest(dir)?.headers === false;
 }
 
 /** The cached folder when it is complete and its files have the sizes recorded, else undefined. @param {string} arch @param {string} variant */
@@ -178,28 +194,42 @@ async function extract(python, wheelPath, take, dest) {
 
 /**
  * Returns the cached LibTorch folder for `arch` and `variant`, fetching it first when it is missing
- * or damaged (sizes checked; SHA-256 too when `hashes`).
- * @param {{ arch?: string, variant?: 'cpu' | 'cuda', hashes?: boolean }} [options]
+ * or damaged (sizes checked; SHA-256 too when `hashes`), or lacks the headers that `headers` asks for.
+ * @param {{ arch?: string, variant?: 'cpu' | 'cuda', hashes?: boolean, headers?: boolean }} [options]
  * @returns {Promise<string>}
  */
-export async function provisionLibtorch({ arch = hostArch(), variant = wantedVariant(), hashes = false } = {}) {
+export async function provisionLibtorch({ arch = hostArch(), variant = wantedVariant(), hashes = false, headers = true } = {}) {
   const dir = libtorchDir(arch, variant);
   const root = cacheRoot();
   removeAbandonedTemps(root);
-  if (!libtorchDamage(dir, hashes)) return dir;
+  const usable = () => !libtorchDamage(dir, hashes) && !(headers && librariesOnly(dir));
+  if (usable()) return dir;
   const wheels = wheelsFor(arch, variant);
   // Under the lock: another install may have fetched it meanwhile, or may be fetching it now.
   return withLock(root, basename(dir), async () => {
+    if (usable()) return dir;
     const damage = libtorchDamage(dir, hashes);
-    if (!damage) return dir;
-    if (existsSync(dir)) {
+    if (damage && existsSync(dir)) {
       say(`the cached LibTorch ${dir} is damaged: ${damage}. Fetching it again.`);
       rmSync(dir, { recursive: true, force: true });
+    } else if (!damage) {
+      // Whole, and maybe in use by the prebuilt addon of a running project: it stays until the new folder replaces it.
+      say(
+        `the cached LibTorch ${dir} holds its libraries only (fetched for the prebuilt addon), and compiling needs its headers too. Fetching it again with them.`,
+      );
     }
     checkFreeSpace(root, PINS.arches[arch].megabytes[variant].peak);
     const temp = makeTemp(root, basename(dir));
     try {
-      return await fetchInto(temp, dir, wheels, arch, variant);
+      const take = (/** @type {Wheel} */ wheel) => (headers ? wheel.take : wheel.take.filter((member) => !member.startsWith(HEADERS)));
+      return await fetchInto(
+        temp,
+        dir,
+        wheels.map((wheel) => ({ ...wheel, take: take(wheel) })),
+        arch,
+        variant,
+        headers,
+      );
     } finally {
       rmSync(temp, { recursive: true, force: true });
     }
@@ -224,8 +254,9 @@ function checkFreeSpace(root, neededMB) {
 /**
  * Downloads and checks the wheels in `temp`, extracts them there and renames the result to `dir`.
  * @param {string} temp @param {string} dir @param {Wheel[]} wheels @param {string} arch @param {string} variant
+ * @param {boolean} headers whether `wheels` take the headers (recorded in the manifest)
  */
-async function fetchInto(temp, dir, wheels, arch, variant) {
+async function fetchInto(temp, dir, wheels, arch, variant, headers) {
   const pins = PINS.arches[arch];
   const downloads = join(temp, 'wheels');
   const staged = join(temp, 'libtorch');
@@ -236,7 +267,7 @@ async function fetchInto(temp, dir, wheels, arch, variant) {
   const { download } = pins.megabytes[variant];
   say(
     `fetching LibTorch ${PINS.version} (${variant === 'cuda' ? 'CUDA' : 'CPU'}, linux-${arch}) from PyPI with ${python} -m pip: ` +
-      `${wheels.length} wheels, about ${download} MB`,
+      `${wheels.length} wheels, about ${download} MB${headers ? '' : '; its libraries only, as the prebuilt addon needs no headers'}`,
   );
   if (variant === 'cuda' && !existsSync('/proc/driver/nvidia/version')) {
     say(
@@ -274,10 +305,13 @@ async function fetchInto(temp, dir, wheels, arch, variant) {
     arch,
     variant,
     cxx11Abi: true,
+    headers,
     wheels: wheels.map(({ file, sha256 }) => ({ file, sha256 })),
     files,
   };
   writeFileSync(join(staged, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+  // A folder still there is whole (a damaged one was removed first): swapped out in one rename, then deleted with the temp folder.
+  if (existsSync(dir)) renameSync(dir, join(temp, 'replaced'));
   renameSync(staged, dir);
   say(
     `LibTorch ${PINS.version} ready in ${dir} (${(extracted / 1e6).toFixed(0)} MB, extracted in ${((Date.now() - extracting) / 1000).toFixed(0)} s)`,
@@ -293,7 +327,7 @@ async function main(argv) {
     return;
   }
   try {
-    console.log(await provisionLibtorch({ arch, variant }));
+    console.log(await provisionLibtorch({ arch, variant, headers: !argv.includes('--libraries-only') }));
   } catch (error) {
     say(error instanceof Error ? error.message : String(error));
     process.exit(1);
