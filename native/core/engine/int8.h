@@ -110,8 +110,8 @@ class Network {
   const char* kernelsName() const { return kernels_->name; }
   int classes() const { return packed_.classes; }
   // Logits of `count` images, count x classes. Batches run on a team of `threads` threads kept
-  // between calls (as the float predict does), one batch at a time; a few images run on the
-  // calling thread at once, whatever else runs.
+  // between calls (as the float predict does), one batch at a time; a few images, or a batch that
+  // finds the team busy, run on the calling thread alone at once.
   void logits(const Input& input, int64_t count, int threads, float* logits);
 
  private:
