@@ -315,11 +315,18 @@ describe('the native int8 pass', () => {
   });
 
   it('refuses non-finite float pixels with ERR_LENET5_INVALID_ARGUMENT, naming the first, at any batch size', async () => {
-    for (const n of [1, 100]) {
-      const bad = input.slice(0, n * 784);
-      bad[n * 784 - 3] = NaN;
-      const error = await expectCode(quantized.predict(bad), 'ERR_LENET5_INVALID_ARGUMENT');
-      expect(error.message).toContain(`pixels[${n * 784 - 3}] is NaN`);
+    // 1 image alone, 64 with the team on the JS thread, 100 on a job thread; NaN, and an infinity alone.
+    for (const n of [1, 64, 100]) {
+      for (const [value, name] of [
+        [NaN, 'NaN'],
+        [-Infinity, '-Infinity'],
+      ] as const) {
+        const bad = input.slice(0, n * 784);
+        bad[n * 784 - 3] = value;
+        bad[n * 784 - 1] = value;
+        const error = await expectCode(quantized.predict(bad), 'ERR_LENET5_INVALID_ARGUMENT');
+        expect(error.message).toContain(`pixels[${n * 784 - 3}] is ${name}`);
+      }
     }
   });
 

@@ -92,7 +92,6 @@ Napi::Value QuantizedModelWrap::logits(const Napi::CallbackInfo& info) {
       input.normalized = info[0].As<Napi::Float32Array>().Data();
     }
     try {
-      if (!raw) requireFinitePixels(input.normalized, static_cast<int64_t>(values));
       auto result = Napi::Float32Array::New(env, outputs);
       network->logits(input, count, threads, result.Data());
       deferred.Resolve(result);
@@ -106,7 +105,6 @@ Napi::Value QuantizedModelWrap::logits(const Napi::CallbackInfo& info) {
     input.pixels = raw ? copy->pixels.data() : nullptr;
     input.pixelLevels = raw ? levels.data() : nullptr;
     input.normalized = raw ? nullptr : copy->normalized.data();
-    if (!raw) requireFinitePixels(input.normalized, static_cast<int64_t>(values));
     auto result = std::make_shared<std::vector<float>>(outputs);
     network->logits(input, count, threads, result->data());
     return std::function<Napi::Value(Napi::Env)>(

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "../errors.h"
+#include "kernels.h"
 
 namespace lenet5::engine::int8 {
 namespace {
@@ -130,7 +131,8 @@ void Network::logits(const Input& input, int64_t count, int threads, float* logi
     // holds the team (the JS thread runs up to 64 images inline).
     thread_local std::unique_ptr<Workspace> own;
     if (!own) own = std::make_unique<Workspace>();
-    kernels_->forwardImages(packed_, input, 0, count, logits, *own);
+    if (!kernels_->forwardImages(packed_, input, 0, count, logits, *own))
+      requireFinitePixels(input.normalized, count * kPixels);
     return;
   }
   const int64_t classes = packed_.classes;
@@ -143,13 +145,17 @@ void Network::logits(const Input& input, int64_t count, int threads, float* logi
   const int64_t chunkImages = std::min(kChunkImages, (count + threads - 1) / threads);
   const int64_t chunks = (count + chunkImages - 1) / chunkImages;
   std::atomic<int64_t> next{0};
+  std::atomic<bool> finite{true};
   pool_->run([&](int t) {
     for (int64_t chunk = next.fetch_add(1); chunk < chunks; chunk = next.fetch_add(1)) {
       const int64_t begin = chunk * chunkImages;
-      kernels_->forwardImages(packed_, input, begin, std::min(count, begin + chunkImages), logits + begin * classes,
-                              *workspaces_[t]);
+      if (!kernels_->forwardImages(packed_, input, begin, std::min(count, begin + chunkImages),
+                                   logits + begin * classes, *workspaces_[t]))
+        finite = false;
     }
   });
+  // The error names the first such value; the scan runs only when there is one.
+  if (!finite) requireFinitePixels(input.normalized, count * kPixels);
 }
 
 }  // namespace lenet5::engine::int8

@@ -12,19 +12,22 @@
 //   requantize(sums, e, c, out)  the same as 8 bytes
 //   storeChannelLast6(q, n, out) out[p * 6 + c] = q[c][p] for pixels p < n (may write 2 bytes past)
 //   dequantize(sums, e, c, out)  8 floats: fround((sums + bias) * scale)
-//   quantizeRow(x, scale, out)   28 int16: quantize(x[i], scale)
+//   quantizeRow(x, scale, out)   28 int16: quantize(x[i], scale); false when an x[i] is NaN or infinite
 
-// The input image, quantized, into rows 2..29 (columns 2..29) of the zero-bordered conv1 input.
-inline void loadImage(const PackedNetwork& net, const Input& input, int64_t i, int16_t* image) {
+// The input image, quantized, into rows 2..29 (columns 2..29) of the zero-bordered conv1 input;
+// false when a normalised value is NaN or infinite.
+inline bool loadImage(const PackedNetwork& net, const Input& input, int64_t i, int16_t* image) {
+  bool finite = true;
   for (int y = 0; y < kSide; ++y) {
     int16_t* row = image + (y + 2) * kImageStride + 2;
     if (input.normalized != nullptr) {
-      quantizeRow(input.normalized + i * kPixels + y * kSide, net.inputScale, row);
+      finite &= quantizeRow(input.normalized + i * kPixels + y * kSide, net.inputScale, row);
     } else {
       const uint8_t* pixels = input.pixels + i * kPixels + y * kSide;
       for (int x = 0; x < kSide; ++x) row[x] = input.pixelLevels[pixels[x]];
     }
   }
+  return finite;
 }
 
 // conv1 + ReLU + 2x2 max pool: 14x14x6 u8, channel-last. Lanes are 8 output pixels of one
@@ -37,7 +40,7 @@ inline void loadImage(const PackedNetwork& net, const Input& input, int64_t i, i
 inline void conv1(const PackedNetwork& net, const int16_t* image, uint8_t* out) {
   for (int py = 0; py < 14; ++py) {
     for (int half = 0; half < 2; ++half) {  // pooled columns 0-7, then 8-13 (2 lanes unused)
-      Lanes pooled[6];
+      Lanes rowMax[2][6];                   // per row phase dy and channel: the maximum over the column phases
       for (int dy = 0; dy < 2; ++dy) {
         Lanes acc[6][2];
         for (auto& channel : acc) {
@@ -60,12 +63,11 @@ inline void conv1(const PackedNetwork& net, const int16_t* image, uint8_t* out) 
             }
           }
         }
-        for (int c = 0; c < 6; ++c) {
-          const Lanes m = maxLanes(acc[c][0], acc[c][1]);
-          pooled[c] = dy == 0 ? m : maxLanes(pooled[c], m);
-        }
+        for (int c = 0; c < 6; ++c) rowMax[dy][c] = maxLanes(acc[c][0], acc[c][1]);
       }
-      for (int c = 0; c < 6; ++c) pooled[c] = requantized(pooled[c], net.epilogues[0], c * 8);
+      Lanes pooled[6];
+      for (int c = 0; c < 6; ++c)
+        pooled[c] = requantized(maxLanes(rowMax[0][c], rowMax[1][c]), net.epilogues[0], c * 8);
       storeChannelLast6(pooled, half ? 6 : 8, out + (py * 14 + 8 * half) * 6);
     }
   }
@@ -153,13 +155,14 @@ inline void linear(int n, const uint8_t* in, int inStride, int inputs, const std
   }
 }
 
-inline void forwardImages(const PackedNetwork& net, const Input& input, int64_t begin, int64_t end, float* logits,
+inline bool forwardImages(const PackedNetwork& net, const Input& input, int64_t begin, int64_t end, float* logits,
                           Workspace& ws) {
   const int classes = net.classes;
+  bool finite = true;
   for (int64_t first = begin; first < end; first += kBlockImages) {
     const int n = static_cast<int>(std::min<int64_t>(kBlockImages, end - first));
     for (int i = 0; i < n; ++i) {
-      loadImage(net, input, first + i, ws.image);
+      finite &= loadImage(net, input, first + i, ws.image);
       conv1(net, ws.image, ws.pool1);
       conv2(net, ws.pool1, ws.features + i * 400);
     }
@@ -175,6 +178,7 @@ inline void forwardImages(const PackedNetwork& net, const Input& input, int64_t 
       std::memcpy(out + i * classes + g * 8, values, std::min(8, classes - g * 8) * sizeof(float));
     });
   }
+  return finite;
 }
 
 const Kernels kKernels = {LENET5_INT8_NAME, forwardImages};
