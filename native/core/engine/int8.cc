@@ -128,7 +128,7 @@ void Network::logits(const Input& input, int64_t count, int threads, float* logi
   std::unique_lock<std::mutex> team(mutex_, std::defer_lock);
   if (count <= kInlineImages || threads <= 1 || !team.try_lock()) {
     // The calling thread alone, on its own scratch memory: a caller never waits for a batch that
-    // holds the team (the JS thread runs up to 64 images inline).
+    // holds the team (the JS thread runs up to 32 images a thread inline, native/js/quantized.cc).
     thread_local std::unique_ptr<Workspace> own;
     if (!own) own = std::make_unique<Workspace>();
     if (!kernels_->forwardImages(packed_, input, 0, count, logits, *own))
