@@ -261,20 +261,29 @@ describe('the native int8 pass', () => {
     i % 97 === 0 ? Math.fround((Math.floor(random() * 200) - 100 + 0.5) / 127) : Math.fround((random() - 0.5) * 2.6),
   );
 
-  it.each(kernels)('%s kernels: logits equal the TypeScript reference bit for bit, at batch 1, 3, 65 and 300', async (name) => {
-    for (const network of [quantized.network, extremeNetwork(4), withHugeLogitBiases(quantized.network)]) {
-      const pass = new (native().NativeQuantizedModel)(nativeNetwork(network), name);
-      expect(pass.kernels).toBe(name);
-      for (const [images, n] of [
-        [input.subarray(0, 784), 1],
-        [wild.subarray(0, 3 * 784), 3],
-        [wild, 65],
-        [input, count],
-      ] as const) {
-        expect(bits(await pass.logits(images, n)), `${name}, batch ${n}`).toEqual(bits(int8Logits(network, images, n)));
+  it.each(kernels)(
+    '%s kernels: logits equal the TypeScript reference bit for bit, at batch 1, 3, 65 and 300, and an infinite pixel is refused',
+    async (name) => {
+      for (const network of [quantized.network, extremeNetwork(4), withHugeLogitBiases(quantized.network)]) {
+        const pass = new (native().NativeQuantizedModel)(nativeNetwork(network), name);
+        expect(pass.kernels).toBe(name);
+        for (const [images, n] of [
+          [input.subarray(0, 784), 1],
+          [wild.subarray(0, 3 * 784), 3],
+          [wild, 65],
+          [input, count],
+        ] as const) {
+          expect(bits(await pass.logits(images, n)), `${name}, batch ${n}`).toEqual(bits(int8Logits(network, images, n)));
+        }
       }
-    }
-  });
+      // Each table checks its input as it quantizes it.
+      const infinite = wild.slice(0, 784);
+      infinite[700] = Infinity;
+      await expect(new (native().NativeQuantizedModel)(nativeNetwork(quantized.network), name).logits(infinite, 1)).rejects.toThrow(
+        'pixels[700] is Infinity',
+      );
+    },
+  );
 
   it('predict and evaluate from raw pixels give the reference logits of the normalised pixels', async () => {
     const prediction = await quantized.predict(held.images);
