@@ -261,20 +261,29 @@ describe('the native int8 pass', () => {
     i % 97 === 0 ? Math.fround((Math.floor(random() * 200) - 100 + 0.5) / 127) : Math.fround((random() - 0.5) * 2.6),
   );
 
-  it.each(kernels)('%s kernels: logits equal the TypeScript reference bit for bit, at batch 1, 3, 65 and 300', async (name) => {
-    for (const network of [quantized.network, extremeNetwork(4), withHugeLogitBiases(quantized.network)]) {
-      const pass = new (native().NativeQuantizedModel)(nativeNetwork(network), name);
-      expect(pass.kernels).toBe(name);
-      for (const [images, n] of [
-        [input.subarray(0, 784), 1],
-        [wild.subarray(0, 3 * 784), 3],
-        [wild, 65],
-        [input, count],
-      ] as const) {
-        expect(bits(await pass.logits(images, n)), `${name}, batch ${n}`).toEqual(bits(int8Logits(network, images, n)));
+  it.each(kernels)(
+    '%s kernels: logits equal the TypeScript reference bit for bit, at batch 1, 3, 65 and 300, and an infinite pixel is refused',
+    async (name) => {
+      for (const network of [quantized.network, extremeNetwork(4), withHugeLogitBiases(quantized.network)]) {
+        const pass = new (native().NativeQuantizedModel)(nativeNetwork(network), name);
+        expect(pass.kernels).toBe(name);
+        for (const [images, n] of [
+          [input.subarray(0, 784), 1],
+          [wild.subarray(0, 3 * 784), 3],
+          [wild, 65],
+          [input, count],
+        ] as const) {
+          expect(bits(await pass.logits(images, n)), `${name}, batch ${n}`).toEqual(bits(int8Logits(network, images, n)));
+        }
       }
-    }
-  });
+      // Each table checks its input as it quantizes it.
+      const infinite = wild.slice(0, 784);
+      infinite[700] = Infinity;
+      await expect(new (native().NativeQuantizedModel)(nativeNetwork(quantized.network), name).logits(infinite, 1)).rejects.toThrow(
+        'pixels[700] is Infinity',
+      );
+    },
+  );
 
   it('predict and evaluate from raw pixels give the reference logits of the normalised pixels', async () => {
     const prediction = await quantized.predict(held.images);
@@ -294,27 +303,39 @@ describe('the native int8 pass', () => {
     expect(bits(logits).filter((v, i) => v !== original[i]).length).toBeGreaterThan(logits.length / 2);
   });
 
-  it('one-image predicts issued while a batch runs get their own logits, and the batch its own (no shared scratch memory)', async () => {
-    const one = input.subarray(0, 784);
-    const expected = bits(int8Logits(quantized.network, one, 1));
-    let settled = false;
-    const batch = quantized.predict(input).finally(() => (settled = true));
-    let singles = 0;
-    while (!settled) {
-      expect(bits(flat((await quantized.predict(one)).logits))).toEqual(expected);
-      singles++;
-      await new Promise((resolve) => setImmediate(resolve));
+  it('predicts of 1 and 64 images issued while a batch runs get their own logits, and the batch its own (no shared scratch memory)', async () => {
+    // 64 images run on the JS thread with the team (32 a thread), or alone when a batch holds it.
+    const small = [input.subarray(0, 784), input.subarray(784, 65 * 784)];
+    const expected = small.map((images) => bits(int8Logits(quantized.network, images, images.length / 784)));
+    const whole = bits(int8Logits(quantized.network, input, count));
+    let calls = 0;
+    for (let round = 0; round < 10; round++) {
+      let settled = false;
+      const batch = quantized.predict(input).finally(() => (settled = true));
+      await new Promise((resolve) => setImmediate(resolve)); // the batch's job thread starts
+      while (!settled) {
+        for (const [k, images] of small.entries()) expect(bits(flat((await quantized.predict(images)).logits))).toEqual(expected[k]);
+        calls++;
+        await new Promise((resolve) => setImmediate(resolve)); // lets the batch's result in
+      }
+      expect(bits(flat((await batch).logits))).toEqual(whole);
     }
-    expect(bits(flat((await batch).logits))).toEqual(bits(int8Logits(quantized.network, input, count)));
-    expect(singles).toBeGreaterThan(0);
+    expect(calls).toBeGreaterThan(0);
   });
 
   it('refuses non-finite float pixels with ERR_LENET5_INVALID_ARGUMENT, naming the first, at any batch size', async () => {
-    for (const n of [1, 100]) {
-      const bad = input.slice(0, n * 784);
-      bad[n * 784 - 3] = NaN;
-      const error = await expectCode(quantized.predict(bad), 'ERR_LENET5_INVALID_ARGUMENT');
-      expect(error.message).toContain(`pixels[${n * 784 - 3}] is NaN`);
+    // 1 image alone, 64 with the team on the JS thread, 100 on a job thread; NaN, and an infinity alone.
+    for (const n of [1, 64, 100]) {
+      for (const [value, name] of [
+        [NaN, 'NaN'],
+        [-Infinity, '-Infinity'],
+      ] as const) {
+        const bad = input.slice(0, n * 784);
+        bad[n * 784 - 3] = value;
+        bad[n * 784 - 1] = value;
+        const error = await expectCode(quantized.predict(bad), 'ERR_LENET5_INVALID_ARGUMENT');
+        expect(error.message).toContain(`pixels[${n * 784 - 3}] is ${name}`);
+      }
     }
   });
 

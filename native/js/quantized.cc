@@ -11,8 +11,10 @@
 namespace lenet5::js {
 namespace {
 
-// Up to this many images run on the JS thread, on the caller's arrays: a thread would cost more.
-constexpr int64_t kInlineImages = 16;
+// Up to this many images per intra-op thread run on the JS thread, on the caller's arrays: handing
+// them to a job thread and the result back would cost more (the float predict's rule,
+// kInlinePredictImagesPerThread in model.cc).
+constexpr int64_t kInlineImagesPerThread = 32;
 
 // The layers' [outputs, inputs] (conv weights flattened), fc3's outputs being the class count.
 int64_t layerSize(int layer, int64_t classes, bool outputs) {
@@ -79,7 +81,8 @@ Napi::Value QuantizedModelWrap::logits(const Napi::CallbackInfo& info) {
     auto table = info[2].As<Napi::Int8Array>();
     levels.assign(table.Data(), table.Data() + 256);
   }
-  if (count <= kInlineImages) {
+  const int threads = at::get_num_threads();
+  if (count <= kInlineImagesPerThread * threads) {
     auto deferred = Napi::Promise::Deferred::New(env);
     engine::int8::Input input;
     if (raw) {
@@ -89,9 +92,8 @@ Napi::Value QuantizedModelWrap::logits(const Napi::CallbackInfo& info) {
       input.normalized = info[0].As<Napi::Float32Array>().Data();
     }
     try {
-      if (!raw) requireFinitePixels(input.normalized, static_cast<int64_t>(values));
       auto result = Napi::Float32Array::New(env, outputs);
-      network->logits(input, count, 1, result.Data());
+      network->logits(input, count, threads, result.Data());
       deferred.Resolve(result);
     } catch (const std::exception& error) { deferred.Reject(toJsError(env, describeException(error)).Value()); }
     return deferred.Promise();
@@ -103,9 +105,8 @@ Napi::Value QuantizedModelWrap::logits(const Napi::CallbackInfo& info) {
     input.pixels = raw ? copy->pixels.data() : nullptr;
     input.pixelLevels = raw ? levels.data() : nullptr;
     input.normalized = raw ? nullptr : copy->normalized.data();
-    if (!raw) requireFinitePixels(input.normalized, static_cast<int64_t>(values));
     auto result = std::make_shared<std::vector<float>>(outputs);
-    network->logits(input, count, at::get_num_threads(), result->data());
+    network->logits(input, count, threads, result->data());
     return std::function<Napi::Value(Napi::Env)>(
         [result](Napi::Env env) { return copyToJs<Napi::Float32Array>(env, *result); });
   });

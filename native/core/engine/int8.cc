@@ -5,16 +5,20 @@
 #include <cstdlib>
 
 #include "../errors.h"
+#include "kernels.h"
 
 namespace lenet5::engine::int8 {
 namespace {
 
 constexpr int kLanes = 8;
 constexpr int kFeatures = 400, kHidden1 = 120, kHidden2 = 84;
-// Up to this many images run on the calling thread; larger batches go to the team in chunks of
-// at most kChunkImages, taken in turn by whichever thread is free (the float predict's rule).
+// Up to this many images run on the calling thread alone; larger batches go to the team in
+// chunks of at most kChunkImages, taken in turn by whichever thread is free. Small chunks keep the
+// threads' shares even at the end of a batch (64-image chunks left one thread waiting for the
+// other's last chunk, up to half a millisecond a call); the fully connected layers of 16 images
+// still reuse each weight tile 16 times.
 constexpr int64_t kInlineImages = 32;
-constexpr int64_t kChunkImages = 64;
+constexpr int64_t kChunkImages = 16;
 
 int groupsOf(int outputs) { return (outputs + kLanes - 1) / kLanes; }
 
@@ -121,14 +125,16 @@ Network::Network(const NetworkArrays& arrays, const std::string& kernels)
     : packed_(pack(arrays)), kernels_(&chooseKernels(kernels)) {}
 
 void Network::logits(const Input& input, int64_t count, int threads, float* logits) {
-  if (count <= kInlineImages || threads <= 1) {
-    // The calling thread's own scratch memory: a few images never wait for a batch that holds the team.
+  std::unique_lock<std::mutex> team(mutex_, std::defer_lock);
+  if (count <= kInlineImages || threads <= 1 || !team.try_lock()) {
+    // The calling thread alone, on its own scratch memory: a caller never waits for a batch that
+    // holds the team (the JS thread runs up to 32 images a thread inline, native/js/quantized.cc).
     thread_local std::unique_ptr<Workspace> own;
     if (!own) own = std::make_unique<Workspace>();
-    kernels_->forwardImages(packed_, input, 0, count, logits, *own);
+    if (!kernels_->forwardImages(packed_, input, 0, count, logits, *own))
+      requireFinitePixels(input.normalized, count * kPixels);
     return;
   }
-  std::lock_guard<std::mutex> lock(mutex_);
   const int64_t classes = packed_.classes;
   while (static_cast<int>(workspaces_.size()) < threads) workspaces_.push_back(std::make_unique<Workspace>());
   if (!pool_ || pool_->size() != threads) {
@@ -139,13 +145,17 @@ void Network::logits(const Input& input, int64_t count, int threads, float* logi
   const int64_t chunkImages = std::min(kChunkImages, (count + threads - 1) / threads);
   const int64_t chunks = (count + chunkImages - 1) / chunkImages;
   std::atomic<int64_t> next{0};
+  std::atomic<bool> finite{true};
   pool_->run([&](int t) {
     for (int64_t chunk = next.fetch_add(1); chunk < chunks; chunk = next.fetch_add(1)) {
       const int64_t begin = chunk * chunkImages;
-      kernels_->forwardImages(packed_, input, begin, std::min(count, begin + chunkImages), logits + begin * classes,
-                              *workspaces_[t]);
+      if (!kernels_->forwardImages(packed_, input, begin, std::min(count, begin + chunkImages),
+                                   logits + begin * classes, *workspaces_[t]))
+        finite = false;
     }
   });
+  // The error names the first such value; the scan runs only when there is one.
+  if (!finite) requireFinitePixels(input.normalized, count * kPixels);
 }
 
 }  // namespace lenet5::engine::int8

@@ -90,8 +90,9 @@ struct Workspace {
 
 struct Kernels {
   const char* name;  // "avx512vnni", "avx2" or "baseline" (plain C++: what arm64 runs)
-  // Logits of images [begin, end) into logits[(i - begin) * classes].
-  void (*forwardImages)(const PackedNetwork& network, const Input& input, int64_t begin, int64_t end, float* logits,
+  // Logits of images [begin, end) into logits[(i - begin) * classes]; false when a normalised
+  // input value was NaN or infinite (the logits are then meaningless).
+  bool (*forwardImages)(const PackedNetwork& network, const Input& input, int64_t begin, int64_t end, float* logits,
                         Workspace& workspace);
 };
 
@@ -109,9 +110,11 @@ class Network {
 
   const char* kernelsName() const { return kernels_->name; }
   int classes() const { return packed_.classes; }
-  // Logits of `count` images, count x classes. Batches run on a team of `threads` threads kept
-  // between calls (as the float predict does), one batch at a time; a few images run on the
-  // calling thread at once, whatever else runs.
+  // Logits of `count` images, count x classes. Throws ERR_LENET5_INVALID_ARGUMENT naming the first
+  // normalised value that is NaN or infinite (checked as the pass reads the input: a separate scan
+  // cost a few percent of the pass). Batches run on a team of `threads` threads kept
+  // between calls (as the float predict does), one batch at a time; a few images, or a batch that
+  // finds the team busy, run on the calling thread alone at once.
   void logits(const Input& input, int64_t count, int threads, float* logits);
 
  private:

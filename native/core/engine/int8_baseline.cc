@@ -63,8 +63,13 @@ inline void storeChannelLast6(const Lanes* q, int pixels, uint8_t* out) {
     for (int c = 0; c < 6; ++c) out[p * 6 + c] = static_cast<uint8_t>(q[c].v[p]);
   }
 }
-inline void quantizeRow(const float* x, float scale, int16_t* out) {
-  for (int i = 0; i < kSide; ++i) out[i] = static_cast<int16_t>(quantized(x[i], scale, -128));
+inline bool quantizeRow(const float* x, float scale, int16_t* out) {
+  bool finite = true;
+  for (int i = 0; i < kSide; ++i) {
+    finite &= std::isfinite(x[i]);
+    out[i] = static_cast<int16_t>(quantized(x[i], scale, -128));
+  }
+  return finite;
 }
 
 #define LENET5_INT8_NAME "baseline"

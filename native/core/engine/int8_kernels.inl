@@ -12,57 +12,62 @@
 //   requantize(sums, e, c, out)  the same as 8 bytes
 //   storeChannelLast6(q, n, out) out[p * 6 + c] = q[c][p] for pixels p < n (may write 2 bytes past)
 //   dequantize(sums, e, c, out)  8 floats: fround((sums + bias) * scale)
-//   quantizeRow(x, scale, out)   28 int16: quantize(x[i], scale)
+//   quantizeRow(x, scale, out)   28 int16: quantize(x[i], scale); false when an x[i] is NaN or infinite
 
-// The input image, quantized, into rows 2..29 (columns 2..29) of the zero-bordered conv1 input.
-inline void loadImage(const PackedNetwork& net, const Input& input, int64_t i, int16_t* image) {
+// The input image, quantized, into rows 2..29 (columns 2..29) of the zero-bordered conv1 input;
+// false when a normalised value is NaN or infinite.
+inline bool loadImage(const PackedNetwork& net, const Input& input, int64_t i, int16_t* image) {
+  bool finite = true;
   for (int y = 0; y < kSide; ++y) {
     int16_t* row = image + (y + 2) * kImageStride + 2;
     if (input.normalized != nullptr) {
-      quantizeRow(input.normalized + i * kPixels + y * kSide, net.inputScale, row);
+      finite &= quantizeRow(input.normalized + i * kPixels + y * kSide, net.inputScale, row);
     } else {
       const uint8_t* pixels = input.pixels + i * kPixels + y * kSide;
       for (int x = 0; x < kSide; ++x) row[x] = input.pixelLevels[pixels[x]];
     }
   }
+  return finite;
 }
 
 // conv1 + ReLU + 2x2 max pool: 14x14x6 u8, channel-last. Lanes are 8 output pixels of one
 // pooling phase (dy, dx) and pooled row py; the image row read as 32-bit lanes holds the pairs
 // (x[2m + dx + 2p], x[2m + dx + 2p + 1]) for lanes m (taps kx = 2p and 2p + 1; the odd phase one
-// int16 further on), so each tap pair is one unaligned load and one broadcast weight pair. Two
-// channels x 4 phases stay in registers (with the 4 inputs, 13 of AVX2's 16); their maximum over
-// the phases is the pooled value.
+// int16 further on), so each tap pair is one unaligned load and one broadcast weight pair. One
+// pass a row phase dy holds all 6 channels x the 2 column phases (12 sums, the 2 inputs and a
+// weight: 15 of AVX2's 16 registers), so each input is loaded once for 6 channels; the pooled
+// value is the maximum over the 4 phases.
 inline void conv1(const PackedNetwork& net, const int16_t* image, uint8_t* out) {
   for (int py = 0; py < 14; ++py) {
     for (int half = 0; half < 2; ++half) {  // pooled columns 0-7, then 8-13 (2 lanes unused)
-      Lanes pooled[6];
-      for (int first = 0; first < 6; first += 2) {
-        Lanes acc[2][4];
+      Lanes rowMax[2][6];                   // per row phase dy and channel: the maximum over the column phases
+      for (int dy = 0; dy < 2; ++dy) {
+        Lanes acc[6][2];
         for (auto& channel : acc) {
           for (auto& a : channel) a = zeroLanes();
         }
         for (int ky = 0; ky < 5; ++ky) {
+          const int16_t* row = image + (2 * py + dy + ky) * kImageStride + 16 * half;
           for (int pair = 0; pair < 3; ++pair) {
-            Lanes x[4];
-            for (int phase = 0; phase < 4; ++phase) {
-              x[phase] =
-                  loadLanes(image + (2 * py + (phase >> 1) + ky) * kImageStride + 16 * half + 2 * pair + (phase & 1));
+            Lanes x[2];
+            for (int dx = 0; dx < 2; ++dx) {
+              x[dx] = loadLanes(row + 2 * pair + dx);
+              pin(x[dx]);
             }
-            for (int c = 0; c < 2; ++c) {
-              const int16_t* w = net.conv1.data() + ((first + c) * 15 + ky * 3 + pair) * 2;
-              for (int phase = 0; phase < 4; ++phase) {
-                acc[c][phase] = dotPairs(acc[c][phase], w, x[phase]);
-                pin(acc[c][phase]);
+            for (int c = 0; c < 6; ++c) {
+              const int16_t* w = net.conv1.data() + (c * 15 + ky * 3 + pair) * 2;
+              for (int dx = 0; dx < 2; ++dx) {
+                acc[c][dx] = dotPairs(acc[c][dx], w, x[dx]);
+                pin(acc[c][dx]);
               }
             }
           }
         }
-        for (int c = 0; c < 2; ++c) {
-          pooled[first + c] = requantized(maxLanes(maxLanes(acc[c][0], acc[c][1]), maxLanes(acc[c][2], acc[c][3])),
-                                          net.epilogues[0], (first + c) * 8);
-        }
+        for (int c = 0; c < 6; ++c) rowMax[dy][c] = maxLanes(acc[c][0], acc[c][1]);
       }
+      Lanes pooled[6];
+      for (int c = 0; c < 6; ++c)
+        pooled[c] = requantized(maxLanes(rowMax[0][c], rowMax[1][c]), net.epilogues[0], c * 8);
       storeChannelLast6(pooled, half ? 6 : 8, out + (py * 14 + 8 * half) * 6);
     }
   }
@@ -150,13 +155,14 @@ inline void linear(int n, const uint8_t* in, int inStride, int inputs, const std
   }
 }
 
-inline void forwardImages(const PackedNetwork& net, const Input& input, int64_t begin, int64_t end, float* logits,
+inline bool forwardImages(const PackedNetwork& net, const Input& input, int64_t begin, int64_t end, float* logits,
                           Workspace& ws) {
   const int classes = net.classes;
+  bool finite = true;
   for (int64_t first = begin; first < end; first += kBlockImages) {
     const int n = static_cast<int>(std::min<int64_t>(kBlockImages, end - first));
     for (int i = 0; i < n; ++i) {
-      loadImage(net, input, first + i, ws.image);
+      finite &= loadImage(net, input, first + i, ws.image);
       conv1(net, ws.image, ws.pool1);
       conv2(net, ws.pool1, ws.features + i * 400);
     }
@@ -172,6 +178,7 @@ inline void forwardImages(const PackedNetwork& net, const Input& input, int64_t 
       std::memcpy(out + i * classes + g * 8, values, std::min(8, classes - g * 8) * sizeof(float));
     });
   }
+  return finite;
 }
 
 const Kernels kKernels = {LENET5_INT8_NAME, forwardImages};

@@ -69,12 +69,17 @@ inline void requantize(Lanes sums, const Epilogue& e, int c, uint8_t* out) {
   _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm_packus_epi16(words, words));
 }
 // 28 values as 8 + 8 + 8 + 8, the last vector overlapping the third (same values written twice).
-inline void quantizeRow(const float* x, float scale, int16_t* out) {
+// x - x is 0 for a finite x and NaN for NaN and both infinities.
+inline bool quantizeRow(const float* x, float scale, int16_t* out) {
+  __m256 finite = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
   for (int i : {0, 8, 16, 20}) {
-    const __m256i q = quantized(_mm256_loadu_ps(x + i), scale, -128);
+    const __m256 v = _mm256_loadu_ps(x + i);
+    finite = _mm256_and_ps(finite, _mm256_cmp_ps(_mm256_sub_ps(v, v), _mm256_setzero_ps(), _CMP_EQ_OQ));
+    const __m256i q = quantized(v, scale, -128);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
                      _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)));
   }
+  return _mm256_movemask_ps(finite) == 0xff;
 }
 // Pixel p's 6 channels as 8 bytes (c0..c5 and two zeros), one store each in increasing order, so
 // each store's 2 zero bytes are overwritten by the next pixel's (or a later row's) store.
