@@ -243,21 +243,12 @@ constexpr int rowSpanOf(int x) {
   const int first = x / kLanes;
   return kLanes == 8 ? first + (x + 4) / kLanes : kLanes == 4 ? first : 0;
 }
-constexpr int kRowSpanOf[10] = {rowSpanOf(0), rowSpanOf(1), rowSpanOf(2), rowSpanOf(3), rowSpanOf(4),
-                                rowSpanOf(5), rowSpanOf(6), rowSpanOf(7), rowSpanOf(8), rowSpanOf(9)};
-// Span s's first and last vector (the x of the first column with span s gives them).
-constexpr int spanFirst(int span) {
+// The first column x whose span is `span` (its first and last vectors are those of the span).
+constexpr int firstColumnOfSpan(int span) {
   int x = 0;
   while (rowSpanOf(x) != span) ++x;
-  return x / kLanes;
+  return x;
 }
-constexpr int spanLast(int span) {
-  int x = 0;
-  while (rowSpanOf(x) != span) ++x;
-  return (x + 4) / kLanes;
-}
-constexpr int kRowSpanFirst[3] = {spanFirst(0), kRowSpans > 1 ? spanFirst(1) : 0, kRowSpans > 2 ? spanFirst(2) : 0};
-constexpr int kRowSpanLast[3] = {spanLast(0), kRowSpans > 1 ? spanLast(1) : 0, kRowSpans > 2 ? spanLast(2) : 0};
 template <typename Body>
 inline void forEachRowSpan(Body body) {
   body(std::integral_constant<int, 0>{});
@@ -350,14 +341,15 @@ inline void pool2Conv2Backward(const float* dPooled, const float* pooled, const 
     int offset;  // of the nonzero's widened kernel row in kernel row 0's slots, minus x
   };
   int bucketStart[10 * kRowSpans + 1] = {};
-  for (int k = 0; k < count; ++k) ++bucketStart[nonzero[k].y * kRowSpans + kRowSpanOf[nonzero[k].x] + 1];
+  auto bucketOf = [](const Nonzero& n) { return n.y * kRowSpans + rowSpanOf(n.x); };
+  for (int k = 0; k < count; ++k) ++bucketStart[bucketOf(nonzero[k]) + 1];
   for (int b = 0; b < 10 * kRowSpans; ++b) bucketStart[b + 1] += bucketStart[b];
   Tap sorted[16 * kConv2Phase];
   int next[10 * kRowSpans];
   std::memcpy(next, bucketStart, sizeof(next));
   for (int k = 0; k < count; ++k) {
-    sorted[next[nonzero[k].y * kRowSpans + kRowSpanOf[nonzero[k].x]]++] = {
-        nonzero[k].gradient, nonzero[k].channel * 6 * kConv2Wide + 16 - nonzero[k].x};
+    sorted[next[bucketOf(nonzero[k])]++] = {nonzero[k].gradient,
+                                            nonzero[k].channel * 6 * kConv2Wide + 16 - nonzero[k].x};
   }
   constexpr int kChannelsAtOnce = kInputRowVecs >= 4 ? 3 : 6;  // 12 or more independent sums
   for (int ky = 0; ky < 5; ++ky) {
@@ -373,7 +365,7 @@ inline void pool2Conv2Backward(const float* dPooled, const float* pooled, const 
                 firstTouch ? splat(0.0f) : load(dIn + (first + i) * kPool1GradientChannel + row * 14 + v * kLanes);
         }
         forEachRowSpan([&](auto span) {
-          constexpr int kFirst = kRowSpanFirst[span], kLast = kRowSpanLast[span];
+          constexpr int kFirst = firstColumnOfSpan(span) / kLanes, kLast = (firstColumnOfSpan(span) + 4) / kLanes;
           const int bucket = y * kRowSpans + span;
           for (int k = bucketStart[bucket]; k < bucketStart[bucket + 1]; ++k) {
             const Vec g = splat(sorted[k].gradient);

@@ -58,7 +58,6 @@ struct Workspace {
   float *dFeatures, *dHidden1, *dHidden2, *conv2WideWeight, *dConv2PaddedWeight, *dPool1;
   float *winner1, *winner2;  // pooling winners, 0-3
   size_t size;
-  // The backward pass writes conv1's output gradient over its forward output, no longer needed.
 };
 
 inline size_t workspaceBytes(int classes) { return Workspace(nullptr, classes).size; }
@@ -77,9 +76,10 @@ inline void loadImage(const ImageSource& source, int64_t i, float* image) {
 // data set, so each costs a dozen cache misses that the previous image's work can hide.
 inline void prefetchImage(const ImageSource& source, int64_t i) {
   const int64_t row = source.row(i);
-  const char* start = source.normalized != nullptr ? reinterpret_cast<const char*>(source.normalized + row * kPixels)
-                                                   : reinterpret_cast<const char*>(source.pixels + row * kPixels);
-  const size_t bytes = source.normalized != nullptr ? kPixels * sizeof(float) : kPixels;
+  const bool floats = source.normalized != nullptr;
+  const char* start = floats ? reinterpret_cast<const char*>(source.normalized + row * kPixels)
+                             : reinterpret_cast<const char*>(source.pixels + row * kPixels);
+  const size_t bytes = kPixels * (floats ? sizeof(float) : 1);
   for (size_t at = 0; at < bytes; at += 64) __builtin_prefetch(start + at);
   __builtin_prefetch(start + bytes - 1);
 }
