@@ -43,11 +43,6 @@ int64_t liveModels() { return SharedModel::alive.load(); }
 
 namespace {
 
-// Up to this many images per intra-op thread, a CPU predict runs on the JS thread (with the
-// engine's inference team): about half a millisecond, while handing the work to a job thread and
-// its result back costs 0.1-0.3 ms.
-constexpr int64_t kInlinePredictImagesPerThread = 32;
-
 // Clears the busy flag when a job's work ends, however it ends.
 struct BusyRelease {
   explicit BusyRelease(std::shared_ptr<SharedModel> core) : core(std::move(core)) {}

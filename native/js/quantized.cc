@@ -11,11 +11,6 @@
 namespace lenet5::js {
 namespace {
 
-// Up to this many images per intra-op thread run on the JS thread, on the caller's arrays: handing
-// them to a job thread and the result back would cost more (the float predict's rule,
-// kInlinePredictImagesPerThread in model.cc).
-constexpr int64_t kInlineImagesPerThread = 32;
-
 // The layers' [outputs, inputs] (conv weights flattened), fc3's outputs being the class count.
 int64_t layerSize(int layer, int64_t classes, bool outputs) {
   constexpr int64_t kShapes[4][2] = {{6, 25}, {16, 150}, {120, 400}, {84, 120}};
@@ -82,7 +77,7 @@ Napi::Value QuantizedModelWrap::logits(const Napi::CallbackInfo& info) {
     levels.assign(table.Data(), table.Data() + 256);
   }
   const int threads = at::get_num_threads();
-  if (count <= kInlineImagesPerThread * threads) {
+  if (count <= kInlinePredictImagesPerThread * threads) {
     auto deferred = Napi::Promise::Deferred::New(env);
     engine::int8::Input input;
     if (raw) {
