@@ -100,12 +100,14 @@ async function main(argv) {
   say(
     `building the prebuilt addon for linux-${process.arch} against LibTorch ${PINS.version} (${libtorch}) ${root ? `inside ${root}` : 'on this machine'}`,
   );
+  // Hashed before the compile: sources edited while it runs must not be recorded as what it built.
+  const sources = sourcesHash();
   rmSync(buildOut, { recursive: true, force: true });
   compile(root, libtorch);
   const built = join(buildOut, 'Release/lenet5_native.node');
   const record = {
     libtorch: { version: PINS.version, cuda: false, cxx11Abi: true },
-    sources: sourcesHash(),
+    sources,
     glibc: newestSymbolVersion(built, 'GLIBC'),
     glibcxx: newestSymbolVersion(built, 'GLIBCXX'),
     builtOn: systemName(root ?? '/'),
