@@ -82,6 +82,9 @@ function cpuModel() {
   const info = readFileSync('/proc/cpuinfo', 'utf8');
   return {
     model: info.match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU',
+    // Family and model tell apart CPUs that share a marketing name (an EPYC of Zen 1, 2, 3 or 4).
+    family: info.match(/^cpu family\s*:\s*(\d+)/m)?.[1] ?? '?',
+    modelNumber: info.match(/^model\s*:\s*(\d+)/m)?.[1] ?? '?',
     mhz: Number(info.match(/cpu MHz\s*:\s*([\d.]+)/)?.[1] ?? 0),
     cores: cpus().length,
   };
@@ -155,7 +158,7 @@ const lines = [
   '',
   `Latest ${quick ? 'quick' : 'full'} run of \`npm run bench${quick ? ' -- --quick' : ''}\`, ${new Date().toISOString().slice(0, 10)}.`,
   '',
-  `Machine: ${cpu.model}, ${cpu.cores} cores (/proc/cpuinfo: ${cpu.mhz} MHz), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ` +
+  `Machine: ${cpu.model} (family ${cpu.family}, model ${cpu.modelNumber}), ${cpu.cores} cores (/proc/cpuinfo: ${cpu.mhz} MHz), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ` +
     `LibTorch ${first.libtorch} (this package) and PyTorch ${samples['py-default'][0].torch} (the Python loop; the same LibTorch build); ` +
     `engine kernels: ${first.engineKernels}.`,
   `Data: Fashion-MNIST, 54,000 training / 6,000 validation images, batch 64, Adam lr 0.001. ${rounds} interleaved rounds of one epoch each${quick ? ` (first ${maxBatches} batches)` : ''}.`,
