@@ -111,6 +111,33 @@ describe('fused engine', () => {
     });
   }
 
+  it('evaluates every batch size alike: the confusion matrix and loss of its own predictions', async () => {
+    // 5,000 images: at batch size 7 more than one slice of batches (4,095 images) between cancel checks.
+    const { images, labels } = syntheticImages(5000, 10, 6);
+    const data = Dataset.fromArrays({ images, labels, numClasses: 10 });
+    const model = new LeNet5({ seed: 4, engine: 'fused' });
+    await model.train(Dataset.fromArrays({ images: images.subarray(0, 640 * 784), labels: labels.subarray(0, 640) }), {
+      epochs: 1,
+      batchSize: 64,
+      seed: 2,
+    });
+    const { classes, logits } = await model.predict(images);
+    const confusion = Array.from({ length: 10 }, () => new Array<number>(10).fill(0));
+    let loss = 0;
+    labels.forEach((label, n) => {
+      const row = Array.from(logits[n]!);
+      const top = Math.max(...row);
+      loss += top + Math.log(row.reduce((sum, v) => sum + Math.exp(v - top), 0)) - row[label]!;
+      confusion[label]![classes[n]!]!++;
+    });
+    expect(new Set(classes).size, 'a trained model predicts several classes').toBeGreaterThan(2);
+    for (const batchSize of [1, 7, 64, 100, 1000, 5000]) {
+      const result = await model.evaluate(data, { batchSize });
+      expect(result.confusionMatrix, `batch size ${batchSize}`).toEqual(confusion);
+      expectClose([result.loss], [loss / labels.length], `loss at batch size ${batchSize}`);
+    }
+  });
+
   it('gives bit-identical weights for the same seed and thread count', async () => {
     const { images, labels } = syntheticImages(1500, 10, 2);
     const data = Dataset.fromArrays({ images, labels, numClasses: 10 });

@@ -12,7 +12,8 @@ namespace {
 constexpr int64_t kMinImagesPerThread = 8;
 // Forward passes hand out images in chunks of at most this many to whichever thread is free, so
 // a thread that the OS deschedules on a busy machine delays one chunk, not half the work.
-// Evaluation always uses this size: its summed loss is added in chunk order.
+// Evaluation uses this size or its batch size, whichever is smaller: its summed loss is added in
+// chunk order, so it does not depend on the thread count.
 constexpr int64_t kChunkImages = 64;
 
 }  // namespace
@@ -97,9 +98,10 @@ void Engine::forward(WorkerPool* pool, const float* params, const ImageSource& s
 }
 
 double Engine::lossAndPredictions(WorkerPool& pool, const float* params, const ImageSource& source,
-                                  const int64_t* labels, int64_t count, int64_t* predicted) {
-  std::vector<double> losses((count + kChunkImages - 1) / kChunkImages, 0.0);
-  forEachChunk(pool, count, kChunkImages, [&](int t, int64_t begin, int64_t end, int64_t chunk) {
+                                  const int64_t* labels, int64_t count, int64_t batchSize, int64_t* predicted) {
+  const int64_t chunkImages = std::min(batchSize, kChunkImages);
+  std::vector<double> losses((count + chunkImages - 1) / chunkImages, 0.0);
+  forEachChunk(pool, count, chunkImages, [&](int t, int64_t begin, int64_t end, int64_t chunk) {
     losses[chunk] = kernels_.evaluateImages(params, layout_.classes, source, labels, begin, end, predicted,
                                             threads_[t].workspace.get());
   });

@@ -44,9 +44,10 @@ class Engine {
   // The team for forward passes (evaluate, predict): kept between calls so a call starts no
   // thread, its threads asleep while idle; rebuilt when the thread count changes.
   WorkerPool& inferencePool(int threads);
-  // Summed loss and argmax of `count` labelled images.
+  // Summed loss and argmax of `count` labelled images, in chunks of at most `batchSize` images
+  // (an evaluation's batches: several run at once, one per free thread).
   double lossAndPredictions(WorkerPool& pool, const float* params, const ImageSource& source, const int64_t* labels,
-                            int64_t count, int64_t* predicted);
+                            int64_t count, int64_t batchSize, int64_t* predicted);
 
  private:
   struct ThreadState {
