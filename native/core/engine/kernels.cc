@@ -1,9 +1,37 @@
 #include "kernels.h"
 
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 namespace lenet5::engine {
+namespace {
+
+// AMD's Zen 4 (family 19h; Zen 3, the same family, has no AVX-512) runs each 512-bit operation as
+// two 256-bit halves: AVX-512 adds no multiply-adds per cycle there, and the AVX2 table, whose tiles
+// load two weight vectors per broadcast input instead of one, trained 10% faster (2-core EPYC,
+// family 25 model 17: 68k vs 62k images/s; every layer but conv1's forward pass faster).
+bool splitsAvx512() {
+#if defined(__x86_64__)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  char vendor[13] = {};
+  if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return false;
+  std::memcpy(vendor, &ebx, 4);
+  std::memcpy(vendor + 4, &edx, 4);
+  std::memcpy(vendor + 8, &ecx, 4);
+  if (std::strcmp(vendor, "AuthenticAMD") != 0 || !__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  const unsigned family = ((eax >> 8) & 0xf) + ((eax >> 20) & 0xff);
+  return family == 0x19;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
 
 int availableKernels(const Kernels** out, int capacity) {
   int count = 0;
@@ -21,6 +49,7 @@ const Kernels& selectKernels() {
     for (int i = 0; wanted != nullptr && i < count; ++i) {
       if (std::string(wanted) == available[i]->name) return available[i];
     }
+    if (available[0] == &avx512::kKernels && splitsAvx512()) return available[1];
     return available[0];
   }();
   return *chosen;
