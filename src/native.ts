@@ -121,9 +121,9 @@ export interface NativeQuantizedNetwork {
 export interface NativeQuantizedModel {
   /** The kernel table it runs: 'avx512vnni', 'avx2' or 'baseline'. */
   readonly kernels: string;
-  /** count x numClasses logits of normalised images, or of raw pixels through pixelLevels (each pixel value's int8 input). */
-  logits(images: Float32Array, count: number): Promise<Float32Array>;
-  logits(images: Uint8Array, count: number, pixelLevels: Int8Array): Promise<Float32Array>;
+  /** predict() of normalised images, or of raw pixels through pixelLevels (each pixel value's int8 input): count x numClasses logits, their softmax, and each row's class. */
+  predict(images: Float32Array, count: number): Promise<NativePrediction>;
+  predict(images: Uint8Array, count: number, pixelLevels: Int8Array): Promise<NativePrediction>;
 }
 
 export interface NativeAddon {

@@ -273,13 +273,13 @@ describe('the native int8 pass', () => {
           [wild, 65],
           [input, count],
         ] as const) {
-          expect(bits(await pass.logits(images, n)), `${name}, batch ${n}`).toEqual(bits(int8Logits(network, images, n)));
+          expect(bits((await pass.predict(images, n)).logits), `${name}, batch ${n}`).toEqual(bits(int8Logits(network, images, n)));
         }
       }
       // Each table checks its input as it quantizes it.
       const infinite = wild.slice(0, 784);
       infinite[700] = Infinity;
-      await expect(new (native().NativeQuantizedModel)(nativeNetwork(quantized.network), name).logits(infinite, 1)).rejects.toThrow(
+      await expect(new (native().NativeQuantizedModel)(nativeNetwork(quantized.network), name).predict(infinite, 1)).rejects.toThrow(
         'pixels[700] is Infinity',
       );
     },
@@ -289,6 +289,11 @@ describe('the native int8 pass', () => {
     const prediction = await quantized.predict(held.images);
     expect(bits(flat(prediction.logits))).toEqual(bits(int8Logits(quantized.network, input, count)));
     const reference = int8Logits(quantized.network, input, count);
+    prediction.logits.forEach((row, n) => {
+      expect(prediction.classes[n], `class of image ${n}`).toBe(argmax(row));
+      const sum = row.reduce((total, v) => total + Math.exp(v - row[argmax(row)]!), 0);
+      row.forEach((v, c) => expect(prediction.probabilities[n]![c]).toBeCloseTo(Math.exp(v - row[argmax(row)]!) / sum, 6));
+    });
     const correct = held.labels.filter((label, n) => argmax(reference.subarray(n * CLASSES, (n + 1) * CLASSES)) === label).length;
     expect((await quantized.evaluate(Dataset.fromArrays({ images: held.images, labels: held.labels }))).correct).toBe(correct);
   });
@@ -297,7 +302,7 @@ describe('the native int8 pass', () => {
     const changed = structuredClone(quantized.network);
     changed.activationScales.relu2 *= 2;
     const pass = new (native().NativeQuantizedModel)(nativeNetwork(changed), '');
-    const logits = await pass.logits(input, count);
+    const { logits } = await pass.predict(input, count);
     expect(bits(logits)).toEqual(bits(int8Logits(changed, input, count)));
     const original = bits(int8Logits(quantized.network, input, count));
     expect(bits(logits).filter((v, i) => v !== original[i]).length).toBeGreaterThan(logits.length / 2);

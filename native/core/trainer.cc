@@ -299,8 +299,8 @@ void predictLogits(Model& model, const PredictInput& input, float* logits) {
   std::memcpy(logits, out.data_ptr<float>(), out.numel() * sizeof(float));
 }
 
-// Softmax of each row in double (then rounded to float) and its first maximum; a row with NaN
-// or an infinite logit gets class -1.
+}  // namespace
+
 void softmaxRows(const float* logits, int64_t rows, int64_t classes, float* probabilities, int32_t* best) {
   for (int64_t n = 0; n < rows; ++n) {
     const float* z = logits + n * classes;
@@ -317,8 +317,6 @@ void softmaxRows(const float* logits, int64_t rows, int64_t classes, float* prob
     best[n] = finite ? static_cast<int32_t>(top) : -1;
   }
 }
-
-}  // namespace
 
 void predict(Model& model, const PredictInput& input, const PredictOutput& output) {
   if (input.normalized != nullptr) requireFinitePixels(input.normalized, input.count * kImageSide * kImageSide);

@@ -79,5 +79,8 @@ struct PredictOutput {
   int32_t* classes = nullptr;
 };
 void predict(Model& model, const PredictInput& input, const PredictOutput& output);
+// predict()'s softmax, for logits computed elsewhere (the int8 model's): each row's probabilities in
+// double (then rounded to float) and its first maximum; a row with NaN or an infinite logit gets class -1.
+void softmaxRows(const float* logits, int64_t rows, int64_t classes, float* probabilities, int32_t* best);
 
 }  // namespace lenet5

@@ -144,6 +144,15 @@ void Job::finish(Napi::Env env, const std::function<Napi::Value(Napi::Env)>& res
   } catch (const Napi::Error& e) { deferred_->Reject(e.Value()); }
 }
 
+Napi::Object predictionToJs(Napi::Env env, const Napi::Float32Array& logits, const Napi::Float32Array& probabilities,
+                            const Napi::Int32Array& classes) {
+  auto result = Napi::Object::New(env);
+  result.Set("logits", logits);
+  result.Set("probabilities", probabilities);
+  result.Set("classes", classes);
+  return result;
+}
+
 PixelsCopy::PixelsCopy(const Napi::TypedArray& array) {
   if (array.TypedArrayType() == napi_uint8_array) {
     auto bytes = array.As<Napi::Uint8Array>();

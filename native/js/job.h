@@ -69,4 +69,8 @@ Array copyToJs(Napi::Env env, const std::vector<T>& values) {
   return array;
 }
 
+// predict()'s result (the float and the int8 model's): { logits, probabilities, classes }.
+Napi::Object predictionToJs(Napi::Env env, const Napi::Float32Array& logits, const Napi::Float32Array& probabilities,
+                            const Napi::Int32Array& classes);
+
 }  // namespace lenet5::js

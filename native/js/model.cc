@@ -50,16 +50,6 @@ struct BusyRelease {
   std::shared_ptr<SharedModel> core;
 };
 
-// predict()'s result: { logits, probabilities, classes }.
-Napi::Object predictionToJs(Napi::Env env, const Napi::Float32Array& logits, const Napi::Float32Array& probabilities,
-                            const Napi::Int32Array& classes) {
-  auto result = Napi::Object::New(env);
-  result.Set("logits", logits);
-  result.Set("probabilities", probabilities);
-  result.Set("classes", classes);
-  return result;
-}
-
 Normalization readNormalization(const Napi::Object& options) {
   return {options.Get("mean").As<Napi::Number>().DoubleValue(), options.Get("std").As<Napi::Number>().DoubleValue()};
 }

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../core/trainer.h"
 #include "errors.h"
 #include "job.h"
 
@@ -30,7 +31,7 @@ Array element(const Napi::Object& network, const char* key, uint32_t index, size
 Napi::Function QuantizedModelWrap::define(Napi::Env env) {
   return DefineClass(env, "NativeQuantizedModel",
                      {InstanceAccessor("kernels", &QuantizedModelWrap::kernels, nullptr),
-                      InstanceMethod("logits", &QuantizedModelWrap::logits)});
+                      InstanceMethod("predict", &QuantizedModelWrap::predict)});
 }
 
 QuantizedModelWrap::QuantizedModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<QuantizedModelWrap>(info) {
@@ -58,14 +59,16 @@ Napi::Value QuantizedModelWrap::kernels(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), network_->kernelsName());
 }
 
-// logits(images: Uint8Array (raw, with pixelLevels) | Float32Array (normalised), count,
-//        pixelLevels: Int8Array(256) | undefined) -> Promise<Float32Array>, count x classes
-Napi::Value QuantizedModelWrap::logits(const Napi::CallbackInfo& info) {
+// predict(images: Uint8Array (raw, with pixelLevels) | Float32Array (normalised), count,
+//         pixelLevels: Int8Array(256) | undefined) -> Promise<{ logits, probabilities, classes }>,
+// as the float model's predict (its softmax, softmaxRows, in C++ too).
+Napi::Value QuantizedModelWrap::predict(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   const int64_t count = info[1].As<Napi::Number>().Int64Value();
   const bool raw = info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
   const size_t values = static_cast<size_t>(count) * 784;
-  const size_t outputs = static_cast<size_t>(count * network_->classes());
+  const int64_t classes = network_->classes();
+  const size_t outputs = static_cast<size_t>(count * classes);
   guarded(env, [&] {
     requireElementLength(info[0].As<Napi::TypedArray>(), values, "pixels");
     if (raw) requireElementLength(info[2].As<Napi::TypedArray>(), 256, "pixelLevels");
@@ -87,9 +90,12 @@ Napi::Value QuantizedModelWrap::logits(const Napi::CallbackInfo& info) {
       input.normalized = info[0].As<Napi::Float32Array>().Data();
     }
     try {
-      auto result = Napi::Float32Array::New(env, outputs);
-      network->logits(input, count, threads, result.Data());
-      deferred.Resolve(result);
+      auto logits = Napi::Float32Array::New(env, outputs);
+      auto probabilities = Napi::Float32Array::New(env, outputs);
+      auto best = Napi::Int32Array::New(env, static_cast<size_t>(count));
+      network->logits(input, count, threads, logits.Data());
+      softmaxRows(logits.Data(), count, classes, probabilities.Data(), best.Data());
+      deferred.Resolve(predictionToJs(env, logits, probabilities, best));
     } catch (const std::exception& error) { deferred.Reject(toJsError(env, describeException(error)).Value()); }
     return deferred.Promise();
   }
@@ -100,10 +106,15 @@ Napi::Value QuantizedModelWrap::logits(const Napi::CallbackInfo& info) {
     input.pixels = raw ? copy->pixels.data() : nullptr;
     input.pixelLevels = raw ? levels.data() : nullptr;
     input.normalized = raw ? nullptr : copy->normalized.data();
-    auto result = std::make_shared<std::vector<float>>(outputs);
-    network->logits(input, count, threads, result->data());
-    return std::function<Napi::Value(Napi::Env)>(
-        [result](Napi::Env env) { return copyToJs<Napi::Float32Array>(env, *result); });
+    auto logits = std::make_shared<std::vector<float>>(outputs);
+    auto probabilities = std::make_shared<std::vector<float>>(outputs);
+    auto best = std::make_shared<std::vector<int32_t>>(count);
+    network->logits(input, count, threads, logits->data());
+    softmaxRows(logits->data(), count, classes, probabilities->data(), best->data());
+    return std::function<Napi::Value(Napi::Env)>([logits, probabilities, best](Napi::Env env) {
+      return predictionToJs(env, copyToJs<Napi::Float32Array>(env, *logits),
+                            copyToJs<Napi::Float32Array>(env, *probabilities), copyToJs<Napi::Int32Array>(env, *best));
+    });
   });
 }
 

@@ -20,7 +20,7 @@ class QuantizedModelWrap : public Napi::ObjectWrap<QuantizedModelWrap> {
 
  private:
   Napi::Value kernels(const Napi::CallbackInfo& info);
-  Napi::Value logits(const Napi::CallbackInfo& info);
+  Napi::Value predict(const Napi::CallbackInfo& info);
 
   std::shared_ptr<engine::int8::Network> network_;
 };

@@ -110,27 +110,3 @@ export function predictionFromNative(raw: NativePrediction, count: number, numCl
   const rows = (values: Float32Array) => Array.from({ length: count }, (_, n) => values.subarray(n * numClasses, (n + 1) * numClasses));
   return { classes, probabilities: rows(raw.probabilities), logits: rows(raw.logits) };
 }
-
-/**
- * predict()'s result from logits alone (the int8 model's native pass returns only logits): the softmax (in double)
- * and the first maximum as the addon computes them (native/core/trainer.cc, softmaxRows).
- */
-export function predictionFromLogits(logits: Float32Array, count: number, numClasses: number): Prediction {
-  const probabilities = new Float32Array(logits.length);
-  const classes = new Int32Array(count);
-  // Plain loops: a batch of 1000 took 1.5 ms with forEach/reduce callbacks, several times these.
-  for (let n = 0, start = 0; n < count; n++, start += numClasses) {
-    const end = start + numClasses;
-    let top = start;
-    let finite = true;
-    for (let k = start; k < end; k++) {
-      finite &&= Number.isFinite(logits[k]);
-      if (logits[k] > logits[top]) top = k;
-    }
-    let sum = 0;
-    for (let k = start; k < end; k++) sum += Math.exp(logits[k] - logits[top]);
-    for (let k = start; k < end; k++) probabilities[k] = Math.exp(logits[k] - logits[top]) / sum;
-    classes[n] = finite ? top - start : -1;
-  }
-  return predictionFromNative({ logits, probabilities, classes }, count, numClasses);
-}

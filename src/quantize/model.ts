@@ -8,11 +8,11 @@ import {
   checkEvaluateInput,
   checkPredictInput,
   evaluationResult,
-  predictionFromLogits,
+  predictionFromNative,
   type EvaluateResult,
   type Prediction,
 } from '../model/inference.js';
-import { native, type NativeQuantizedModel, type NativeQuantizedNetwork } from '../native.js';
+import { native, type NativePrediction, type NativeQuantizedModel, type NativeQuantizedNetwork } from '../native.js';
 import { knownKeys, nonEmptyString, oneOf, optionsObject } from '../validate.js';
 import { encodeInt8Model, readInt8Model, type Int8ModelInfo } from './file.js';
 import { ACTIVATIONS, QUANTIZED_LAYERS, quantize, type QuantizedNetwork } from './int8.js';
@@ -52,25 +52,23 @@ export class QuantizedLeNet5 {
   /** Like LeNet5.predict: probabilities for Uint8Array 0-255 pixels or already-normalised Float32Array values. */
   async predict(pixels: Uint8Array | Float32Array, options: { shape?: number[] } = {}): Promise<Prediction> {
     const count = checkPredictInput(pixels, options);
-    return predictionFromLogits(await this.logits(pixels, count), count, this.numClasses);
+    return predictionFromNative(await this.nativePredict(pixels, count), count, this.numClasses);
   }
 
   /** Like LeNet5.evaluate: loss, accuracy, per-class accuracy and confusion matrix of the int8 model. */
   async evaluate(dataset: Dataset, options: { batchSize?: number } = {}): Promise<EvaluateResult> {
     checkEvaluateInput(dataset, options, this.numClasses);
     const { images, labels } = dataset.toArrays();
-    const logits = await this.logits(images, labels.length);
+    const { logits, classes } = await this.nativePredict(images, labels.length);
     const confusion = new Array<number>(this.numClasses * this.numClasses).fill(0);
     let loss = 0;
     let correct = 0;
     labels.forEach((label, n) => {
       const row = logits.subarray(n * this.numClasses, (n + 1) * this.numClasses);
-      const max = row.reduce((a, b) => Math.max(a, b), -Infinity);
-      const logSum = max + Math.log(row.reduce((sum, v) => sum + Math.exp(v - max), 0));
-      loss += logSum - row[label];
-      const predicted = row.indexOf(max);
-      confusion[label * this.numClasses + predicted]++;
-      if (predicted === label) correct++;
+      const max = row[classes[n]!]!;
+      loss += max + Math.log(row.reduce((sum, v) => sum + Math.exp(v - max), 0)) - row[label]!;
+      confusion[label * this.numClasses + classes[n]!]++;
+      if (classes[n] === label) correct++;
     });
     return evaluationResult({ loss: labels.length ? loss / labels.length : 0, correct, total: labels.length, confusion }, this.numClasses);
   }
@@ -111,14 +109,14 @@ export class QuantizedLeNet5 {
    * through a table of each pixel value's int8 input: the reference's normalise-then-quantize,
    * computed here once rather than per pixel.
    */
-  private logits(pixels: Uint8Array | Float32Array, count: number): Promise<Float32Array> {
+  private nativePredict(pixels: Uint8Array | Float32Array, count: number): Promise<NativePrediction> {
     const pass = (this.nativeModel ??= callNative(() => new (native().NativeQuantizedModel)(nativeNetwork(this.network), '')));
-    if (pixels instanceof Float32Array) return awaitNative(() => pass.logits(pixels, count));
+    if (pixels instanceof Float32Array) return awaitNative(() => pass.predict(pixels, count));
     const { mean, std } = this.normalization;
     const levels = Int8Array.from({ length: 256 }, (_, v) =>
       quantize(Math.fround((v / 255 - mean) / std), this.network.activationScales.input),
     );
-    return awaitNative(() => pass.logits(pixels, count, levels));
+    return awaitNative(() => pass.predict(pixels, count, levels));
   }
 }
 
