@@ -171,7 +171,7 @@ function loadAddon(): NativeAddon {
       'ERR_LENET5_ADDON_LOAD',
       `The lenet5 native addon has not been built (looked for ${candidates.join(', ')}).\n` +
         'This happens when the package manager skipped install scripts (pnpm 10 does by default; so do --ignore-scripts,\n' +
-        'ignore-scripts=true in .npmrc and npm scripts not allowed by allowScripts), or when the install failed. Possible solutions:\n' +
+        'ignore-scripts=true in .npmrc, and npm where its allowScripts setting blocks them), or when the install failed. Possible solutions:\n' +
         '- Build it now: "npx lenet5 build" (fetches LibTorch from PyPI if this machine has none; uses the prebuilt addon where it fits, else compiles with cmake and g++).\n' +
         '- With pnpm, allow the build once: "pnpm approve-builds" (or list lenet5-libtorch in onlyBuiltDependencies), then "pnpm rebuild lenet5-libtorch".\n' +
         '- With npm\'s allowScripts: "npm install-scripts approve lenet5-libtorch", then "npm rebuild lenet5-libtorch".\n' +

@@ -129,8 +129,7 @@ describe('fused engine', () => {
     });
   }
 
-  it('evaluates every batch size alike: the confusion matrix and loss of its own predictions', async () => {
-    // 5,000 images: at batch size 7 more than one slice of batches (4,095 images) between cancel checks.
+  it('evaluates every batch size alike (the confusion matrix and loss of its own predictions) and every thread count bit for bit', async () => {
     const { images, labels } = syntheticImages(5000, 10, 6);
     const data = Dataset.fromArrays({ images, labels, numClasses: 10 });
     const model = new LeNet5({ seed: 4, engine: 'fused' });
@@ -154,6 +153,19 @@ describe('fused engine', () => {
       expect(result.confusionMatrix, `batch size ${batchSize}`).toEqual(confusion);
       expectClose([result.loss], [loss / labels.length], `loss at batch size ${batchSize}`);
     }
+    const before = threads.get();
+    try {
+      for (const batchSize of [7, 100]) {
+        const losses = [];
+        for (const count of [1, 2, 3]) {
+          threads.set(count);
+          losses.push((await model.evaluate(data, { batchSize })).loss);
+        }
+        expect(new Set(losses).size, `batch size ${batchSize}: the loss on 1, 2 and 3 threads (${losses.join(', ')})`).toBe(1);
+      }
+    } finally {
+      threads.set(before);
+    }
   });
 
   it('gives bit-identical weights for the same seed and thread count', async () => {
@@ -169,7 +181,7 @@ describe('fused engine', () => {
     runs[0]!.forEach((values, i) => expect(Buffer.from(values.buffer).equals(Buffer.from(runs[1]![i]!.buffer))).toBe(true));
   });
 
-  it('runs the best kernels the CPU has, whichever compiler built the addon (clang too)', () => {
+  it('runs the kernel table the engine should pick for this CPU, whichever compiler built the addon (clang too)', () => {
     expect(info().engineKernels).toBe(cpuTables().best);
   });
 

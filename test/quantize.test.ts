@@ -203,6 +203,21 @@ describe('lenet5 quantize and the commands that take an int8 model', () => {
 });
 
 /** Bit patterns of float32 values: equal arrays are bit for bit the same (-0 and NaN included). */
+// Each row's class is the first maximum of its logits and its probabilities their softmax.
+function expectSoftmaxOf(
+  prediction: { logits: Float32Array; probabilities: Float32Array; classes: ArrayLike<number> },
+  count: number,
+): void {
+  const classes = prediction.logits.length / count;
+  for (let n = 0; n < count; n++) {
+    const row = prediction.logits.subarray(n * classes, (n + 1) * classes);
+    const top = row[argmax(row)]!;
+    expect(prediction.classes[n], `class of image ${n}`).toBe(argmax(row));
+    const sum = row.reduce((total, v) => total + Math.exp(v - top), 0);
+    row.forEach((v, c) => expect(prediction.probabilities[n * classes + c]).toBeCloseTo(Math.exp(v - top) / sum, 6));
+  }
+}
+
 function bits(values: Float32Array): Uint32Array {
   return new Uint32Array(values.buffer, values.byteOffset, values.length);
 }
@@ -273,7 +288,9 @@ describe('the native int8 pass', () => {
           [wild, 65],
           [input, count],
         ] as const) {
-          expect(bits((await pass.predict(images, n)).logits), `${name}, batch ${n}`).toEqual(bits(int8Logits(network, images, n)));
+          const prediction = await pass.predict(images, n);
+          expect(bits(prediction.logits), `${name}, batch ${n}`).toEqual(bits(int8Logits(network, images, n)));
+          expectSoftmaxOf(prediction, n);
         }
       }
       // Each table checks its input as it quantizes it.
@@ -288,12 +305,8 @@ describe('the native int8 pass', () => {
   it('predict and evaluate from raw pixels give the reference logits of the normalised pixels', async () => {
     const prediction = await quantized.predict(held.images);
     expect(bits(flat(prediction.logits))).toEqual(bits(int8Logits(quantized.network, input, count)));
+    expectSoftmaxOf({ logits: flat(prediction.logits), probabilities: flat(prediction.probabilities), classes: prediction.classes }, count);
     const reference = int8Logits(quantized.network, input, count);
-    prediction.logits.forEach((row, n) => {
-      expect(prediction.classes[n], `class of image ${n}`).toBe(argmax(row));
-      const sum = row.reduce((total, v) => total + Math.exp(v - row[argmax(row)]!), 0);
-      row.forEach((v, c) => expect(prediction.probabilities[n]![c]).toBeCloseTo(Math.exp(v - row[argmax(row)]!) / sum, 6));
-    });
     const correct = held.labels.filter((label, n) => argmax(reference.subarray(n * CLASSES, (n + 1) * CLASSES)) === label).length;
     expect((await quantized.evaluate(Dataset.fromArrays({ images: held.images, labels: held.labels }))).correct).toBe(correct);
   });

@@ -28,9 +28,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The fused evaluation's unit between two cancel checks: about 20 ms of work on two cores.
-constexpr int64_t kEvaluationSliceImages = 4096;
-
 double secondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 // One independent shuffle stream per epoch, so resuming at epoch k repeats an uninterrupted run.
@@ -98,19 +95,14 @@ EvalResult evaluateFused(Model& model, Dataset& data, int64_t batchSize, const N
   result.numClasses = classes;
   result.confusion.assign(classes * classes, 0);
   // Batches are independent: the threads take chunks of up to 64 images (a whole batch when batches
-  // are smaller) in turn across many batches, so a small batch size still keeps every thread busy.
-  // Between slices of batches a cancel is seen.
-  const int64_t slice = batchSize * std::max<int64_t>(1, kEvaluationSliceImages / batchSize);
-  std::vector<int64_t> predicted(std::min(slice, std::max<int64_t>(result.total, 1)));
-  double lossSum = 0;
-  for (int64_t start = 0; start < result.total; start += slice) {
-    throwIfCancelled(cancel, "during evaluation");
-    const int64_t count = std::min(result.total - start, slice);
-    auto source = pixelSource(images.data_ptr<uint8_t>(), normalization);
-    source.pixels += start * engine::kPixels;
-    lossSum += fused.lossAndPredictions(pool, params, source, labelData + start, count, batchSize, predicted.data());
-    for (int64_t i = 0; i < count; ++i) ++result.confusion[labelData[start + i] * classes + predicted[i]];
-  }
+  // are smaller) in turn, so a small batch size still keeps every thread busy; a cancel stops them
+  // within a chunk.
+  throwIfCancelled(cancel, "during evaluation");
+  std::vector<int64_t> predicted(std::max<int64_t>(result.total, 1));
+  const double lossSum = fused.lossAndPredictions(pool, params, pixelSource(images.data_ptr<uint8_t>(), normalization),
+                                                  labelData, result.total, batchSize, predicted.data(), cancel);
+  throwIfCancelled(cancel, "during evaluation");
+  for (int64_t i = 0; i < result.total; ++i) ++result.confusion[labelData[i] * classes + predicted[i]];
   for (int64_t c = 0; c < classes; ++c) result.correct += result.confusion[c * classes + c];
   result.loss = result.total > 0 ? lossSum / static_cast<double>(result.total) : 0.0;
   return result;

@@ -3,8 +3,8 @@
 // write (compulsory traffic, once each). Times are the thread's CPU time, so other processes on a
 // busy machine count less. It also measures the CPU's FP32 peak for the same vectors: 12
 // independent chains of multiply-adds (enough to cover the latency of two FMA units), on one
-// core and on every core at once. Built and run by `npm run bench` with this CPU's best
-// instruction set (-march=native); prints one JSON object.
+// core and on every core at once. Built and run by `npm run bench` for the table the engine
+// runs on this CPU (-march=native, less AVX-512 where the engine picks AVX2); prints one JSON object.
 #include <algorithm>
 #include <chrono>
 #include <ctime>

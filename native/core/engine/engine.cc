@@ -98,10 +98,12 @@ void Engine::forward(WorkerPool* pool, const float* params, const ImageSource& s
 }
 
 double Engine::lossAndPredictions(WorkerPool& pool, const float* params, const ImageSource& source,
-                                  const int64_t* labels, int64_t count, int64_t batchSize, int64_t* predicted) {
+                                  const int64_t* labels, int64_t count, int64_t batchSize, int64_t* predicted,
+                                  const std::atomic<bool>* stop) {
   const int64_t chunkImages = std::min(batchSize, kChunkImages);
   std::vector<double> losses((count + chunkImages - 1) / chunkImages, 0.0);
   forEachChunk(pool, count, chunkImages, [&](int t, int64_t begin, int64_t end, int64_t chunk) {
+    if (stop != nullptr && stop->load(std::memory_order_relaxed)) return;  // the rest is skipped, a chunk at a time
     losses[chunk] = kernels_.evaluateImages(params, layout_.classes, source, labels, begin, end, predicted,
                                             threads_[t].workspace.get());
   });

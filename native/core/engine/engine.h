@@ -15,6 +15,7 @@
 // optimizer state.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -44,10 +45,11 @@ class Engine {
   // The team for forward passes (evaluate, predict): kept between calls so a call starts no
   // thread, its threads asleep while idle; rebuilt when the thread count changes.
   WorkerPool& inferencePool(int threads);
-  // Summed loss and argmax of `count` labelled images, in chunks of at most `batchSize` images
-  // (an evaluation's batches: several run at once, one per free thread).
+  // Summed loss and argmax of `count` labelled images, in chunks of 64 images (of `batchSize` when
+  // that is smaller) that the threads take in turn; a chunk may span two batches. Once *stop is
+  // set the chunks not yet started are skipped (the result is then incomplete).
   double lossAndPredictions(WorkerPool& pool, const float* params, const ImageSource& source, const int64_t* labels,
-                            int64_t count, int64_t batchSize, int64_t* predicted);
+                            int64_t count, int64_t batchSize, int64_t* predicted, const std::atomic<bool>* stop);
 
  private:
   struct ThreadState {

@@ -49,7 +49,7 @@ const Kernels& selectKernels() {
     for (int i = 0; wanted != nullptr && i < count; ++i) {
       if (std::string(wanted) == available[i]->name) return available[i];
     }
-    if (available[0] == &avx512::kKernels && splitsAvx512()) return available[1];
+    if (available[0] == &avx512::kKernels && avx2::supported() && splitsAvx512()) return &avx2::kKernels;
     return available[0];
   }();
   return *chosen;
