@@ -17,7 +17,8 @@
 #      on x86-64 reads what arm64 Node wrote, and the reverse), idx
 # ARM64_TESTS="test/x.test.ts ..." runs other test files, ARM64_TEST_NAMES="pattern" only the tests whose
 # names match (vitest -t); ARM64_LIBTORCH="2.x" or "1.13" one build;
-# ARM64_QEMU=/path/to/qemu-aarch64 (version 8 or newer) skips the download.
+# ARM64_QEMU=/path/to/qemu-aarch64 (version 8 or newer) skips the download; ARM64_COMPILER=none gives the
+# tests no compiler (test/arm64/setup.ts), as on an arm64 machine without one: an install must use the prebuilt addon.
 # Needs root or sudo (apt, binfmt_misc) and the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -268,15 +268,16 @@ describe('the prebuilt addon', () => {
   const pypiOnly = { LIBTORCH: '', LIBTORCH_USE_PYTORCH: '0', LENET5_LIBTORCH: 'pypi' };
 
   /**
-   * Gives the package a prebuilt addon for this machine as scripts/prebuild.mjs leaves it: this
-   * checkout's addon stands in for the file (it loads here), with a record that fits this
+   * Gives the package a prebuilt addon for this machine (or `arch`) as scripts/prebuild.mjs leaves
+   * it: this checkout's addon stands in for the file (it loads here), with a record that fits this
    * checkout's sources, the pinned LibTorch and any glibc, changed by `record`.
    */
-  function withPrebuilt(pkg: string, record: Record<string, unknown> = {}, file = readFileSync(builtAddon)): string {
-    const prebuilt = join(pkg, 'prebuilds', `linux-${process.arch}`);
+  function withPrebuilt(pkg: string, record: Record<string, unknown> = {}, file = readFileSync(builtAddon), arch = process.arch): string {
+    const prebuilt = join(pkg, 'prebuilds', `linux-${arch}`);
     mkdirSync(prebuilt, { recursive: true });
     writeFileSync(join(prebuilt, 'lenet5_native.node'), file);
     const fits = {
+      arch,
       libtorch: { version: pins.version, cuda: false, cxx11Abi: true },
       sources: sourcesHash(),
       glibc: '2.17',
@@ -310,6 +311,7 @@ describe('the prebuilt addon', () => {
       /the prebuilt addon needs glibc 99\.0 or newer, and this system has 2\.\d+/,
     ],
     ['was built from other native sources', { sources: 'other' }, /the native sources differ from those the prebuilt addon was built from/],
+    ['is a record of another arch', { arch: 'other' }, /the prebuilt addon in .*prebuilds\/linux-\w+ was built for linux-other/],
     [
       'was built for another LibTorch',
       { libtorch: { version: '9.9.9', cuda: false, cxx11Abi: true } },
@@ -347,6 +349,27 @@ describe('the prebuilt addon', () => {
     });
     expect(result.log).not.toContain('the addon has to be compiled on this machine');
     expect(result.log).toMatch(/fetching LibTorch .*; its libraries only, as the prebuilt addon needs no headers/);
+  });
+
+  it('is left out of npm pack, rather than packed from older sources, for an arch this machine has no cross compiler for', () => {
+    const pkg = withPrebuilt(installedPackage('pack-without-cross-compiler'));
+    for (const path of ['scripts/prebuild.mjs', 'scripts/arm64']) cpSync(join(root, path), join(pkg, path), { recursive: true });
+    const other = process.arch === 'arm64' ? 'x64' : 'arm64';
+    withPrebuilt(pkg, { sources: 'older sources' }, readFileSync(builtAddon), other);
+    const noTools = join(dir, 'pack-empty-bin');
+    mkdirSync(noTools);
+    // prepack's command; this machine's prebuilt matches the sources, so nothing is fetched or built.
+    const result = spawnSync(process.execPath, [join(pkg, 'scripts/prebuild.mjs'), '--if-stale', '--arch', 'all'], {
+      env: { ...process.env, PATH: noTools, LENET5_PREBUILD_ROOT: '', LENET5_CACHE_DIR: join(dir, 'cache-pack') },
+      encoding: 'utf8',
+    });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `prebuilt addons in prebuilds/: linux-${process.arch}; none for linux-${other} \\(.*; its out-of-date prebuilt addon removed\\)`,
+      ),
+    );
+    expect(readdirSync(join(pkg, 'prebuilds'))).toEqual([`linux-${process.arch}`]);
   });
 
   it("serves from a LibTorch fetched without headers, whose folder a compile fetches again with them; the addon's key is the same either way", () => {

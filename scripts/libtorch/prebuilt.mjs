@@ -4,9 +4,9 @@
 // A prebuilt addon finds LibTorch through a `libtorch` link beside it (its rpath is
 // $ORIGIN/libtorch), which the install points at the LibTorch it picked.
 //
-// Each one has a record beside it (lenet5_native.json): the LibTorch it was built for, the hash of
+// Each one has a record beside it (lenet5_native.json): its arch, the LibTorch it was built for, the hash of
 // the native sources it was built from, and the newest glibc and libstdc++ symbol versions it
-// needs (objdump of the file), so that an install can tell before loading it whether it can fit.
+// needs (readelf of the file), so that an install can tell before loading it whether it can fit.
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** The folder of the prebuilt addon for a platform and arch (this machine's by default). */
+/** The folder of the prebuilt addon for a platform and arch (this machine's by default). @param {string} [platform] @param {string} [arch] */
 export function prebuiltDir(platform = process.platform, arch = process.arch) {
   return join(packageRoot, 'prebuilds', `${platform}-${arch}`);
 }
@@ -62,7 +62,7 @@ function runtimeGlibc() {
 }
 
 /**
- * @typedef {{ libtorch: { version: string, cuda: boolean, cxx11Abi: boolean }, sources: string, glibc: string,
+ * @typedef {{ arch: string, libtorch: { version: string, cuda: boolean, cxx11Abi: boolean }, sources: string, glibc: string,
  *   glibcxx: string, builtOn: string, size: number, sha256: string }} PrebuiltRecord
  */
 
@@ -83,6 +83,7 @@ export function fittingPrebuilt(libtorch) {
   } catch {
     return { reason: `this package has no prebuilt addon for ${process.platform}-${process.arch}` };
   }
+  if (record.arch !== process.arch) return { reason: `the prebuilt addon in ${dir} was built for linux-${record.arch}` };
   const built = record.libtorch;
   if (built.version !== libtorch.version || built.cuda !== libtorch.cuda || built.cxx11Abi !== libtorch.cxx11Abi) {
     const describe = (/** @type {typeof libtorch} */ l) =>
