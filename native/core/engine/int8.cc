@@ -102,6 +102,8 @@ std::vector<const Kernels*> availableKernels() {
   std::vector<const Kernels*> tables;
   if (avx512vnni::supported()) tables.push_back(&avx512vnni::kKernels);
   if (avx2::supported()) tables.push_back(&avx2::kKernels);
+  if (neondot::supported()) tables.push_back(&neondot::kKernels);
+  if (neon::supported()) tables.push_back(&neon::kKernels);
   tables.push_back(&portable::kKernels);
   return tables;
 }
