@@ -14,6 +14,7 @@
 //   conv1 (the exception: lanes are output pixels, as conv1() in int8_kernels.inl says): the image
 //     as int16, zero-padded to 32 rows of kImageStride; per channel 5 rows x 3 weight pairs
 //     (taps kx 0-1, 2-3, 4 and a zero weight); its epilogue holds each channel's constants 8 times.
+//     arm64's sdot table reads the same image as int8 quads, its weights from conv1Quads.
 //   conv2: input 14x14x6 u8 (channel-last); per output pixel 5 rows of 30 consecutive bytes, read
 //     as 8 quads (the 2 bytes past the run meet zero weights); 16 channels in 2 groups.
 //   fc1/fc2/fc3: quads along the input features (fc1's columns permuted to the channel-last
@@ -65,6 +66,7 @@ struct PackedNetwork {
   std::vector<int8_t> fc2;     // [30 quads][11 groups][8][4]
   std::vector<int8_t> fc3;     // [21 quads][classGroups][8][4]
   Epilogue epilogues[5];
+  std::vector<int8_t> conv1Quads;  // [5 rows][6 channels][8]: taps 0-4 and 3 zeros (arm64's sdot table)
 };
 
 // Where image i comes from: raw pixels through a 256-entry table of their quantized values (what

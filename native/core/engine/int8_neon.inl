@@ -17,8 +17,8 @@ inline int32x4_t broadcast32(const void* p) {
   std::memcpy(&v, p, 4);
   return vdupq_n_s32(v);
 }
-// Nothing: x86's register barrier here (32 NEON registers, not 16) cost instructions, 173,038
-// against 159,094 per image for neondot (scripts/arm64/count-int8.sh).
+// Nothing: x86's register barrier here (32 NEON registers, not 16) cost instructions, 232,884
+// against 218,940 per image for the neon table (scripts/arm64/count-int8.sh).
 inline void pin(Lanes&) {}
 #if defined(LENET5_INT8_DOTPROD)
 // The activations are 0..127 (int8.h), so they are valid s8 for the signed dot product.
@@ -49,6 +49,38 @@ inline Lanes dotPairs(Lanes acc, const int16_t* a, Lanes x) {
   return {vmlal_lane_s16(vmlal_lane_s16(acc.low, vget_low_s16(first), weights, 0), vget_low_s16(second), weights, 1),
           vmlal_high_lane_s16(vmlal_high_lane_s16(acc.high, first, weights, 0), second, weights, 1)};
 }
+#if defined(LENET5_INT8_DOTPROD)
+#define LENET5_INT8_CONV1_ROW
+// conv1's kernel row ky on sdot: the row narrowed to int8 (the quantized image is -128..127), each
+// lane's input gathered by tbl into one quad for taps 0-3 and one for tap 4 (its byte 4 times: the
+// packed taps 5-7 are zero), times each channel's two weight quads (sdot by element). Lane m of
+// phase dx reads columns 2m + dx + 0..4 of the half; the reads stay within columns 0..18 + dx.
+inline void conv1Row(const PackedNetwork& net, int ky, const int16_t* row, Lanes (&acc)[6][2]) {
+  static constexpr uint8_t kTaps0To3[16] = {0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9};
+  static constexpr uint8_t kTap4[16] = {4, 4, 4, 4, 6, 6, 6, 6, 8, 8, 8, 8, 10, 10, 10, 10};
+  const uint8x16_t low[2] = {vld1q_u8(kTaps0To3), vld1q_u8(kTap4)};
+  // Lanes 4-7 from columns 3..18, whose byte 5 is column 8.
+  const uint8x16_t high[2] = {vaddq_u8(low[0], vdupq_n_u8(5)), vaddq_u8(low[1], vdupq_n_u8(5))};
+  int8x8_t weights[6];
+  for (int c = 0; c < 6; ++c) weights[c] = vld1_s8(net.conv1Quads.data() + (ky * 6 + c) * 8);
+  for (int dx = 0; dx < 2; ++dx) {
+    const int16_t* x = row + dx;
+    const int8x16_t first = vmovn_high_s16(vmovn_s16(vld1q_s16(x)), vld1q_s16(x + 8));
+    const int8x16_t second = vmovn_high_s16(vmovn_s16(vld1q_s16(x + 3)), vld1q_s16(x + 11));
+    int8x16_t quads[2][2];  // [lanes 0-3, 4-7][taps 0-3, tap 4]
+    for (int q = 0; q < 2; ++q) {
+      quads[0][q] = vqtbl1q_s8(first, low[q]);
+      quads[1][q] = vqtbl1q_s8(second, high[q]);
+    }
+    for (int c = 0; c < 6; ++c) {
+      acc[c][dx].low =
+          vdotq_lane_s32(vdotq_lane_s32(acc[c][dx].low, quads[0][0], weights[c], 0), quads[0][1], weights[c], 1);
+      acc[c][dx].high =
+          vdotq_lane_s32(vdotq_lane_s32(acc[c][dx].high, quads[1][0], weights[c], 0), quads[1][1], weights[c], 1);
+    }
+  }
+}
+#endif
 inline Lanes maxLanes(Lanes x, Lanes y) { return {vmaxq_s32(x.low, y.low), vmaxq_s32(x.high, y.high)}; }
 
 // fround((sums + bias) * scale) for lanes c..c+3, as the reference computes it (Epilogue says when

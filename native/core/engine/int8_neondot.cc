@@ -20,6 +20,7 @@ namespace lenet5::engine::int8::neondot {
 #define LENET5_INT8_DOTPROD
 #include "int8_neon.inl"
 #include "int8_kernels.inl"
+#undef LENET5_INT8_CONV1_ROW
 #undef LENET5_INT8_DOTPROD
 #undef LENET5_INT8_NAME
 }  // namespace lenet5::engine::int8::neondot
