@@ -11,6 +11,7 @@
         "native/core/engine/engine.cc", "native/core/engine/isa_avx2.cc", "native/core/engine/isa_avx512.cc",
         "native/core/engine/isa_baseline.cc", "native/core/engine/kernels.cc", "native/core/engine/worker_pool.cc",
         "native/core/engine/int8.cc", "native/core/engine/int8_avx2.cc", "native/core/engine/int8_avx512vnni.cc", "native/core/engine/int8_baseline.cc",
+        "native/core/engine/int8_neon.cc", "native/core/engine/int8_neondot.cc",
         "native/js/dataset.cc", "native/js/errors.cc", "native/js/job.cc", "native/js/model.cc", "native/js/optimizer.cc", "native/js/quantized.cc"
       ],
       "include_dirs": [

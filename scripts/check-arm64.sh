@@ -221,7 +221,7 @@ build() { # LIBTORCH folder, output folder
 }
 run_tests() { # addon, label
   log "tests on arm64 with $2: ${TESTS[*]}"
-  LENET5_ADDON="$1" LENET5_ARM64_NODE="$ARM_NODE" npx vitest run --config vitest.arm64.config.ts "${NAMES[@]}" "${TESTS[@]}"
+  LENET5_ADDON="$PWD/$1" LENET5_ARM64_NODE="$ARM_NODE" npx vitest run --config vitest.arm64.config.ts "${NAMES[@]}" "${TESTS[@]}"
 }
 for libtorch in "${LIBTORCHES[@]}"; do
   case "$libtorch" in

@@ -23,7 +23,7 @@ export interface Info {
   threads: number;
   /** The fused CPU engine's kernels on this CPU: 'avx512', 'avx2' or 'baseline'; 'neon' on arm64 (LENET5_ISA picks another). */
   engineKernels: string;
-  /** The int8 pass's kernels (QuantizedLeNet5): 'avx512vnni', 'avx2' or 'baseline' (LENET5_ISA=avx2|baseline picks another). */
+  /** The int8 pass's kernels (QuantizedLeNet5): 'avx512vnni', 'avx2', 'neondot' (arm64 with the dot product), 'neon' (other arm64) or 'baseline' (LENET5_ISA=avx2|neon|baseline picks another). */
   int8Kernels: string;
   parallel: string;
 }

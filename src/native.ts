@@ -119,7 +119,7 @@ export interface NativeQuantizedNetwork {
 
 /** The int8 forward pass (native/core/engine/int8.h): logits equal to int8Logits's, bit for bit. */
 export interface NativeQuantizedModel {
-  /** The kernel table it runs: 'avx512vnni', 'avx2' or 'baseline'. */
+  /** The kernel table it runs: 'avx512vnni', 'avx2', 'neondot', 'neon' or 'baseline'. */
   readonly kernels: string;
   /** predict() of normalised images, or of raw pixels through pixelLevels (each pixel value's int8 input): count x numClasses logits, their softmax, and each row's class. */
   predict(images: Float32Array, count: number): Promise<NativePrediction>;

@@ -3,7 +3,7 @@
 // busy machine count less), best of `rounds` x 20 repetitions, and the whole pass for comparison.
 // Not part of `npm run bench`; build and run it by hand from the package root:
 //   g++ -O3 -std=c++17 -pthread -ffp-contract=fast -Wno-psabi -o build/int8_layers scripts/bench/int8_layers.cc
-//     native/core/engine/worker_pool.cc native/core/engine/int8_{avx2,avx512vnni,baseline}.cc
+//     native/core/engine/worker_pool.cc native/core/engine/int8_*.cc
 //   build/int8_layers 20
 // It includes int8.cc itself to reach pack(), which the engine keeps private.
 #include <immintrin.h>

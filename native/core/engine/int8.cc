@@ -72,6 +72,12 @@ PackedNetwork pack(const NetworkArrays& a) {
         p.conv1[(c * 15 + ky * 3 + kx / 2) * 2 + kx % 2] = a.weights[0][c * 25 + ky * 5 + kx];
     }
   }
+  p.conv1Quads.assign(5 * 6 * 8, 0);
+  for (int ky = 0; ky < 5; ++ky) {
+    for (int c = 0; c < 6; ++c) {
+      for (int kx = 0; kx < 5; ++kx) p.conv1Quads[(ky * 6 + c) * 8 + kx] = a.weights[0][c * 25 + ky * 5 + kx];
+    }
+  }
   p.conv2.assign(5 * 8 * 2 * kLanes * 4, 0);
   for (int c = 0; c < 16; ++c) {
     for (int ic = 0; ic < 6; ++ic) {
@@ -102,6 +108,8 @@ std::vector<const Kernels*> availableKernels() {
   std::vector<const Kernels*> tables;
   if (avx512vnni::supported()) tables.push_back(&avx512vnni::kKernels);
   if (avx2::supported()) tables.push_back(&avx2::kKernels);
+  if (neondot::supported()) tables.push_back(&neondot::kKernels);
+  if (neon::supported()) tables.push_back(&neon::kKernels);
   tables.push_back(&portable::kKernels);
   return tables;
 }

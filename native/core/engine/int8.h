@@ -7,12 +7,14 @@
 //
 // Kernel layout (every table shares it; pack() in int8.cc builds it once): output channels in
 // groups of 8, one 32-bit lane each; a lane sums 4 consecutive u8 x s8 products ("quads", AVX2
-// vpmaddubsw + vpmaddwd, AVX-512 VNNI vpdpbusd) or, for conv1 whose input is signed, 2 int16 x
-// int16 products ("pairs", vpmaddwd / vpdpwssd). Activations are stored channel-last, so an
-// output pixel's inputs are runs of consecutive bytes broadcast 4 at a time:
+// vpmaddubsw + vpmaddwd, AVX-512 VNNI vpdpbusd, NEON smull + addp + sadalp, arm64's sdot) or, for
+// conv1 whose input is signed, 2 int16 x int16 products ("pairs", vpmaddwd / vpdpwssd, NEON smlal).
+// Activations are stored channel-last, so an output pixel's inputs are runs of consecutive bytes
+// broadcast 4 at a time:
 //   conv1 (the exception: lanes are output pixels, as conv1() in int8_kernels.inl says): the image
 //     as int16, zero-padded to 32 rows of kImageStride; per channel 5 rows x 3 weight pairs
 //     (taps kx 0-1, 2-3, 4 and a zero weight); its epilogue holds each channel's constants 8 times.
+//     arm64's sdot table reads the same image as int8 quads, its weights from conv1Quads.
 //   conv2: input 14x14x6 u8 (channel-last); per output pixel 5 rows of 30 consecutive bytes, read
 //     as 8 quads (the 2 bytes past the run meet zero weights); 16 channels in 2 groups.
 //   fc1/fc2/fc3: quads along the input features (fc1's columns permuted to the channel-last
@@ -64,6 +66,7 @@ struct PackedNetwork {
   std::vector<int8_t> fc2;     // [30 quads][11 groups][8][4]
   std::vector<int8_t> fc3;     // [21 quads][classGroups][8][4]
   Epilogue epilogues[5];
+  std::vector<int8_t> conv1Quads;  // [5 rows][6 channels][8]: taps 0-4 and 3 zeros (arm64's sdot table)
 };
 
 // Where image i comes from: raw pixels through a 256-entry table of their quantized values (what
@@ -89,7 +92,7 @@ struct Workspace {
 };
 
 struct Kernels {
-  const char* name;  // "avx512vnni", "avx2" or "baseline" (plain C++: what arm64 runs)
+  const char* name;  // "avx512vnni", "avx2", "neondot", "neon" or "baseline" (plain C++, for any CPU)
   // Logits of images [begin, end) into logits[(i - begin) * classes]; false when a normalised
   // input value was NaN or infinite (the logits are then meaningless).
   bool (*forwardImages)(const PackedNetwork& network, const Input& input, int64_t begin, int64_t end, float* logits,
@@ -98,7 +101,7 @@ struct Kernels {
 
 // Every table this CPU runs, best first.
 std::vector<const Kernels*> availableKernels();
-// The table called `name`, or for an empty name the best (LENET5_ISA=avx2|baseline picks one,
+// The table called `name`, or for an empty name the best (LENET5_ISA=avx2|neon|baseline, ... picks one,
 // as it does for the float engine). Throws ERR_LENET5_INVALID_ARGUMENT for a name this CPU does
 // not run.
 const Kernels& chooseKernels(const std::string& name);
@@ -133,6 +136,14 @@ namespace avx2 {
 extern const Kernels kKernels;
 bool supported();
 }  // namespace avx2
+namespace neondot {
+extern const Kernels kKernels;
+bool supported();
+}  // namespace neondot
+namespace neon {
+extern const Kernels kKernels;
+bool supported();
+}  // namespace neon
 namespace portable {
 extern const Kernels kKernels;
 }

@@ -13,6 +13,8 @@
 //   storeChannelLast6(q, n, out) out[p * 6 + c] = q[c][p] for pixels p < n (may write 2 bytes past)
 //   dequantize(sums, e, c, out)  8 floats: fround((sums + bias) * scale)
 //   quantizeRow(x, scale, out)   28 int16: quantize(x[i], scale); false when an x[i] is NaN or infinite
+// and, where it defines LENET5_INT8_CONV1_ROW, conv1Row(net, ky, row, acc): conv1's kernel row ky
+// its own way (arm64's sdot table, on net.conv1Quads) instead of the int16 pairs below.
 
 // The input image, quantized, into rows 2..29 (columns 2..29) of the zero-bordered conv1 input;
 // false when a normalised value is NaN or infinite.
@@ -48,6 +50,9 @@ inline void conv1(const PackedNetwork& net, const int16_t* image, uint8_t* out) 
         }
         for (int ky = 0; ky < 5; ++ky) {
           const int16_t* row = image + (2 * py + dy + ky) * kImageStride + 16 * half;
+#if defined(LENET5_INT8_CONV1_ROW)
+          conv1Row(net, ky, row, acc);  // the table's own (int8_neon.inl with the dot product)
+#else
           for (int pair = 0; pair < 3; ++pair) {
             Lanes x[2];
             for (int dx = 0; dx < 2; ++dx) {
@@ -62,6 +67,7 @@ inline void conv1(const PackedNetwork& net, const int16_t* image, uint8_t* out) 
               }
             }
           }
+#endif
         }
         for (int c = 0; c < 6; ++c) rowMax[dy][c] = maxLanes(acc[c][0], acc[c][1]);
       }
