@@ -101,10 +101,12 @@ describe('High 3: only the listed formats are decoded, in bounded time', () => {
   }, 30_000);
 
   it('a decode that takes longer than decodeTimeoutSeconds is stopped with 400', async () => {
-    const big = await blackPng16(8192, 8192);
+    // 201 million 16-bit RGBA pixels: about 5 s to decode on a Zen 4 EPYC core (8192 x 8192 took 1.6 s
+    // there, close enough to the 1 s bound to finish before the timeout was noticed).
+    const big = await blackPng16(16384, 12288);
     const model = await LeNet5.load(modelPath);
     const app = await createPredictionServer(model, {
-      maxImagePixels: 8192 * 8192,
+      maxImagePixels: 16384 * 12288,
       maxBodyBytes: 4 * 1024 * 1024,
       decodeTimeoutSeconds: 1,
     });
@@ -119,17 +121,17 @@ describe('High 3: only the listed formats are decoded, in bounded time', () => {
   }, 60_000);
 
   it('SIGTERM exits within the 5 s grace (plus teardown) while long decodes run: no decode starts after it, and each stops at the decode timeout', async () => {
-    const big = await blackPng16(8192, 8192);
+    const big = await blackPng16(16384, 12288);
     const child = spawn(
       process.execPath,
-      [cli, 'serve', modelPath, '--port', '0', '--json', '--max-image-pixels', String(8192 * 8192), '--max-body', '4000000'],
+      [cli, 'serve', modelPath, '--port', '0', '--json', '--max-image-pixels', String(16384 * 12288), '--max-body', '4000000'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
     const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
     const { url } = JSON.parse(line) as { url: string };
-    // Three decodes of about 6 s of CPU each: without the default 5 s decode timeout they would
-    // outlast the grace period, and a waiting one would start after the signal.
+    // Three decodes of 5 s of CPU or more each (the image above): without the default 5 s decode
+    // timeout they would outlast the grace period, and a waiting one would start after the signal.
     const requests = Array.from({ length: 3 }, () =>
       fetch(`${url}/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: new Uint8Array(big) }).catch(
         () => undefined,
