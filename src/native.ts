@@ -3,7 +3,7 @@
  * loads: LibTorch already runs its own intra-op threads, and both spawning threads made training
  * slower on the machines we measured (see BENCHMARKS.md).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism, constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -178,6 +178,15 @@ function loadAddon(): NativeAddon {
         '- In a clone of the repository: "npm install" or "npm run build".',
     );
   }
+  const damage = cachedLibtorchDamage(path);
+  if (damage) {
+    throw new Lenet5Error(
+      'ERR_LENET5_ADDON_LOAD',
+      `Could not load the lenet5 native addon ${path}: the LibTorch it links, in this package's cache, is damaged: ${damage.problem}\n` +
+        '(changed or cut short since it was fetched; loading it would end the process with a Bus error).\n' +
+        `Fetch it again: "npx lenet5 build --force" (it checks the cache and fetches what is wrong), or delete ${damage.folder} and run that.`,
+    );
+  }
   let loaded: NativeAddon;
   try {
     // Every symbol bound now (RTLD_NOW): an addon whose LibTorch lacks one (headers and libraries of
@@ -203,6 +212,30 @@ function loadAddon(): NativeAddon {
   process.on('exit', () => loaded.stopJobs());
   loadedFrom = path;
   return loaded;
+}
+
+/**
+ * When the addon at `path` was built against a LibTorch in this package's cache: a library there whose size is not
+ * the one its manifest recorded (a truncated library makes dlopen crash the process with SIGBUS, so this is looked
+ * at first). Sizes only, a few stat calls; the install checks the same files' sizes and hashes
+ * (scripts/libtorch/cache.mjs, findDamage), which this code cannot import (scripts/ is not compiled into dist/).
+ */
+function cachedLibtorchDamage(path: string): { folder: string; problem: string } | undefined {
+  let folder: string;
+  let files: Record<string, { size: number }>;
+  try {
+    folder = (JSON.parse(readFileSync(join(dirname(path), 'lenet5_native.json'), 'utf8')) as { libtorch: { root: string } }).libtorch.root;
+    files = (JSON.parse(readFileSync(join(folder, 'lenet5-libtorch.json'), 'utf8')) as { files: Record<string, { size: number }> }).files;
+  } catch {
+    return undefined; // no build record, or a LibTorch from elsewhere (Python's, the system's): nothing recorded to check
+  }
+  for (const [file, { size }] of Object.entries(files)) {
+    if (!file.startsWith('lib/')) continue;
+    const actual = existsSync(join(folder, file)) ? statSync(join(folder, file)).size : undefined;
+    if (actual !== size)
+      return { folder, problem: `${join(folder, file)} ${actual === undefined ? 'is missing' : `has ${actual} bytes, ${size} expected`}` };
+  }
+  return undefined;
 }
 
 let addon: NativeAddon | undefined;

@@ -243,6 +243,26 @@ describe('the addon at run time', () => {
     expect(result.stderr).toContain('Could not load the lenet5 native addon');
     expect(result.stderr).toContain('undefined symbol: lenet5_symbol_of_other_headers');
   });
+
+  it('is not loaded when a library of its cached LibTorch was cut short: a clear error, not a Bus error', () => {
+    const cache = writeLibtorchCache(join(dir, 'cut-short-cache'), { headers: false });
+    const folder = join(cache, libtorchName);
+    const addonDir = join(dir, 'cut-short-addon');
+    mkdirSync(addonDir);
+    writeFileSync(join(addonDir, 'lenet5_native.node'), 'never loaded');
+    writeFileSync(join(addonDir, 'lenet5_native.json'), JSON.stringify({ libtorch: { root: folder } }));
+    truncateSync(join(folder, 'lib/libc10.so'), 3);
+    const result = spawnSync(process.execPath, [join(root, 'dist/cli/main.js'), 'info'], {
+      env: { ...process.env, LENET5_ADDON: join(addonDir, 'lenet5_native.node') },
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(
+      `the LibTorch it links, in this package's cache, is damaged: ${join(folder, 'lib/libc10.so')} has 3 bytes, 17 expected`,
+    );
+    expect(result.stderr).toContain('npx lenet5 build --force');
+    expect(result.stderr).toContain('ERR_LENET5_ADDON_LOAD');
+  });
 });
 
 describe('the cached LibTorch before a compile', () => {
