@@ -1,7 +1,6 @@
 #include "kernels.h"
 
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 #if defined(__x86_64__)
@@ -18,13 +17,8 @@ namespace {
 bool splitsAvx512() {
 #if defined(__x86_64__)
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  char vendor[13] = {};
-  if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return false;
-  std::memcpy(vendor, &ebx, 4);
-  std::memcpy(vendor + 4, &edx, 4);
-  std::memcpy(vendor + 8, &ecx, 4);
-  if (std::strcmp(vendor, "AuthenticAMD") != 0 || !__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
-  const unsigned family = ((eax >> 8) & 0xf) + ((eax >> 20) & 0xff);
+  if (!__builtin_cpu_is("amd") || !__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  const unsigned family = ((eax >> 8) & 0xf) + ((eax >> 20) & 0xff);  // AMD's base family is 0xf, extended added
   return family == 0x19;
 #else
   return false;
