@@ -144,6 +144,8 @@ void Job::finish(Napi::Env env, const std::function<Napi::Value(Napi::Env)>& res
   } catch (const Napi::Error& e) { deferred_->Reject(e.Value()); }
 }
 
+namespace {
+
 Napi::Object predictionToJs(Napi::Env env, const Napi::Float32Array& logits, const Napi::Float32Array& probabilities,
                             const Napi::Int32Array& classes) {
   auto result = Napi::Object::New(env);
@@ -151,6 +153,23 @@ Napi::Object predictionToJs(Napi::Env env, const Napi::Float32Array& logits, con
   result.Set("probabilities", probabilities);
   result.Set("classes", classes);
   return result;
+}
+
+}  // namespace
+
+PredictionArrays::PredictionArrays(Napi::Env env, size_t rows, size_t classes)
+    : logits(Napi::Float32Array::New(env, rows * classes)),
+      probabilities(Napi::Float32Array::New(env, rows * classes)),
+      classes(Napi::Int32Array::New(env, rows)) {}
+
+Napi::Object PredictionArrays::toJs() const { return predictionToJs(logits.Env(), logits, probabilities, classes); }
+
+PredictionBuffers::PredictionBuffers(size_t rows, size_t classes)
+    : logits(rows * classes), probabilities(rows * classes), classes(rows) {}
+
+Napi::Object PredictionBuffers::toJs(Napi::Env env) const {
+  return predictionToJs(env, copyToJs<Napi::Float32Array>(env, logits),
+                        copyToJs<Napi::Float32Array>(env, probabilities), copyToJs<Napi::Int32Array>(env, classes));
 }
 
 PixelsCopy::PixelsCopy(const Napi::TypedArray& array) {

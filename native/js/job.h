@@ -69,8 +69,20 @@ Array copyToJs(Napi::Env env, const std::vector<T>& values) {
   return array;
 }
 
-// predict()'s result (the float and the int8 model's): { logits, probabilities, classes }.
-Napi::Object predictionToJs(Napi::Env env, const Napi::Float32Array& logits, const Napi::Float32Array& probabilities,
-                            const Napi::Int32Array& classes);
+// predict()'s result (the float and the int8 model's), { logits, probabilities, classes } for `rows`
+// images of `classes` classes: JavaScript arrays that a call on the JS thread writes in place...
+struct PredictionArrays {
+  PredictionArrays(Napi::Env env, size_t rows, size_t classes);
+  Napi::Object toJs() const;
+  Napi::Float32Array logits, probabilities;
+  Napi::Int32Array classes;
+};
+// ...or memory of its own that a job thread writes, copied into JavaScript arrays on the JS thread.
+struct PredictionBuffers {
+  PredictionBuffers(size_t rows, size_t classes);
+  Napi::Object toJs(Napi::Env env) const;
+  std::vector<float> logits, probabilities;
+  std::vector<int32_t> classes;
+};
 
 }  // namespace lenet5::js

@@ -389,8 +389,8 @@ Napi::Value ModelWrap::predict(const Napi::CallbackInfo& info) {
                          "pixels");
   });
   auto core = acquire(env, "predict");
-  const size_t outputs = static_cast<size_t>(input.count * core->model.numClasses());
   const size_t count = static_cast<size_t>(input.count);
+  const size_t classes = static_cast<size_t>(core->model.numClasses());
   // A small batch on the CPU runs here, reading and writing the JavaScript arrays directly.
   // Larger inputs and GPUs go to a job thread, with a copy of the input, and their results are
   // copied out on the JS thread.
@@ -403,11 +403,9 @@ Napi::Value ModelWrap::predict(const Napi::CallbackInfo& info) {
       } else {
         input.normalized = info[0].As<Napi::Float32Array>().Data();
       }
-      auto logits = Napi::Float32Array::New(env, outputs);
-      auto probabilities = Napi::Float32Array::New(env, outputs);
-      auto classes = Napi::Int32Array::New(env, count);
-      lenet5::predict(core->model, input, {logits.Data(), probabilities.Data(), classes.Data()});
-      deferred.Resolve(predictionToJs(env, logits, probabilities, classes));
+      PredictionArrays out(env, count, classes);
+      lenet5::predict(core->model, input, {out.logits.Data(), out.probabilities.Data(), out.classes.Data()});
+      deferred.Resolve(out.toJs());
     } catch (const std::exception& error) { deferred.Reject(toJsError(env, describeException(error)).Value()); }
     return deferred.Promise();
   }
@@ -419,15 +417,9 @@ Napi::Value ModelWrap::predict(const Napi::CallbackInfo& info) {
     } else {
       input.normalized = copy->normalized.data();
     }
-    auto logits = std::make_shared<std::vector<float>>(outputs);
-    auto probabilities = std::make_shared<std::vector<float>>(outputs);
-    auto classes = std::make_shared<std::vector<int32_t>>(count);
-    lenet5::predict(core->model, input, {logits->data(), probabilities->data(), classes->data()});
-    return std::function<Napi::Value(Napi::Env)>([logits, probabilities, classes](Napi::Env env) {
-      return predictionToJs(env, copyToJs<Napi::Float32Array>(env, *logits),
-                            copyToJs<Napi::Float32Array>(env, *probabilities),
-                            copyToJs<Napi::Int32Array>(env, *classes));
-    });
+    auto out = std::make_shared<PredictionBuffers>(count, classes);
+    lenet5::predict(core->model, input, {out->logits.data(), out->probabilities.data(), out->classes.data()});
+    return std::function<Napi::Value(Napi::Env)>([out](Napi::Env env) { return out->toJs(env); });
   });
 }
 

@@ -68,7 +68,6 @@ Napi::Value QuantizedModelWrap::predict(const Napi::CallbackInfo& info) {
   const bool raw = info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
   const size_t values = static_cast<size_t>(count) * 784;
   const int64_t classes = network_->classes();
-  const size_t outputs = static_cast<size_t>(count * classes);
   guarded(env, [&] {
     requireElementLength(info[0].As<Napi::TypedArray>(), values, "pixels");
     if (raw) requireElementLength(info[2].As<Napi::TypedArray>(), 256, "pixelLevels");
@@ -90,12 +89,10 @@ Napi::Value QuantizedModelWrap::predict(const Napi::CallbackInfo& info) {
       input.normalized = info[0].As<Napi::Float32Array>().Data();
     }
     try {
-      auto logits = Napi::Float32Array::New(env, outputs);
-      auto probabilities = Napi::Float32Array::New(env, outputs);
-      auto best = Napi::Int32Array::New(env, static_cast<size_t>(count));
-      network->logits(input, count, threads, logits.Data());
-      softmaxRows(logits.Data(), count, classes, probabilities.Data(), best.Data());
-      deferred.Resolve(predictionToJs(env, logits, probabilities, best));
+      PredictionArrays out(env, count, classes);
+      network->logits(input, count, threads, out.logits.Data());
+      softmaxRows(out.logits.Data(), count, classes, out.probabilities.Data(), out.classes.Data());
+      deferred.Resolve(out.toJs());
     } catch (const std::exception& error) { deferred.Reject(toJsError(env, describeException(error)).Value()); }
     return deferred.Promise();
   }
@@ -106,15 +103,10 @@ Napi::Value QuantizedModelWrap::predict(const Napi::CallbackInfo& info) {
     input.pixels = raw ? copy->pixels.data() : nullptr;
     input.pixelLevels = raw ? levels.data() : nullptr;
     input.normalized = raw ? nullptr : copy->normalized.data();
-    auto logits = std::make_shared<std::vector<float>>(outputs);
-    auto probabilities = std::make_shared<std::vector<float>>(outputs);
-    auto best = std::make_shared<std::vector<int32_t>>(count);
-    network->logits(input, count, threads, logits->data());
-    softmaxRows(logits->data(), count, classes, probabilities->data(), best->data());
-    return std::function<Napi::Value(Napi::Env)>([logits, probabilities, best](Napi::Env env) {
-      return predictionToJs(env, copyToJs<Napi::Float32Array>(env, *logits),
-                            copyToJs<Napi::Float32Array>(env, *probabilities), copyToJs<Napi::Int32Array>(env, *best));
-    });
+    auto out = std::make_shared<PredictionBuffers>(count, classes);
+    network->logits(input, count, threads, out->logits.data());
+    softmaxRows(out->logits.data(), count, classes, out->probabilities.data(), out->classes.data());
+    return std::function<Napi::Value(Napi::Env)>([out](Napi::Env env) { return out->toJs(env); });
   });
 }
 
